@@ -1,0 +1,32 @@
+"""alink: make SciCat dataset files available locally, asynchronously and safely.
+
+Works on asyncio and trio (via anyio). The public names live here; modules
+whose names start with ``_`` are private.
+"""
+
+from ._errors import (
+    FileNotAccessibleError,
+    IntegrityError,
+    ScicatCommError,
+    ScicatLoginError,
+    UnsafePathError,
+)
+from ._model import PID, Dataset, File
+from ._paths import RemotePath
+from .transfer._engine import Engine, ProgressCallback
+
+__all__ = [
+    "PID",
+    "Dataset",
+    "Engine",
+    "File",
+    "FileNotAccessibleError",
+    "IntegrityError",
+    "ProgressCallback",
+    "RemotePath",
+    "ScicatCommError",
+    "ScicatLoginError",
+    "UnsafePathError",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,416 @@
+"""Datasets, their files and PIDs; lossless conversion from and to SciCat JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from os import PathLike, fspath
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ._paths import RemotePath
+
+__all__ = ["PID", "Dataset", "File"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
+class PID:
+    """A SciCat persistent identifier: ``prefix/pid`` (the prefix may be absent).
+
+    ``PID("20.500.12269", "abc")``, ``PID(pid="abc")`` and
+    ``PID.parse("20.500.12269/abc")`` are all accepted.
+    """
+
+    prefix: str | None
+    pid: str
+
+    def __init__(self, prefix: str | None = None, pid: str | None = None) -> None:
+        if not pid:
+            raise ValueError("a PID needs a non-empty 'pid' part")
+        object.__setattr__(self, "prefix", prefix or None)
+        object.__setattr__(self, "pid", pid)
+
+    @classmethod
+    def parse(cls, text: str | PID) -> PID:
+        """Split ``"prefix/id"`` at its first slash (no slash: no prefix)."""
+        if isinstance(text, PID):
+            return text
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"not a PID: {text!r}")
+        prefix, sep, rest = text.partition("/")
+        return cls(prefix, rest) if sep and prefix and rest else cls(None, text)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}/{self.pid}" if self.prefix else self.pid
+
+
+def _parse_time(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value)
+    return None
+
+
+def _format_time(value: datetime) -> str:
+    text = value.isoformat(timespec="milliseconds")
+    return text.removesuffix("+00:00") + "Z" if value.utcoffset() is not None else text
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class File:
+    """One file of a dataset: where it lives remotely and, once downloaded, locally.
+
+    ``remote_path`` is the full remote path (the dataset's source folder joined
+    with the catalogue's file path). ``checksum`` is the value recorded in the
+    catalogue, computed with ``checksum_algorithm``.
+    """
+
+    remote_path: RemotePath
+    size: int = 0
+    creation_time: datetime | None = None
+    checksum: str | None = None
+    checksum_algorithm: str | None = None
+    local_path: Path | None = None
+    is_on_remote: bool = True
+    #: Catalogue fields alink does not interpret (uid, gid, perm, _id, ...).
+    extra: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: _EMPTY, repr=False, compare=False
+    )
+
+    @classmethod
+    def from_remote(
+        cls,
+        remote_path: str | RemotePath,
+        size: int,
+        creation_time: datetime | str | None,
+        checksum: str | None = None,
+        checksum_algorithm: str | None = None,
+        **extra: Any,
+    ) -> File:
+        """A file that exists on the remote (as listed in the catalogue)."""
+        return cls(
+            remote_path=RemotePath(remote_path),
+            size=int(size),
+            creation_time=_parse_time(creation_time),
+            checksum=checksum,
+            checksum_algorithm=checksum_algorithm,
+            extra=MappingProxyType(dict(extra)) if extra else _EMPTY,
+        )
+
+    @classmethod
+    def from_local(
+        cls,
+        path: str | PathLike[str],
+        *,
+        remote_path: str | RemotePath | None = None,
+    ) -> File:
+        """A local file not on the remote; its remote path defaults to its name."""
+        local = Path(path)
+        return cls(
+            remote_path=RemotePath(
+                remote_path if remote_path is not None else local.name
+            ),
+            local_path=local,
+            is_on_remote=False,
+        )
+
+    @property
+    def is_on_local(self) -> bool:
+        """Whether the file has a local copy (or link)."""
+        return self.local_path is not None
+
+    def downloaded(self, *, local_path: str | PathLike[str]) -> File:
+        """A copy of this file that knows its local path."""
+        return dataclasses.replace(self, local_path=Path(fspath(local_path)))
+
+    def uploaded(self, *, remote_path: str | RemotePath | None = None) -> File:
+        """A copy of this file marked as present on the remote."""
+        return dataclasses.replace(
+            self,
+            remote_path=RemotePath(remote_path) if remote_path else self.remote_path,
+            is_on_remote=True,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _BlockInfo:
+    """An orig datablock's own fields (without its file list) and its file count."""
+
+    fields: Mapping[str, Any]
+    count: int
+
+
+class Dataset:
+    """A SciCat dataset: its catalogue fields and its files.
+
+    Every field the server sent is kept in :attr:`fields` (unknown ones too), so
+    :meth:`to_scicat` gives back what :meth:`from_scicat` read. Datasets are
+    immutable: methods that change something return a new dataset.
+    """
+
+    __slots__ = ("_blocks", "_fields", "_files", "_pid", "_source_folder")
+
+    def __init__(
+        self,
+        *,
+        type: str,
+        source_folder: str | RemotePath | None = None,
+        pid: str | PID | None = None,
+        files: Iterable[File] = (),
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        all_fields = dict(fields or {})
+        all_fields["type"] = type
+        self._source_folder = (
+            RemotePath(source_folder) if source_folder is not None else None
+        )
+        if self._source_folder is not None:
+            all_fields["sourceFolder"] = self._source_folder.posix
+        else:
+            all_fields.pop("sourceFolder", None)
+        self._pid = PID.parse(pid) if pid is not None else None
+        if self._pid is not None:
+            all_fields["pid"] = str(self._pid)
+        all_fields.pop("origdatablocks", None)
+        self._fields: Mapping[str, Any] = MappingProxyType(all_fields)
+        self._files: tuple[File, ...] = tuple(files)
+        self._blocks: tuple[_BlockInfo, ...] = ()
+
+    @property
+    def type(self) -> str:
+        """``"raw"`` or ``"derived"``."""
+        return str(self._fields["type"])
+
+    @property
+    def pid(self) -> PID | None:
+        """The dataset's persistent identifier, if it has one."""
+        return self._pid
+
+    @property
+    def source_folder(self) -> RemotePath | None:
+        """The remote folder that holds the dataset's files."""
+        return self._source_folder
+
+    @property
+    def files(self) -> tuple[File, ...]:
+        """The dataset's files in catalogue order."""
+        return self._files
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """Every catalogue field as SciCat names it (read-only)."""
+        return self._fields
+
+    @property
+    def name(self) -> str | None:
+        """The ``datasetName`` field."""
+        value = self._fields.get("datasetName")
+        return value if isinstance(value, str) else None
+
+    @property
+    def owner(self) -> str | None:
+        """The ``owner`` field."""
+        value = self._fields.get("owner")
+        return value if isinstance(value, str) else None
+
+    @property
+    def size(self) -> int:
+        """Total size in bytes of the dataset's files."""
+        return sum(f.size for f in self._files)
+
+    @property
+    def number_of_files(self) -> int:
+        """How many files the dataset lists."""
+        return len(self._files)
+
+    def _evolve(self, files: tuple[File, ...]) -> Dataset:
+        new = object.__new__(Dataset)
+        new._fields = self._fields
+        new._source_folder = self._source_folder
+        new._pid = self._pid
+        new._files = files
+        new._blocks = self._blocks
+        return new
+
+    def replace_files(self, *files: File) -> Dataset:
+        """A new dataset where files with the same remote path are replaced.
+
+        Files whose remote path is not in the dataset yet are appended.
+        """
+        by_path = {f.remote_path: f for f in files}
+        replaced = tuple(by_path.pop(f.remote_path, f) for f in self._files)
+        return self._evolve(replaced + tuple(by_path.values()))
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(type={self.type!r}, pid={self._pid and str(self._pid)!r},"
+            f" source_folder={self._source_folder!r}, files={len(self._files)})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dataset):
+            return NotImplemented
+        return self._fields == other._fields and self._files == other._files
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # --- SciCat JSON ------------------------------------------------------
+
+    @classmethod
+    def from_scicat(cls, data: Mapping[str, Any]) -> Dataset:
+        """Build a dataset from SciCat JSON (a v4 dataset with ``origdatablocks``).
+
+        Raises ``ValueError`` (or ``TypeError``) naming the field when the JSON
+        does not have the shape of a SciCat dataset.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a dataset must be a JSON object, got {_kind(data)}")
+        dtype = data.get("type")
+        if not isinstance(dtype, str):
+            raise ValueError(
+                f"dataset field 'type' must be a string, got {_kind(dtype)}"
+            )
+        source = data.get("sourceFolder")
+        if source is not None and not isinstance(source, str):
+            raise ValueError(
+                f"dataset field 'sourceFolder' must be a string, got {_kind(source)}"
+            )
+        pid = data.get("pid")
+        if pid is not None and not isinstance(pid, str):
+            raise ValueError(f"dataset field 'pid' must be a string, got {_kind(pid)}")
+        blocks_json = data.get("origdatablocks") or []
+        if not isinstance(blocks_json, list):
+            raise ValueError(
+                "dataset field 'origdatablocks' must be a list,"
+                f" got {_kind(blocks_json)}"
+            )
+        dataset = cls(
+            type=dtype,
+            source_folder=source or None,
+            pid=pid or None,
+            fields=data,
+        )
+        # Keep the server's exact spelling of every field for the round trip.
+        dataset._fields = MappingProxyType(
+            {k: v for k, v in data.items() if k != "origdatablocks"}
+        )
+        folder = dataset._source_folder
+        files: list[File] = []
+        blocks: list[_BlockInfo] = []
+        for index, block in enumerate(blocks_json):
+            block_files = _files_of_block(block, folder, index)
+            files.extend(block_files)
+            blocks.append(
+                _BlockInfo(
+                    MappingProxyType(
+                        {k: v for k, v in block.items() if k != "dataFileList"}
+                    ),
+                    len(block_files),
+                )
+            )
+        dataset._files = tuple(files)
+        dataset._blocks = tuple(blocks)
+        return dataset
+
+    def to_scicat(self) -> dict[str, Any]:
+        """The dataset as SciCat JSON, with its files in ``origdatablocks``."""
+        out = dict(self._fields)
+        blocks: list[dict[str, Any]] = []
+        remaining = list(self._files)
+        for info in self._blocks:
+            chunk, remaining = remaining[: info.count], remaining[info.count :]
+            block = dict(info.fields)
+            block["dataFileList"] = [self._file_json(f) for f in chunk]
+            blocks.append(block)
+        if remaining:
+            algorithm = next(
+                (f.checksum_algorithm for f in remaining if f.checksum_algorithm), None
+            )
+            block = {"size": sum(f.size for f in remaining)}
+            if self._pid is not None:
+                block["datasetId"] = str(self._pid)
+            if algorithm:
+                block["chkAlg"] = algorithm
+            block["dataFileList"] = [self._file_json(f) for f in remaining]
+            blocks.append(block)
+        out["origdatablocks"] = blocks
+        return out
+
+    def _file_json(self, file: File) -> dict[str, Any]:
+        out = dict(file.extra)
+        folder = self._source_folder
+        if folder is not None and file.remote_path.is_relative_to(folder):
+            path = file.remote_path.relative_to(folder).posix
+        else:
+            path = file.remote_path.posix
+        # Keep the server's spelling when it names the same file.
+        original = out.get("path")
+        if not (isinstance(original, str) and RemotePath(original) == path):
+            out["path"] = path
+        out["size"] = file.size
+        if file.creation_time is not None:
+            out["time"] = _format_time(file.creation_time)
+        if file.checksum is not None:
+            out["chk"] = file.checksum
+        return out
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _files_of_block(block: object, folder: RemotePath | None, index: int) -> list[File]:
+    where = f"origdatablocks[{index}]"
+    if not isinstance(block, Mapping):
+        raise TypeError(f"{where} must be a JSON object, got {_kind(block)}")
+    entries = block.get("dataFileList") or []
+    if not isinstance(entries, list):
+        raise ValueError(f"{where}.dataFileList must be a list, got {_kind(entries)}")
+    algorithm = block.get("chkAlg") or None
+    if algorithm is not None and not isinstance(algorithm, str):
+        raise ValueError(f"{where}.chkAlg must be a string, got {_kind(algorithm)}")
+    files: list[File] = []
+    append = files.append
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise TypeError(
+                f"{where}.dataFileList[{n}] must be a JSON object, got {_kind(entry)}"
+            )
+        path = entry.get("path")
+        size = entry.get("size", 0)
+        if not isinstance(path, str) or not path:
+            raise ValueError(
+                f"{where}.dataFileList[{n}].path must be a non-empty string,"
+                f" got {path!r}"
+            )
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError(
+                f"{where}.dataFileList[{n}].size must be a non-negative integer,"
+                f" got {size!r}"
+            )
+        checksum = entry.get("chk") or None
+        if checksum is not None and not isinstance(checksum, str):
+            raise ValueError(f"{where}.dataFileList[{n}].chk must be a string")
+        try:
+            created = _parse_time(entry.get("time"))
+        except ValueError:
+            raise ValueError(
+                f"{where}.dataFileList[{n}].time is not an ISO 8601 time:"
+                f" {entry.get('time')!r}"
+            ) from None
+        append(
+            File(
+                remote_path=folder / path if folder is not None else RemotePath(path),
+                size=size,
+                creation_time=created,
+                checksum=checksum,
+                checksum_algorithm=algorithm,
+                extra=MappingProxyType(entry),
+            )
+        )
+    return files

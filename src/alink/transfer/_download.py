@@ -1,0 +1,286 @@
+"""What every download transfer shares: connect checks and the download flow.
+
+A transfer only chooses the :class:`~alink.transfer._fs.Operation` (symlink,
+copy, hard link); validation, containment, existence checks, batching,
+progress and rollback live here and in the engine, once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+
+from .._errors import FileNotAccessibleError, UnsafePathError
+from .._paths import RemotePath
+from . import _fs, _plan
+from ._engine import Engine, ProgressCallback, RunResult
+
+if TYPE_CHECKING:
+    from .._model import Dataset
+
+__all__ = ["DownloadConnectionBase", "DownloadOptions", "prepare_connect"]
+
+#: How many remote files one checking batch looks at (in whole folders).
+_CHECK_CHUNK = 8192
+
+
+class DownloadOptions:
+    """Safety and performance options shared by Link and Copy transfers."""
+
+    __slots__ = ("allowed_roots", "engine", "follow_external_symlinks")
+
+    def __init__(
+        self,
+        *,
+        allowed_roots: Sequence[str | RemotePath] | None,
+        follow_external_symlinks: bool,
+        engine: Engine | None,
+    ) -> None:
+        if isinstance(allowed_roots, str | RemotePath):
+            raise TypeError("allowed_roots must be a sequence of paths, not one path")
+        self.allowed_roots: tuple[str, ...] | None = (
+            None
+            if allowed_roots is None
+            else tuple(_plan.absolute_remote(r, "/") for r in allowed_roots)
+        )
+        if self.allowed_roots is not None:
+            for root, given in zip(
+                self.allowed_roots, allowed_roots or (), strict=True
+            ):
+                if not RemotePath(given).is_absolute():
+                    raise ValueError(f"allowed_roots must be absolute, got {root!r}")
+        self.follow_external_symlinks = follow_external_symlinks
+        self.engine = engine if engine is not None else Engine()
+
+
+def _source_folder_text(dataset: Dataset, cwd: str) -> str:
+    folder = dataset.source_folder
+    if folder is None:
+        raise ValueError(
+            f"dataset {dataset.pid or ''} has no source folder; its files cannot be"
+            " located on the remote".replace("  ", " ")
+        )
+    return _plan.absolute_remote(folder, cwd)
+
+
+def prepare_connect(dataset: Dataset, options: DownloadOptions, cwd: str) -> str:
+    """The absolute source folder, checked against ``allowed_roots`` (no I/O)."""
+    source = _source_folder_text(dataset, cwd)
+    roots = options.allowed_roots
+    if roots is not None and not any(_fs.is_inside(source, r) for r in roots):
+        raise UnsafePathError(
+            f"the dataset's source folder {source!r} is not inside the allowed"
+            f" roots {list(roots)!r}"
+        )
+    return source
+
+
+def _connect_checks(
+    source: str,
+    representative: RemotePath | str | None,
+    options: DownloadOptions,
+) -> tuple[str, ...] | None:
+    """On a worker thread: the source folder and the representative file exist.
+
+    Returns the real (symlink-free) roots that remote files must resolve into,
+    or ``None`` when symlinks may point anywhere.
+    """
+    if not os.path.isdir(source):
+        raise FileNotAccessibleError(
+            f"cannot access the dataset's source folder {source!r} from this"
+            " machine (is the facility storage mounted here?)",
+            remote_path=RemotePath(source),
+        )
+    real_source = os.path.realpath(source)
+    real_allowed = (
+        None
+        if options.allowed_roots is None
+        else tuple(os.path.realpath(r) for r in options.allowed_roots)
+    )
+    if real_allowed is not None and not any(
+        _fs.is_inside(real_source, r) for r in real_allowed
+    ):
+        raise UnsafePathError(
+            f"the dataset's source folder {source!r} resolves to {real_source!r},"
+            " outside the allowed roots"
+        )
+    if representative is not None:
+        path = _plan.absolute_remote(RemotePath(source) / representative, "/")
+        if not _fs.is_inside(path, source):
+            raise UnsafePathError(
+                f"representative file {str(representative)!r} lies outside the"
+                f" source folder {source!r}"
+            )
+        if not os.path.exists(path):
+            raise FileNotAccessibleError(
+                f"cannot access {path!r} from this machine (is the facility"
+                " storage mounted here?)",
+                remote_path=(
+                    representative
+                    if isinstance(representative, RemotePath)
+                    else RemotePath(representative)
+                ),
+            )
+    if options.follow_external_symlinks:
+        return real_allowed
+    return (real_source,)
+
+
+def _describe(kind: str, paths: Sequence[str]) -> str:
+    shown = ", ".join(repr(p) for p in paths[:5])
+    more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+    return f"{len(paths)} {kind}: {shown}{more}"
+
+
+class DownloadConnectionBase:
+    """A connection to one dataset's source folder that can download files."""
+
+    _operation: _fs.Operation
+
+    def __init__(
+        self,
+        *,
+        source_folder: str,
+        roots: tuple[str, ...] | None,
+        options: DownloadOptions,
+    ) -> None:
+        self._source = source_folder
+        self._roots = roots
+        self._options = options
+
+    @property
+    def source_folder(self) -> RemotePath:
+        """The dataset's absolute source folder on the remote."""
+        return RemotePath(self._source)
+
+    async def download_file(
+        self,
+        *,
+        remote: RemotePath | str,
+        local: str | os.PathLike[str],
+    ) -> None:
+        """Download one file; see :meth:`download_files`."""
+        await self.download_files(remote=[remote], local=[local])
+
+    async def download_files(
+        self,
+        *,
+        remote: Sequence[RemotePath | str],
+        local: Sequence[str | os.PathLike[str]],
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Make each ``remote[i]`` available at ``local[i]``, all or nothing.
+
+        Everything is validated before the disk is touched; all missing remote
+        files are reported at once; on any failure or cancellation, whatever
+        this call created is removed again. ``progress(done, total)`` is called
+        on the event loop as files complete.
+
+        Raises:
+            ValueError: ``remote`` and ``local`` differ in length, or a local
+                path occurs twice.
+            UnsafePathError: a remote path outside the source folder, a local
+                path without a real file name, or a remote symlink leading out
+                of the dataset.
+            FileNotAccessibleError: remote files are missing or not files.
+            FileExistsError: something else is already at a local path.
+        """
+        await self._download(remote, local, progress)
+
+    async def _download(
+        self,
+        remote: Sequence[RemotePath | str],
+        local: Sequence[str | os.PathLike[str]],
+        progress: ProgressCallback | None,
+    ) -> RunResult:
+        engine = self._options.engine
+        if isinstance(remote, str | RemotePath) or isinstance(local, str | os.PathLike):
+            raise TypeError("remote and local must be sequences of paths")
+        if len(remote) != len(local):
+            raise ValueError(
+                f"remote and local must have the same length, got {len(remote)}"
+                f" remote and {len(local)} local paths"
+            )
+        cwd = os.getcwd()
+        plan = _plan.Plan()
+        await engine.run_chunked(
+            lambda a, b: _plan.plan_pairs(
+                self._source, remote, local, cwd=cwd, start=a, stop=b, into=plan
+            ),
+            len(remote),
+            initial=4096,
+        )
+        await anyio.to_thread.run_sync(_plan.check_no_duplicates, plan.targets)
+        await self._check_sources(plan, remote)
+        folders = (
+            list(dict.fromkeys(t.rpartition("/")[0] or "/" for t in plan.targets))
+            if plan.targets
+            else []
+        )
+        return await engine.run(
+            self._operation,
+            plan.sources,
+            plan.targets,
+            folders=folders,
+            progress=progress,
+        )
+
+    async def _check_sources(
+        self, plan: _plan.Plan, remote: Sequence[RemotePath | str]
+    ) -> None:
+        groups = list(_plan.group_by_parent(plan.sources).items())
+        chunks: list[list[tuple[str, list[int]]]] = [[]]
+        size = 0
+        for group in groups:
+            if size >= _CHECK_CHUNK:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(group)
+            size += len(group[1])
+        report = _fs.SourceReport()
+        real_dirs: dict[str, str] = {}
+        for chunk in chunks:
+            report.extend(
+                await anyio.to_thread.run_sync(
+                    _fs.check_sources, plan.sources, chunk, self._roots, real_dirs
+                )
+            )
+        if report.escaping:
+            escaping = [plan.sources[i] for i in sorted(report.escaping)]
+            raise UnsafePathError(
+                _describe(
+                    "remote file(s) are symlinks that resolve outside the dataset's"
+                    " source folder (pass follow_external_symlinks=True to allow)",
+                    escaping,
+                )
+            )
+        bad = sorted(report.missing + report.not_files)
+        if bad:
+            parts = []
+            if report.missing:
+                parts.append(
+                    _describe(
+                        "remote file(s) do not exist",
+                        [plan.sources[i] for i in sorted(report.missing)],
+                    )
+                )
+            if report.not_files:
+                parts.append(
+                    _describe(
+                        "remote path(s) are not regular files",
+                        [plan.sources[i] for i in sorted(report.not_files)],
+                    )
+                )
+            paths = [_as_remote(remote[i]) for i in bad]
+            raise FileNotAccessibleError(
+                "; ".join(parts) + "; nothing was created",
+                remote_path=paths[0],
+                remote_paths=paths,
+            )
+
+
+def _as_remote(path: RemotePath | str) -> RemotePath:
+    return path if isinstance(path, RemotePath) else RemotePath(path)

@@ -1,0 +1,253 @@
+"""Synchronous filesystem work, meant to run on worker threads in batches.
+
+Every function here may block on I/O; none may be called on the event loop.
+They work on plain ``str`` paths and answer many questions per system call
+where possible (one directory listing instead of thousands of ``stat``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = [
+    "Operation",
+    "SourceReport",
+    "SymlinkOperation",
+    "apply_batch",
+    "check_sources",
+    "ensure_dirs",
+    "is_inside",
+    "undo_batch",
+]
+
+#: Up to this many wanted names in a folder, ``lstat`` each; above, list the folder.
+_STAT_EACH_LIMIT = 16
+
+
+def is_inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it, comparing whole segments."""
+    if root == "/":
+        return path.startswith("/")
+    return path == root or path.startswith(root + "/")
+
+
+@dataclass(slots=True)
+class SourceReport:
+    """What checking the remote files found, as indices into the plan."""
+
+    missing: list[int] = field(default_factory=list)
+    not_files: list[int] = field(default_factory=list)
+    escaping: list[int] = field(default_factory=list)
+
+    def extend(self, other: SourceReport) -> None:
+        self.missing.extend(other.missing)
+        self.not_files.extend(other.not_files)
+        self.escaping.extend(other.escaping)
+
+
+def _classify(
+    path: str,
+    mode: int | None,
+    is_link: bool,
+    roots: Sequence[str] | None,
+) -> str | None:
+    """``None`` for a usable file, else 'missing', 'not_files' or 'escaping'."""
+    if is_link:
+        real = os.path.realpath(path)
+        if roots is not None and not any(is_inside(real, r) for r in roots):
+            return "escaping"
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return "missing"  # dangling link
+    if mode is None:
+        return "missing"
+    return None if stat.S_ISREG(mode) else "not_files"
+
+
+def check_sources(
+    sources: Sequence[str],
+    groups: Iterable[tuple[str, Sequence[int]]],
+    roots: Sequence[str] | None,
+    real_dirs: dict[str, str],
+) -> SourceReport:
+    """Check that each ``sources[i]`` (for the indices in ``groups``) is a regular file.
+
+    ``groups`` maps a parent folder to indices of files inside it. ``roots``,
+    when given, are real (symlink-free) folders that every file and folder
+    must resolve into; a symlink leading elsewhere is reported as escaping.
+    ``real_dirs`` caches resolved folders across calls.
+    """
+    report = SourceReport()
+    for folder, indices in groups:
+        if roots is not None:
+            real = real_dirs.get(folder)
+            if real is None:
+                real = real_dirs[folder] = os.path.realpath(folder)
+            if not any(is_inside(real, r) for r in roots):
+                report.escaping.extend(indices)
+                continue
+        if len(indices) <= _STAT_EACH_LIMIT:
+            for i in indices:
+                try:
+                    st = os.lstat(sources[i])
+                except OSError:
+                    report.missing.append(i)
+                    continue
+                verdict = _classify(
+                    sources[i], st.st_mode, stat.S_ISLNK(st.st_mode), roots
+                )
+                if verdict is not None:
+                    getattr(report, verdict).append(i)
+            continue
+        try:
+            with os.scandir(folder) as listing:
+                entries = {entry.name: entry for entry in listing}
+        except (FileNotFoundError, NotADirectoryError):
+            report.missing.extend(indices)
+            continue
+        start = len(folder) + 1 if folder != "/" else 1
+        for i in indices:
+            entry = entries.get(sources[i][start:])
+            if entry is None:
+                report.missing.append(i)
+            elif entry.is_symlink():
+                verdict = _classify(sources[i], None, True, roots)
+                if verdict is not None:
+                    getattr(report, verdict).append(i)
+            elif not entry.is_file(follow_symlinks=False):
+                report.not_files.append(i)
+    return report
+
+
+def ensure_dirs(folders: Iterable[str], created: list[str]) -> None:
+    """Create missing folders and their parents; record each one in ``created``.
+
+    ``created`` is filled as folders are made, so it is complete even when
+    this function raises half-way.
+    """
+    for folder in folders:
+        if os.path.isdir(folder):
+            continue
+        missing: list[str] = []
+        probe = folder
+        while not os.path.lexists(probe):
+            missing.append(probe)
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        for path in reversed(missing):
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                if not os.path.isdir(path):
+                    raise
+                continue
+            created.append(path)
+        if not missing and not os.path.isdir(folder):
+            raise NotADirectoryError(
+                errno.ENOTDIR, "exists and is not a folder", folder
+            )
+
+
+class Operation(Protocol):
+    """What the engine does for one (source, target) pair, on a worker thread."""
+
+    def apply(self, source: str, target: str) -> None:
+        """Create ``target`` from ``source``; ``FileExistsError`` if it exists."""
+
+    def matches(self, source: str, target: str) -> bool:
+        """Whether an existing ``target`` already is what :meth:`apply` would make."""
+
+    def undo(self, source: str, target: str) -> None:
+        """Remove ``target`` if it is still what :meth:`apply` made."""
+
+
+class SymlinkOperation:
+    """``target`` becomes a symlink whose text is the absolute ``source``."""
+
+    __slots__ = ("apply",)
+
+    apply: Callable[[str, str], None]
+
+    def __init__(self) -> None:
+        # The builtin itself: no Python frame per file in the hot loop.
+        self.apply = os.symlink
+
+    def matches(self, source: str, target: str) -> bool:
+        try:
+            return os.readlink(target) == source
+        except OSError:
+            return False
+
+    def undo(self, source: str, target: str) -> None:
+        if self.matches(source, target):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
+
+
+def apply_batch(
+    operation: Operation,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    span: list[int],
+    stop: int,
+    already_done: list[int],
+) -> BaseException | None:
+    """Apply ``operation`` to pairs ``span[0]..stop``; stop at the first failure.
+
+    Sets ``span[1]`` to the end of what was applied: pairs ``span[0]..span[1]``
+    now exist (those appended to ``already_done`` were in the wanted state
+    before). Returns the error that stopped the batch, if any, and never
+    raises, so the journal is exact even if the awaiting task was cancelled.
+    """
+    apply = operation.apply
+    i = span[0]
+    while i < stop:
+        try:
+            for i in range(i, stop):
+                apply(sources[i], targets[i])
+        except FileExistsError as exc:
+            if operation.matches(sources[i], targets[i]):
+                already_done.append(i)
+                i += 1
+                continue
+            span[1] = i
+            return exc
+        except BaseException as exc:
+            span[1] = i
+            return exc
+        break
+    span[1] = stop
+    return None
+
+
+def undo_batch(
+    operation: Operation,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    indices: Iterable[int],
+) -> list[BaseException]:
+    """Undo ``operation`` for the given pairs; collect errors instead of stopping."""
+    errors: list[BaseException] = []
+    undo = operation.undo
+    for i in indices:
+        try:
+            undo(sources[i], targets[i])
+        except OSError as exc:
+            errors.append(exc)
+    return errors
+
+
+def remove_empty_dirs(created: Sequence[str]) -> None:
+    """Remove folders we created (deepest first) if they are empty again."""
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)

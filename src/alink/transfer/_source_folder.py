@@ -1,0 +1,80 @@
+"""The remote folder a transfer uploads a dataset to."""
+
+from __future__ import annotations
+
+import re
+import string
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._errors import UnsafePathError
+from .._paths import RemotePath
+
+if TYPE_CHECKING:
+    from .._model import Dataset
+
+__all__ = ["source_folder_for"]
+
+_UNSAFE_CHARS = re.compile(r"[/\\\x00]")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+class _DatasetFields:
+    """Attribute access to a dataset for patterns: ``{dset.owner}``, ``{dset.pid}``."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self._dataset = dataset
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("pid", "type", "name", "owner", "source_folder"):
+            return getattr(self._dataset, name)
+        fields: Mapping[str, Any] = self._dataset.fields
+        for key in (name, _camel(name)):
+            if key in fields:
+                return fields[key]
+        raise AttributeError(f"the dataset has no field {name!r}")
+
+
+class _PathFormatter(string.Formatter):
+    """Formats each placeholder as one safe path segment."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if value is None:
+            raise ValueError("a source folder placeholder refers to an unset field")
+        text = _UNSAFE_CHARS.sub("_", super().format_field(str(value), format_spec))
+        if text in ("", ".", ".."):
+            raise UnsafePathError(f"placeholder value {text!r} is not a folder name")
+        return text
+
+    def get_value(
+        self, key: int | str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> Any:
+        if isinstance(key, str) and key not in kwargs:
+            return getattr(kwargs["dset"], key)
+        return super().get_value(key, args, kwargs)
+
+
+def source_folder_for(dataset: Dataset, pattern: RemotePath | None) -> RemotePath:
+    """Where uploads of ``dataset`` go: ``pattern`` filled in, or its source folder.
+
+    The pattern may use ``{uid}`` (a fresh UUID), ``{dset.<field>}`` and
+    shorthands for dataset fields such as ``{pid}``, ``{name}``, ``{owner}``
+    or ``{owner_group}``. Each value becomes one path segment (slashes are
+    replaced), so a field cannot steer the path elsewhere.
+    """
+    if pattern is None:
+        if dataset.source_folder is None:
+            raise ValueError(
+                "cannot determine the source folder: neither the dataset nor the"
+                " transfer has one"
+            )
+        return dataset.source_folder
+    text = _PathFormatter().format(
+        pattern.posix, dset=_DatasetFields(dataset), uid=str(uuid.uuid4())
+    )
+    return RemotePath(text)
