@@ -13,7 +13,7 @@ from ._errors import (
 )
 from ._model import PID, Dataset, File
 from ._paths import RemotePath
-from .transfer._engine import Engine, ProgressCallback
+from .transfer._engine import Engine, ProgressCallback, VerifyCallback
 
 __all__ = [
     "PID",
@@ -27,6 +27,7 @@ __all__ = [
     "ScicatCommError",
     "ScicatLoginError",
     "UnsafePathError",
+    "VerifyCallback",
 ]
 
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ progress and rollback live here and in the engine, once.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -16,7 +16,7 @@ import anyio.to_thread
 from .._errors import FileNotAccessibleError, UnsafePathError
 from .._paths import RemotePath
 from . import _fs, _plan
-from ._engine import Engine, ProgressCallback, RunResult
+from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 
 if TYPE_CHECKING:
     from .._model import Dataset
@@ -171,13 +171,26 @@ class DownloadConnectionBase:
         remote: Sequence[RemotePath | str],
         local: Sequence[str | os.PathLike[str]],
         progress: ProgressCallback | None = None,
+        replace: bool | Collection[int] = False,
+        verify: VerifyCallback | None = None,
     ) -> None:
         """Make each ``remote[i]`` available at ``local[i]``, all or nothing.
 
         Everything is validated before the disk is touched; all missing remote
         files are reported at once; on any failure or cancellation, whatever
-        this call created is removed again. ``progress(done, total)`` is called
-        on the event loop as files complete.
+        this call created is removed again (and replaced entries come back).
+
+        Args:
+            remote: Full remote paths inside the dataset's source folder.
+            local: Where each file goes; missing parent folders are created.
+            progress: ``progress(done, total)``, called on the event loop as
+                files complete.
+            replace: ``True`` or the indices of pairs whose existing local
+                entry (not a folder) is replaced atomically: the path never
+                goes missing and the old entry returns if the call fails.
+            verify: ``verify(index, local_path)``, called on worker threads
+                for every pair once all exist; raising (e.g.
+                :class:`~alink.IntegrityError`) rolls the whole call back.
 
         Raises:
             ValueError: ``remote`` and ``local`` differ in length, or a local
@@ -188,13 +201,15 @@ class DownloadConnectionBase:
             FileNotAccessibleError: remote files are missing or not files.
             FileExistsError: something else is already at a local path.
         """
-        await self._download(remote, local, progress)
+        await self._download(remote, local, progress, replace, verify)
 
     async def _download(
         self,
         remote: Sequence[RemotePath | str],
         local: Sequence[str | os.PathLike[str]],
         progress: ProgressCallback | None,
+        replace: bool | Collection[int],
+        verify: VerifyCallback | None,
     ) -> RunResult:
         engine = self._options.engine
         if isinstance(remote, str | RemotePath) or isinstance(local, str | os.PathLike):
@@ -204,6 +219,10 @@ class DownloadConnectionBase:
                 f"remote and local must have the same length, got {len(remote)}"
                 f" remote and {len(local)} local paths"
             )
+        if replace is not True and replace is not False:
+            bad = [i for i in replace if not 0 <= i < len(remote)]
+            if bad:
+                raise ValueError(f"replace indices out of range: {bad[:5]}")
         cwd = os.getcwd()
         plan = _plan.Plan()
         await engine.run_chunked(
@@ -226,6 +245,8 @@ class DownloadConnectionBase:
             plan.targets,
             folders=folders,
             progress=progress,
+            replace=range(len(plan)) if replace is True else (replace or ()),
+            verify=verify,
         )
 
     async def _check_sources(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -21,10 +21,12 @@ import anyio.to_thread
 
 from . import _fs
 
-__all__ = ["Engine", "ProgressCallback", "RunResult"]
+__all__ = ["Engine", "ProgressCallback", "RunResult", "VerifyCallback"]
 
 #: ``progress(done, total)``, called on the event loop after each batch.
 ProgressCallback = Callable[[int, int], object]
+#: ``verify(index, local_path)``, called on worker threads after all pairs exist.
+VerifyCallback = Callable[[int, str], None]
 
 
 @dataclass(slots=True)
@@ -53,6 +55,9 @@ class _Journal:
             if i not in skip
         ]
 
+    def created_count(self) -> int:
+        return sum(b - a for a, b in self.ranges) - len(self.already_done)
+
 
 @dataclass(slots=True)
 class Engine:
@@ -62,7 +67,9 @@ class Engine:
         workers: Worker threads used at once by one run. Creating entries in
             one folder serialises in the kernel, so more threads only help
             across folders or on high-latency storage.
-        batch_seconds: Target duration of one batch.
+        batch_seconds: Target duration of one batch: long enough to amortise
+            a thread hand-off, short enough for prompt progress and
+            cancellation.
         min_batch: Smallest batch size.
         max_batch: Largest batch size.
     """
@@ -92,8 +99,8 @@ class Engine:
         limiter: anyio.CapacityLimiter | None = None,
         initial: int = 1024,
     ) -> None:
-        """Call ``func(start, stop)`` over ``range(total)`` in adaptive chunks, one
-        worker thread at a time, in order.
+        """Call ``func(start, stop)`` over ``range(total)`` in adaptive chunks, in
+        order, one chunk at a time on a worker thread.
 
         For sequential work (planning, checking) that must stay interruptible
         and must not block the loop.
@@ -107,6 +114,45 @@ class Engine:
             size = self._next_size(size, time.perf_counter() - began)
             start = stop
 
+    async def _run_parallel(
+        self,
+        batch: Callable[[int, int], BaseException | None],
+        total: int,
+        limiter: anyio.CapacityLimiter,
+        on_batch: Callable[[int], object] | None = None,
+    ) -> None:
+        """Run ``batch(start, stop)`` over ``range(total)`` on up to ``workers``
+        threads; the first error a batch returns cancels the rest and is raised.
+        """
+        cursor = 0
+        first_error: BaseException | None = None
+
+        async def worker(scope: anyio.CancelScope) -> None:
+            nonlocal cursor, first_error
+            size = self.min_batch * 16
+            while cursor < total and first_error is None:
+                start = cursor
+                stop = cursor = min(total, start + size)
+                began = time.perf_counter()
+                error = await anyio.to_thread.run_sync(
+                    batch, start, stop, limiter=limiter
+                )
+                if error is not None:
+                    if first_error is None:
+                        first_error = error
+                    scope.cancel()
+                    return
+                size = self._next_size(size, time.perf_counter() - began)
+                if on_batch is not None:
+                    on_batch(stop - start)
+
+        workers = min(self.workers, max(1, math.ceil(total / 256)))
+        async with anyio.create_task_group() as tg:
+            for _ in range(workers):
+                tg.start_soon(worker, tg.cancel_scope)
+        if first_error is not None:
+            raise first_error
+
     async def run(
         self,
         operation: _fs.Operation,
@@ -115,8 +161,14 @@ class Engine:
         *,
         folders: Sequence[str] = (),
         progress: ProgressCallback | None = None,
+        replace: Collection[int] = (),
+        verify: VerifyCallback | None = None,
     ) -> RunResult:
         """Create ``folders`` (if missing), then apply ``operation`` to every pair.
+
+        ``replace`` lists pairs whose existing target is replaced atomically
+        (the old entry comes back if the run fails). ``verify`` is called for
+        every pair once all exist; an exception from it fails the run.
 
         All or nothing: if anything fails or the caller is cancelled, what this
         run created is undone before the exception propagates (a plain
@@ -126,56 +178,53 @@ class Engine:
         journal = _Journal()
         limiter = anyio.CapacityLimiter(self.workers)
         done = 0
-        cursor = 0
-        first_error: BaseException | None = None
+        replacing = (
+            _fs.ReplacingOperation(operation, {targets[i] for i in replace})
+            if replace
+            else None
+        )
+        active: _fs.Operation = replacing if replacing is not None else operation
 
-        def report() -> None:
+        def apply(start: int, stop: int) -> BaseException | None:
+            span = [start, start]
+            journal.ranges.append(span)
+            return _fs.apply_batch(
+                active, sources, targets, span, stop, journal.already_done
+            )
+
+        def advanced(count: int) -> None:
+            nonlocal done
+            done += count
             if progress is not None:
                 progress(done, total)
 
-        async def worker(scope: anyio.CancelScope) -> None:
-            nonlocal cursor, done, first_error
-            size = self.min_batch * 16
-            while cursor < total and first_error is None:
-                start = cursor
-                stop = cursor = min(total, start + size)
-                span = [start, start]
-                journal.ranges.append(span)
-                began = time.perf_counter()
-                error = await anyio.to_thread.run_sync(
-                    _fs.apply_batch,
-                    operation,
-                    sources,
-                    targets,
-                    span,
-                    stop,
-                    journal.already_done,
-                    limiter=limiter,
-                )
-                if error is not None:
-                    if first_error is None:
-                        first_error = error
-                    scope.cancel()
-                    return
-                size = self._next_size(size, time.perf_counter() - began)
-                done += stop - start
-                report()
+        def check(start: int, stop: int) -> BaseException | None:
+            assert verify is not None
+            try:
+                for i in range(start, stop):
+                    verify(i, targets[i])
+            except Exception as exc:
+                return exc
+            return None
 
         try:
             if folders:
                 await self._make_folders(folders, journal, limiter)
-            report()
-            async with anyio.create_task_group() as tg:
-                for _ in range(min(self.workers, max(1, math.ceil(total / 256)))):
-                    tg.start_soon(worker, tg.cancel_scope)
-            if first_error is not None:
-                raise first_error
+            if progress is not None:
+                progress(0, total)
+            await self._run_parallel(apply, total, limiter, advanced)
+            if verify is not None:
+                await self._run_parallel(check, total, limiter)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._rollback(operation, sources, targets, journal)
+                await self._rollback(active, sources, targets, journal)
             raise
+        if replacing is not None:
+            # Past the point of no return: drop the backups of replaced entries.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(replacing.commit)
         return RunResult(
-            created=sum(b - a for a, b in journal.ranges) - len(journal.already_done),
+            created=journal.created_count(),
             already_done=len(journal.already_done),
         )
 

@@ -220,7 +220,12 @@ def apply_batch(
                 i += 1
                 continue
             span[1] = i
-            return exc
+            return FileExistsError(
+                exc.errno or errno.EEXIST,
+                "something else already exists at this local path; it was left"
+                " untouched and the download was undone",
+                targets[i],
+            )
         except BaseException as exc:
             span[1] = i
             return exc
@@ -251,3 +256,84 @@ def remove_empty_dirs(created: Sequence[str]) -> None:
     for folder in reversed(created):
         with contextlib.suppress(OSError):
             os.rmdir(folder)
+
+
+#: Marks alink's temporary and backup names so leftovers can be recognised.
+TEMP_MARK = ".alink-"
+_NAME_MAX = 255
+
+
+def temp_name(target: str, kind: str) -> str:
+    """A unique hidden name next to ``target``: ``.<name>.alink-<random>.<kind>``."""
+    folder, _, name = target.rpartition("/")
+    token = os.urandom(6).hex()
+    suffix = f"{TEMP_MARK}{token}.{kind}"
+    name = name[: _NAME_MAX - len(suffix) - 1]
+    return f"{folder}/.{name}{suffix}"
+
+
+class ReplacingOperation:
+    """Wraps an operation so that chosen targets are replaced atomically.
+
+    The new entry is made under a temporary name and renamed over the old
+    one, so the path never goes missing; the old entry is kept as a hard link
+    (a backup) until :meth:`commit`, and :meth:`undo` puts it back.
+    """
+
+    __slots__ = ("_backups", "_inner", "_targets")
+
+    def __init__(self, inner: Operation, targets: set[str]) -> None:
+        self._inner = inner
+        self._targets = targets
+        #: target -> backup of the entry it replaced (filled from worker threads).
+        self._backups: dict[str, str] = {}
+
+    def apply(self, source: str, target: str) -> None:
+        if target not in self._targets:
+            self._inner.apply(source, target)
+            return
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            self._inner.apply(source, target)
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(
+                errno.EISDIR, "refusing to replace a folder", target
+            )
+        if self._inner.matches(source, target):
+            raise FileExistsError(errno.EEXIST, "already in place", target)
+        temp = temp_name(target, "tmp")
+        self._inner.apply(source, temp)
+        backup = temp_name(target, "bak")
+        try:
+            os.link(target, backup, follow_symlinks=False)
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            with contextlib.suppress(OSError):
+                if os.path.lexists(backup) and os.path.lexists(target):
+                    os.unlink(backup)
+            raise
+        self._backups[target] = backup
+
+    def matches(self, source: str, target: str) -> bool:
+        return self._inner.matches(source, target)
+
+    def undo(self, source: str, target: str) -> None:
+        backup = self._backups.pop(target, None)
+        if backup is None:
+            self._inner.undo(source, target)
+        elif self._inner.matches(source, target):
+            os.replace(backup, target)
+        else:
+            # Someone changed the path since; keep their entry, drop our backup.
+            os.unlink(backup)
+
+    def commit(self) -> None:
+        """Delete the backups: the replacements are final."""
+        for backup in self._backups.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(backup)
+        self._backups.clear()
