@@ -7,10 +7,12 @@ slow for 100k files) and keep the typed objects at the API edge.
 
 from __future__ import annotations
 
+import itertools
 import os
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TypeAlias, cast
 
 from .._errors import UnsafePathError
@@ -83,21 +85,74 @@ def _local_text(item: object) -> str:
     return text
 
 
-def _is_normal_absolute(text: str) -> bool:
-    """Whether an absolute path is already in the form ``posixpath.normpath`` gives."""
-    return (
-        text.startswith("/")
-        and "//" not in text
-        and "/./" not in text
-        and "/../" not in text
-        and not text.endswith(("/.", "/..", "/"))
-    )
-
-
 def _summarise(items: Sequence[str]) -> str:
     shown = ", ".join(repr(i) for i in items[:_SHOWN])
     more = len(items) - _SHOWN
     return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _plan_plain_slice(
+    prefix: str,
+    remote: Sequence[RemoteInput],
+    local: Sequence[LocalInput],
+    start: int,
+    stop: int,
+    plan: Plan,
+) -> bool:
+    """Plan a slice whose paths are all plain, checking them a slice at a time.
+
+    "Plain": every remote path starts with ``prefix`` and has no ``..``;
+    every local path is absolute with no ``//``, no segment starting with a
+    dot and no trailing slash. Such paths need no normalisation. The checks
+    run as a few C-level searches over the NUL-joined slice instead of
+    several per path. Returns ``False`` (planning nothing) if any path is
+    not plain, or the inputs are not ``RemotePath``/``str``/``Path``.
+    """
+    count = stop - start
+    if count <= 0:
+        return True
+    try:
+        texts = [
+            r._path if type(r) is RemotePath else _plain(r) for r in remote[start:stop]
+        ]
+        targets = [p if type(p) is str else _fspath(p) for p in local[start:stop]]
+    except TypeError:
+        return False
+    joined = "\x00".join(texts)
+    if (
+        joined.count("\x00") != count - 1
+        or not joined.startswith(prefix)
+        or joined.count("\x00" + prefix) != count - 1
+        or "/.." in joined
+    ):
+        return False
+    joined = "\x00".join(targets)
+    if (
+        joined.count("\x00") != count - 1
+        or not joined.startswith("/")
+        or joined.count("\x00/") != count - 1
+        or "//" in joined
+        or "/." in joined
+        or "/\x00" in joined
+        or joined.endswith("/")
+    ):
+        return False
+    plan.sources.extend(texts)
+    plan.targets.extend(targets)
+    return True
+
+
+def _plain(item: object) -> str:
+    """A ``str`` remote path, normalised; anything else is not plain."""
+    if type(item) is str and "\x00" not in item:
+        return RemotePath(item)._path
+    raise TypeError
+
+
+def _fspath(item: object) -> str:
+    if isinstance(item, PurePath):
+        return str(item)
+    raise TypeError
 
 
 def plan_pairs(
@@ -128,25 +183,40 @@ def plan_pairs(
     plan = into if into is not None else Plan()
     stop = len(remote) if stop is None else stop
     prefix = source_folder.rstrip("/") + "/"
+    if _plan_plain_slice(prefix, remote, local, start, stop, plan):
+        return plan
     cwd_prefix = cwd.rstrip("/") + "/"
     escaping: list[str] = []
     bad_names: list[str] = []
     sources_append = plan.sources.append
     targets_append = plan.targets.append
-    for i in range(start, stop):
-        text = _remote_text(remote[i])
-        if not text.startswith("/"):
+    prefix_len = len(prefix)
+    # The hot loop: plain str checks; anything unusual takes the slow path.
+    for item, place in zip(
+        itertools.islice(remote, start, stop),
+        itertools.islice(local, start, stop),
+        strict=True,
+    ):
+        text = item._path if type(item) is RemotePath else _remote_text(item)
+        if text[:1] != "/":
             text = absolute_remote(text, cwd)
         elif "/.." in text:
             text = RemotePath._from_clean(text).resolve().posix
-        if not text.startswith(prefix) or len(text) == len(prefix):
-            escaping.append(_remote_text(remote[i]))
+        if not text.startswith(prefix) or len(text) == prefix_len:
+            escaping.append(_remote_text(item))
             continue
-        target = _local_text(local[i])
-        if target.rpartition("/")[2] in _BAD_NAMES:
-            bad_names.append(target)
-            continue
-        if not _is_normal_absolute(target):
+        target = place if type(place) is str else _local_text(place)
+        if (
+            target[:1] != "/"
+            or "//" in target
+            or "/." in target
+            or target.endswith("/")
+            or "\x00" in target
+        ):
+            target = _local_text(target)  # NUL check
+            if target.rpartition("/")[2] in _BAD_NAMES:
+                bad_names.append(target)
+                continue
             target = posixpath.normpath(
                 target if target.startswith("/") else cwd_prefix + target
             )
@@ -179,9 +249,17 @@ def find_duplicates(paths: Sequence[str]) -> list[str]:
     return list(duplicates)
 
 
+#: Items handed to one C-level set operation: big single calls hold the GIL
+#: (and so stall the event loop thread) for their whole duration.
+_GIL_SLICE = 4096
+
+
 def check_no_duplicates(targets: Sequence[str]) -> None:
     """Raise ``ValueError`` if two pairs would write the same local path."""
-    if len(set(targets)) == len(targets):
+    seen: set[str] = set()
+    for start in range(0, len(targets), _GIL_SLICE):
+        seen.update(targets[start : start + _GIL_SLICE])
+    if len(seen) == len(targets):
         return
     duplicates = find_duplicates(targets)
     raise ValueError(
