@@ -68,15 +68,6 @@ class _Journal:
     #: Times of existing folders this run changes, to restore on rollback.
     times: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-    def created_indices(self) -> list[int]:
-        skip = set(self.already_done)
-        return [
-            i
-            for start, stop in self.ranges
-            for i in range(start, stop)
-            if i not in skip
-        ]
-
     def created_count(self) -> int:
         return sum(b - a for a, b in self.ranges) - len(self.already_done)
 
@@ -290,11 +281,16 @@ class Engine:
         targets: Sequence[str],
         journal: _Journal,
     ) -> None:
-        indices = journal.created_indices()
-        if indices:
+        spans = [span for span in journal.ranges if span[1] > span[0]]
+        skip = set(journal.already_done)
+        if spans:
+            # Spans hold at most max_batch pairs each: undo a few per call.
             await self.run_chunked(
-                lambda a, b: _fs.undo_batch(operation, sources, targets, indices[a:b]),
-                len(indices),
+                lambda a, b: _fs.undo_spans(
+                    operation, sources, targets, spans[a:b], skip
+                ),
+                len(spans),
+                initial=1,
             )
         if journal.dirs or journal.times:
             await anyio.to_thread.run_sync(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TypeAlias, cast
@@ -24,7 +24,9 @@ __all__ = [
     "LocalInput",
     "absolute_remote",
     "find_duplicates",
-    "group_by_parent",
+    "Layout",
+    "run_indices",
+    "run_length",
     "plan_pairs",
 ]
 
@@ -254,28 +256,83 @@ def find_duplicates(paths: Sequence[str]) -> list[str]:
 _GIL_SLICE = 4096
 
 
+class DuplicateCheck:
+    """Finds local paths used twice, fed one slice at a time."""
+
+    __slots__ = ("_seen", "_size")
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._size = 0
+
+    def add(self, targets: Sequence[str], start: int, stop: int) -> None:
+        """Add ``targets[start:stop]`` in small C-level steps (GIL-friendly)."""
+        for a in range(start, stop, _GIL_SLICE):
+            self._seen.update(targets[a : min(stop, a + _GIL_SLICE)])
+        self._size += stop - start
+
+    def check(self, targets: Sequence[str]) -> None:
+        """Raise ``ValueError`` naming the paths used more than once."""
+        if len(self._seen) == self._size:
+            return
+        duplicates = find_duplicates(targets)
+        raise ValueError(
+            f"{len(duplicates)} local path(s) are used more than once:"
+            f" {_summarise(duplicates)}"
+        )
+
+
 def check_no_duplicates(targets: Sequence[str]) -> None:
     """Raise ``ValueError`` if two pairs would write the same local path."""
-    seen: set[str] = set()
-    for start in range(0, len(targets), _GIL_SLICE):
-        seen.update(targets[start : start + _GIL_SLICE])
-    if len(seen) == len(targets):
-        return
-    duplicates = find_duplicates(targets)
-    raise ValueError(
-        f"{len(duplicates)} local path(s) are used more than once:"
-        f" {_summarise(duplicates)}"
-    )
+    check = DuplicateCheck()
+    check.add(targets, 0, len(targets))
+    check.check(targets)
 
 
-def group_by_parent(paths: Iterable[str]) -> dict[str, list[int]]:
-    """Map each parent folder to the indices of the paths directly inside it."""
-    groups: dict[str, list[int]] = {}
-    for index, path in enumerate(paths):
-        parent = path.rpartition("/")[0] or "/"
-        bucket = groups.get(parent)
-        if bucket is None:
-            groups[parent] = [index]
-        else:
-            bucket.append(index)
-    return groups
+Runs = list[tuple[int, int]]
+
+
+@dataclass(slots=True)
+class Layout:
+    """Where a plan's files are: remote folders and the local folders needed.
+
+    Remote folders map to runs ``(start, stop)`` of consecutive plan indices,
+    not to one index per file: inputs are usually grouped by folder, and a
+    million small ``int`` objects would cost tens of megabytes.
+    """
+
+    remote_runs: dict[str, Runs] = field(default_factory=dict)
+    local_folders: dict[str, None] = field(default_factory=dict)
+
+    def add(self, plan: Plan, start: int, stop: int) -> None:
+        """Record ``plan[start:stop]``; call on consecutive slices."""
+        runs = self.remote_runs
+        folders = self.local_folders
+        last = ""
+        last_runs: Runs = []
+        for i in range(start, stop):
+            parent = plan.sources[i].rpartition("/")[0] or "/"
+            if parent != last:
+                last = parent
+                last_runs = runs.setdefault(parent, [])
+            if last_runs and last_runs[-1][1] == i:
+                last_runs[-1] = (last_runs[-1][0], i + 1)
+            else:
+                last_runs.append((i, i + 1))
+        last = ""
+        for target in itertools.islice(plan.targets, start, stop):
+            parent = target.rpartition("/")[0] or "/"
+            if parent != last:
+                last = parent
+                folders[parent] = None
+
+
+def run_indices(runs: Runs) -> Iterator[int]:
+    """Every index in ``runs``, in order."""
+    for start, stop in runs:
+        yield from range(start, stop)
+
+
+def run_length(runs: Runs) -> int:
+    """How many indices ``runs`` hold."""
+    return sum(stop - start for start, stop in runs)
