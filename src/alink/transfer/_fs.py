@@ -195,7 +195,8 @@ def ensure_dirs(
                     raise
                 continue
             created.append(path)
-        if not missing:
+        if not missing and not os.path.isdir(folder):
+            # It appeared between our two looks, and it is not a folder.
             raise NotADirectoryError(
                 errno.ENOTDIR, "exists and is not a folder", folder
             )
