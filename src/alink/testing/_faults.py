@@ -189,6 +189,12 @@ class Faults:
         with self._lock:
             return sum(a.remaining for a in self._armed)
 
+    @property
+    def active_delays(self) -> int:
+        """How many delay rules are armed (a used-up ``n``-limited one is gone)."""
+        with self._lock:
+            return len(self._delays)
+
     def take(self, method: str, path: str) -> tuple[float, Fault | None]:
         """Consume what applies to this request: (total delay, fault or ``None``)."""
         with self._lock:

@@ -1,7 +1,8 @@
 """HTTP/1.1 transport of the fake SciCat server: stdlib threads, real sockets.
 
-One thread accepts connections; each connection gets its own thread and may
-carry many requests (keep-alive). Every answer is written in one piece with
+One thread accepts connections (woken by a socket pair to stop, so stopping
+is immediate); each connection gets its own thread and may carry many
+requests (keep-alive). Every answer is written in one piece with
 its ``Content-Length``. :meth:`HttpServer.close` stops accepting, cuts every
 open connection and joins every thread, so nothing outlives the server.
 
@@ -12,6 +13,7 @@ The transport knows nothing about SciCat: it hands each request to a
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import socketserver
 import threading
@@ -183,14 +185,32 @@ class HttpServer:
 
     def __init__(self, handler: Handler, *, on_stop: Callable[[], None]) -> None:
         self._tcp = _TCPServer(handler)
+        self._tcp.socket.setblocking(False)
         self._on_stop = on_stop
+        # Writing to this pair wakes the accept loop at once (no polling).
+        self._wake_r, self._wake_w = socket.socketpair()
         self._thread = threading.Thread(
-            target=self._tcp.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="alink-scicat-server",
-            daemon=True,
+            target=self._accept_loop, name="alink-scicat-server", daemon=True
         )
         self._thread.start()
+
+    def _accept_loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._tcp.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_r in ready:
+                    return
+                try:
+                    request, address = self._tcp.get_request()
+                except OSError:
+                    continue  # the client gave up before we accepted
+                try:
+                    request.setblocking(True)
+                    self._tcp.process_request(request, address)
+                except Exception:  # e.g. no thread could be started
+                    self._tcp.shutdown_request(request)
 
     @property
     def port(self) -> int:
@@ -203,10 +223,12 @@ class HttpServer:
         Returns the threads still alive after ``timeout`` (normally none).
         """
         self._on_stop()  # wake handlers sleeping in an injected delay
-        self._tcp.shutdown()
+        self._wake_w.send(b"x")
         self._thread.join(timeout)
         threads = self._tcp.cut_connections()
         self._tcp.server_close()
+        self._wake_r.close()
+        self._wake_w.close()
         for thread in threads:
             thread.join(timeout)
         return [t for t in [self._thread, *threads] if t.is_alive()]

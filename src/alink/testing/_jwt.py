@@ -24,8 +24,6 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    if not text or any(c not in _B64URL for c in text):
-        raise ValueError("token segment is not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -56,11 +54,12 @@ def decode(token: str, secret: bytes, *, now: float) -> dict[str, Any]:
     parts = token.split(".")
     if len(parts) != 3:
         raise ValueError("a JWT has three dot-separated segments")
+    if not all(part and _B64URL.issuperset(part) for part in parts):
+        raise ValueError("token segment is not base64url")
     header_b64, payload_b64, signature = parts
     expected = _sign(f"{header_b64}.{payload_b64}", secret)
     # Compare the signature first and in constant time; only then parse.
-    given = signature.encode("utf-8", "replace")
-    if not hmac.compare_digest(expected.encode("ascii"), given):
+    if not hmac.compare_digest(expected, signature):
         raise ValueError("bad token signature")
     try:
         header = json.loads(_b64decode(header_b64))

@@ -122,7 +122,9 @@ def _prepare_dataset(dataset: object) -> tuple[str, dict[str, Any], list[Any]]:
     fields = {k: v for k, v in dataset.items() if k != "origdatablocks"}
     if "_id" not in fields:  # v4 answers carry the pid as Mongo '_id'
         fields = {"_id": pid, **fields}
-    embedded = dataset.get("origdatablocks") or []
+    embedded = dataset.get("origdatablocks")
+    if embedded is None:
+        embedded = []
     if not isinstance(embedded, list):
         raise ValueError(f"dataset {pid!r}: 'origdatablocks' must be a list")
     return pid, fields, embedded
