@@ -169,3 +169,21 @@ def test_user_errors() -> None:
         ScicatServer(token_lifetime=0)
     with pytest.raises(ValueError, match="seconds"):
         server.token("u", expires_in="1h")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_hundred_thousand_files_in_several_blocks(server: ScicatServer) -> None:
+    files = [(f"d{i % 97}/f{i:06d}", 1, None) for i in range(100_000)]
+    ds, blocks = make_dataset(
+        pid="big/2", source_folder="/data/big", files=files, files_per_block=30_000
+    )
+    server.add_dataset(ds, blocks)
+    body = _get(server, "big/2")
+    assert [len(b["dataFileList"]) for b in body["origdatablocks"]] == [
+        30_000,
+        30_000,
+        30_000,
+        10_000,
+    ]
+    paths = [f["path"] for b in body["origdatablocks"] for f in b["dataFileList"]]
+    assert paths == [p for p, _, _ in files]
