@@ -195,7 +195,7 @@ class Faults:
         with self._lock:
             return len(self._delays)
 
-    def take(self, method: str, path: str) -> tuple[float, Fault | None]:
+    def _take(self, method: str, path: str) -> tuple[float, Fault | None]:
         """Consume what applies to this request: (total delay, fault or ``None``)."""
         with self._lock:
             delay = 0.0

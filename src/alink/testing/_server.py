@@ -279,7 +279,7 @@ class ScicatServer:
         user = auth.user
         response: Response | None
         try:
-            delay, fault = self.faults.take(method, path)
+            delay, fault = self.faults._take(method, path)
             if delay and self._stopping.wait(delay):
                 response = None  # stopping: give up on the delayed request
             elif fault is None:
