@@ -102,9 +102,7 @@ Invoke = Callable[..., Result]
 
 
 @pytest.fixture
-def invoke(
-    site: Site, monkeypatch: pytest.MonkeyPatch, backend: str
-) -> Iterator[Invoke]:
+def invoke(site: Site, monkeypatch: pytest.MonkeyPatch, backend: str) -> Invoke:
     """Run ``alink`` in-process: token in the environment, ``--url`` and
     ``--backend`` added to ``download`` and ``show``."""
     monkeypatch.setenv(TOKEN_ENV, site.token)

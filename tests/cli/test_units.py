@@ -50,11 +50,10 @@ def test_counts_durations_rates() -> None:
     assert _format.rate(10, 0) == "- files/s"
 
 
-def test_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_lines() -> None:
     clock = [100.0]
-    monkeypatch.setattr(_progress.time, "monotonic", lambda: clock[0])
     stream = io.StringIO()
-    lines = _progress._Lines(stream)
+    lines = _progress._Lines(stream, clock=lambda: clock[0])
     lines.begin("linking files", total=2000)
     lines.update(100, 2000)  # too soon after the start: not shown
     clock[0] += 1.5

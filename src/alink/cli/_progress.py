@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
 
@@ -56,8 +56,13 @@ class _Lines(Reporter):
     """Plain lines for logs and pipes: a phase's start, its end, and a count at
     most once a second in between."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stream = stream
+        self._clock = clock
         self._label: str | None = None
         self._last = 0.0
 
@@ -68,14 +73,14 @@ class _Lines(Reporter):
     def begin(self, label: str, total: int | None = None) -> None:
         self.end()
         self._label = label
-        self._last = time.monotonic()
+        self._last = self._clock()
         counted = f" ({_format.count(total)})" if total is not None else ""
         self._print(f"{label}{counted} ...")
 
     def update(self, done: int, total: int | None = None) -> None:
         if self._label is None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last < _LINE_INTERVAL or (total is not None and done >= total):
             return
         self._last = now
