@@ -22,6 +22,7 @@ from alink import Client, Dataset
 from alink.transfer.link import LinkFileTransfer
 
 
+# --8<-- [start:link]
 async def link_dataset(*, url: str, token: str, pid: str, target: Path) -> Dataset:
     """Fetch dataset ``pid`` and symlink all its files into ``target``."""
     async with Client.from_token(
@@ -30,6 +31,9 @@ async def link_dataset(*, url: str, token: str, pid: str, target: Path) -> Datas
         dataset = await client.get_dataset(pid)
         # Links point at the facility's own files, so checking sizes is enough.
         return await client.download_files(dataset, target=target, verify="size")
+
+
+# --8<-- [end:link]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -26,33 +26,33 @@ __all__ = ["ExitCode", "classify"]
 class ExitCode(enum.IntEnum):
     """What ``alink`` returns to the shell."""
 
-    #: Everything worked.
     OK = 0
-    #: An unexpected error (a bug, or something alink does not know about).
+    """Everything worked."""
     ERROR = 1
-    #: Bad command line: unknown option, bad URL or regex, missing token, ...
+    """An unexpected error (a bug, or something alink does not know about)."""
     USAGE = 2
-    #: SciCat rejected the login (wrong password, expired token).
+    """Bad command line: unknown option, bad URL or regex, missing token, ..."""
     LOGIN = 3
-    #: The dataset does not exist, or SciCat refuses to show it.
+    """SciCat rejected the login (wrong password, expired token)."""
     NOT_FOUND = 4
-    #: SciCat could not be reached or answered something unusable.
+    """The dataset does not exist, or SciCat refuses to show it."""
     SCICAT = 5
-    #: The dataset's files cannot be reached from this machine.
+    """SciCat could not be reached or answered something unusable."""
     NOT_ACCESSIBLE = 6
-    #: A downloaded file does not match the catalogue (size or checksum).
+    """The dataset's files cannot be reached from this machine."""
     INTEGRITY = 7
-    #: Something is already where a downloaded file should go.
+    """A downloaded file does not match the catalogue (size or checksum)."""
     FILE_EXISTS = 8
-    #: A path would escape the dataset or the allowed roots.
+    """Something is already where a downloaded file should go."""
     UNSAFE_PATH = 9
-    #: The dataset cannot be downloaded as it is (no source folder, two files
-    #: with one local name, an unknown checksum algorithm, ...).
+    """A path would escape the dataset or the allowed roots."""
     INVALID_DATASET = 10
-    #: The local filesystem refused (permission denied, disk full, ...).
+    """The dataset cannot be downloaded as it is (no source folder, two files
+    with one local name, an unknown checksum algorithm, ...)."""
     FILESYSTEM = 11
-    #: Interrupted (Ctrl-C or SIGTERM); what the run had created was undone.
+    """The local filesystem refused (permission denied, disk full, ...)."""
     INTERRUPTED = 130
+    """Interrupted (Ctrl-C or SIGTERM); what the run had created was undone."""
 
 
 def classify(error: BaseException) -> tuple[ExitCode, str]:
