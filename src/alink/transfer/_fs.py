@@ -128,37 +128,36 @@ def _check_listing(
 ) -> None:
     """Many files in a folder: one listing answers them all (and their types).
 
-    Only the names of regular files are kept (a set) plus the few entries
-    of other kinds; wanted names are then compared in bulk.
+    The wanted paths are the plan's own strings, so the lookup set costs one
+    reference per file; each regular file in the listing strikes its path
+    off, and only what remains needs a closer look.
     """
-    regular: set[str] = set()
+    wanted: set[str] = set()
+    for start, stop in runs:
+        wanted.update(sources[start:stop])
     others: dict[str, os.DirEntry[str]] = {}
-    add = regular.add
+    discard = wanted.discard
     try:
         with os.scandir(folder) as listing:
             for entry in listing:
                 if entry.is_file(follow_symlinks=False):
-                    add(entry.name)
-                else:
-                    others[entry.name] = entry
+                    discard(entry.path)
+                elif entry.path in wanted:
+                    others[entry.path] = entry
     except (FileNotFoundError, NotADirectoryError):
         report.missing.extend(i for start, stop in runs for i in range(start, stop))
         return
-    cut = len(folder) + 1 if folder != "/" else 1
-    if all(
-        regular.issuperset([path[cut:] for path in sources[start:stop]])
-        for start, stop in runs
-    ):
+    if len(wanted) == 0:
         return
     for i in (i for start, stop in runs for i in range(start, stop)):
-        name = sources[i][cut:]
-        if name in regular:
+        path = sources[i]
+        if path not in wanted:
             continue
-        odd = others.get(name)
+        odd = others.get(path)
         if odd is None:
             report.missing.append(i)
         elif odd.is_symlink():
-            verdict = _classify(sources[i], None, True, roots)
+            verdict = _classify(path, None, True, roots)
             if verdict is not None:
                 getattr(report, verdict).append(i)
         else:

@@ -270,8 +270,13 @@ class DuplicateCheck:
         self._size += stop - start
 
     def check(self, targets: Sequence[str]) -> None:
-        """Raise ``ValueError`` naming the paths used more than once."""
-        if len(self._seen) == self._size:
+        """Raise ``ValueError`` naming the paths used more than once.
+
+        Frees the set either way: it can be large, and the next steps of a
+        download need their memory.
+        """
+        unique, self._seen = len(self._seen), set()
+        if unique == self._size:
             return
         duplicates = find_duplicates(targets)
         raise ValueError(
