@@ -364,6 +364,16 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _join_prefix(folder: RemotePath | None) -> str | None:
+    """``folder`` as a prefix that a clean relative path can be appended to.
+
+    ``None`` when paths must be joined the slow way (no folder, or ``.``).
+    """
+    if folder is None or folder.posix in ("", "."):
+        return None
+    return folder.posix if folder.posix == "/" else folder.posix + "/"
+
+
 def _files_of_block(block: object, folder: RemotePath | None, index: int) -> list[File]:
     where = f"origdatablocks[{index}]"
     if not isinstance(block, Mapping):
@@ -374,6 +384,13 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
     algorithm = block.get("chkAlg") or None
     if algorithm is not None and not isinstance(algorithm, str):
         raise ValueError(f"{where}.chkAlg must be a string, got {_kind(algorithm)}")
+    # The hot loop of reading a dataset (100k files and more): positional
+    # File(...), and clean paths appended to
+    # the folder's text without re-normalising. Anything unusual (``.``, ``//``,
+    # a trailing slash, a NUL, an absolute path) takes the general ``/`` join.
+    prefix = _join_prefix(folder)
+    from_clean = RemotePath._from_clean
+    new_file = File
     files: list[File] = []
     append = files.append
     for n, entry in enumerate(entries):
@@ -403,14 +420,27 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
                 f"{where}.dataFileList[{n}].time is not an ISO 8601 time:"
                 f" {entry.get('time')!r}"
             ) from None
+        if (
+            prefix is not None
+            and path[0] not in "./"
+            and path[-1] != "/"
+            and "//" not in path
+            and "/." not in path
+            and "\x00" not in path
+        ):
+            remote = from_clean(prefix + path)
+        else:
+            remote = folder / path if folder is not None else RemotePath(path)
         append(
-            File(
-                remote_path=folder / path if folder is not None else RemotePath(path),
-                size=size,
-                creation_time=created,
-                checksum=checksum,
-                checksum_algorithm=algorithm,
-                extra=MappingProxyType(entry),
+            new_file(
+                remote,
+                size,
+                created,
+                checksum,
+                algorithm,
+                None,
+                True,
+                MappingProxyType(entry),
             )
         )
     return files
