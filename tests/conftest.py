@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+
+Snapshot = dict[str, tuple[str, str, int]]
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def _snapshot(root: Path) -> Snapshot:
+    """Every entry below ``root``: kind, link target or content, and mtime."""
+    tree: Snapshot = {}
+    if not root.exists():
+        return tree
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
+            st = os.lstat(path)
+            if os.path.islink(path):
+                tree[rel] = ("link", os.readlink(path), st.st_mtime_ns)
+            elif os.path.isdir(path):
+                tree[rel] = ("dir", "", st.st_mtime_ns)
+            else:
+                tree[rel] = ("file", Path(path).read_bytes().hex(), st.st_mtime_ns)
+    return tree
+
+
+@pytest.fixture
+def snapshot() -> Callable[[Path], Snapshot]:
+    """A function that records a whole tree, to prove nothing changed."""
+    return _snapshot

@@ -283,7 +283,9 @@ class Dataset:
         pid = data.get("pid")
         if pid is not None and not isinstance(pid, str):
             raise ValueError(f"dataset field 'pid' must be a string, got {_kind(pid)}")
-        blocks_json = data.get("origdatablocks") or []
+        blocks_json = data.get("origdatablocks")
+        if blocks_json is None:
+            blocks_json = []
         if not isinstance(blocks_json, list):
             raise ValueError(
                 "dataset field 'origdatablocks' must be a list,"
@@ -378,7 +380,9 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
     where = f"origdatablocks[{index}]"
     if not isinstance(block, Mapping):
         raise TypeError(f"{where} must be a JSON object, got {_kind(block)}")
-    entries = block.get("dataFileList") or []
+    entries = block.get("dataFileList")
+    if entries is None:
+        entries = []
     if not isinstance(entries, list):
         raise ValueError(f"{where}.dataFileList must be a list, got {_kind(entries)}")
     algorithm = block.get("chkAlg") or None

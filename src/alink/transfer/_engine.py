@@ -29,6 +29,24 @@ ProgressCallback = Callable[[int, int], object]
 VerifyCallback = Callable[[int, str], None]
 
 
+def _timed(
+    func: Callable[[int, int], object], start: int, stop: int
+) -> tuple[BaseException | None, float]:
+    """On a worker thread: run ``func(start, stop)`` and time it there.
+
+    Timing inside the thread leaves out queueing and hand-off delays, which
+    say nothing about how much work a batch should hold. A returned exception
+    is passed on as the error; a raised one is caught and passed on too.
+    """
+    began = time.perf_counter()
+    try:
+        result = func(start, stop)
+    except Exception as exc:
+        return exc, time.perf_counter() - began
+    error = result if isinstance(result, BaseException) else None
+    return error, time.perf_counter() - began
+
+
 @dataclass(slots=True)
 class RunResult:
     """What a run did: how many pairs it created and how many were already done."""
@@ -45,6 +63,8 @@ class _Journal:
     ranges: list[list[int]] = field(default_factory=list)
     already_done: list[int] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
+    #: Times of existing folders this run changes, to restore on rollback.
+    times: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def created_indices(self) -> list[int]:
         skip = set(self.already_done)
@@ -109,9 +129,12 @@ class Engine:
         start = 0
         while start < total:
             stop = min(total, start + size)
-            began = time.perf_counter()
-            await anyio.to_thread.run_sync(func, start, stop, limiter=limiter)
-            size = self._next_size(size, time.perf_counter() - began)
+            error, elapsed = await anyio.to_thread.run_sync(
+                _timed, func, start, stop, limiter=limiter
+            )
+            if error is not None:
+                raise error
+            size = self._next_size(size, elapsed)
             start = stop
 
     async def _run_parallel(
@@ -133,16 +156,15 @@ class Engine:
             while cursor < total and first_error is None:
                 start = cursor
                 stop = cursor = min(total, start + size)
-                began = time.perf_counter()
-                error = await anyio.to_thread.run_sync(
-                    batch, start, stop, limiter=limiter
+                error, elapsed = await anyio.to_thread.run_sync(
+                    _timed, batch, start, stop, limiter=limiter
                 )
                 if error is not None:
                     if first_error is None:
                         first_error = error
                     scope.cancel()
                     return
-                size = self._next_size(size, time.perf_counter() - began)
+                size = self._next_size(size, elapsed)
                 if on_batch is not None:
                     on_batch(stop - start)
 
@@ -235,7 +257,7 @@ class Engine:
         limiter: anyio.CapacityLimiter,
     ) -> None:
         await self.run_chunked(
-            lambda a, b: _fs.ensure_dirs(folders[a:b], journal.dirs),
+            lambda a, b: _fs.ensure_dirs(folders[a:b], journal.dirs, journal.times),
             len(folders),
             limiter=limiter,
             initial=256,
@@ -254,5 +276,7 @@ class Engine:
                 lambda a, b: _fs.undo_batch(operation, sources, targets, indices[a:b]),
                 len(indices),
             )
-        if journal.dirs:
-            await anyio.to_thread.run_sync(_fs.remove_empty_dirs, journal.dirs)
+        if journal.dirs or journal.times:
+            await anyio.to_thread.run_sync(
+                _fs.restore_dirs, journal.dirs, journal.times
+            )

@@ -126,15 +126,37 @@ def check_sources(
     return report
 
 
-def ensure_dirs(folders: Iterable[str], created: list[str]) -> None:
+def _remember_times(
+    path: str, st: os.stat_result, times: dict[str, tuple[int, int]]
+) -> None:
+    if path not in times:
+        times[path] = (st.st_atime_ns, st.st_mtime_ns)
+
+
+def ensure_dirs(
+    folders: Iterable[str],
+    created: list[str],
+    times: dict[str, tuple[int, int]],
+) -> None:
     """Create missing folders and their parents; record each one in ``created``.
 
     ``created`` is filled as folders are made, so it is complete even when
-    this function raises half-way.
+    this function raises half-way. ``times`` receives the access and
+    modification times of existing folders that are about to change, so a
+    rollback can put them back.
     """
     for folder in folders:
-        if os.path.isdir(folder):
-            continue
+        try:
+            st = os.stat(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        else:
+            if stat.S_ISDIR(st.st_mode):
+                _remember_times(folder, st, times)
+                continue
+            raise NotADirectoryError(
+                errno.ENOTDIR, "exists and is not a folder", folder
+            )
         missing: list[str] = []
         probe = folder
         while not os.path.lexists(probe):
@@ -143,6 +165,8 @@ def ensure_dirs(folders: Iterable[str], created: list[str]) -> None:
             if parent == probe:
                 break
             probe = parent
+        if os.path.isdir(probe):
+            _remember_times(probe, os.stat(probe), times)
         for path in reversed(missing):
             try:
                 os.mkdir(path)
@@ -151,7 +175,7 @@ def ensure_dirs(folders: Iterable[str], created: list[str]) -> None:
                     raise
                 continue
             created.append(path)
-        if not missing and not os.path.isdir(folder):
+        if not missing:
             raise NotADirectoryError(
                 errno.ENOTDIR, "exists and is not a folder", folder
             )
@@ -251,11 +275,14 @@ def undo_batch(
     return errors
 
 
-def remove_empty_dirs(created: Sequence[str]) -> None:
-    """Remove folders we created (deepest first) if they are empty again."""
+def restore_dirs(created: Sequence[str], times: dict[str, tuple[int, int]]) -> None:
+    """Remove folders we created (deepest first) if empty again; restore times."""
     for folder in reversed(created):
         with contextlib.suppress(OSError):
             os.rmdir(folder)
+    for folder, ns in times.items():
+        with contextlib.suppress(OSError):
+            os.utime(folder, ns=ns)
 
 
 #: Marks alink's temporary and backup names so leftovers can be recognised.

@@ -1,0 +1,140 @@
+"""PID, File and Dataset, and the lossless SciCat JSON round trip."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alink import PID, Dataset, File, RemotePath
+
+DATA = Path(__file__).parent / "data"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((DATA / name).read_text())  # type: ignore[no-any-return]
+
+
+def test_pid_parse_and_str() -> None:
+    pid = PID.parse("20.500.12269/abc-1")
+    assert pid == PID("20.500.12269", "abc-1")
+    assert (pid.prefix, pid.pid) == ("20.500.12269", "abc-1")
+    assert str(pid) == "20.500.12269/abc-1"
+    assert str(PID.parse("abc")) == "abc"
+    assert PID.parse("abc").prefix is None
+    assert PID(pid="x", prefix="p") == PID("p", "x")
+    assert str(PID.parse("p/a/b")) == "p/a/b"
+    with pytest.raises(ValueError, match="pid"):
+        PID("prefix")
+    with pytest.raises(ValueError, match="not a PID"):
+        PID.parse("")
+
+
+def test_file_from_remote_and_downloaded() -> None:
+    f = File.from_remote(
+        "/data/a.txt", 12, "2005-11-04T13:22:09.000Z", "abc", "md5", uid="1000"
+    )
+    assert f.remote_path == RemotePath("/data/a.txt")
+    assert f.size == 12
+    assert f.creation_time == datetime(2005, 11, 4, 13, 22, 9, tzinfo=UTC)
+    assert (f.checksum, f.checksum_algorithm) == ("abc", "md5")
+    assert f.is_on_remote
+    assert not f.is_on_local
+    assert f.local_path is None
+    g = f.downloaded(local_path="/tmp/a.txt")
+    assert g.local_path == Path("/tmp/a.txt")
+    assert g.is_on_local
+    assert f.local_path is None  # the original is unchanged
+    assert g.extra["uid"] == "1000"
+
+
+def test_file_from_local_is_not_on_remote() -> None:
+    f = File.from_local("/tmp/x/data.h5")
+    assert not f.is_on_remote
+    assert f.remote_path == "data.h5"
+    assert f.uploaded().is_on_remote
+
+
+def test_dataset_constructor() -> None:
+    files = (File.from_remote("/d/a", 1, None), File.from_remote("/d/b", 2, None))
+    ds = Dataset(type="raw", source_folder="/d", pid="p/1", files=files)
+    assert ds.source_folder == RemotePath("/d")
+    assert ds.pid == PID("p", "1")
+    assert ds.files == files
+    assert ds.size == 3
+    assert ds.number_of_files == 2
+    assert ds.type == "raw"
+    assert Dataset(type="derived").source_folder is None
+
+
+def test_replace_files_returns_new_dataset() -> None:
+    a, b = File.from_remote("/d/a", 1, None), File.from_remote("/d/b", 2, None)
+    ds = Dataset(type="raw", source_folder="/d", files=(a, b))
+    a2 = a.downloaded(local_path="/tmp/a")
+    c = File.from_remote("/d/c", 3, None)
+    new = ds.replace_files(a2, c)
+    assert new.files == (a2, b, c)
+    assert ds.files == (a, b)
+
+
+def test_from_scicat_reads_files_with_full_remote_paths() -> None:
+    ds = Dataset.from_scicat(load("dataset-raw.v4.json"))
+    assert ds.pid == PID.parse("PID.prefix.a0b1/5c3e1b7a-2f4d-4c8e-9a61-0d7b3f2e8c41")
+    assert ds.source_folder == "/hex/data/123"
+    assert [f.remote_path.posix for f in ds.files] == [
+        "/hex/data/123/file1.txt",
+        "/hex/data/123/sub/song.mp3",
+    ]
+    first, second = ds.files
+    assert first.size == 300
+    assert first.checksum == "97157d347fe9af920f5e61e96cf401cb"
+    assert first.checksum_algorithm == "md5"
+    assert second.checksum is None
+    assert ds.name == "My darkest magic yet"
+    assert ds.owner == "user1"
+    assert ds.fields["scientificMetadata"]["temperature"]["unit"] == "K"
+
+
+@pytest.mark.parametrize("name", ["dataset-raw.v4.json", "dataset-derived.v4.json"])
+def test_scicat_round_trip_is_lossless(name: str) -> None:
+    data = load(name)
+    original = copy.deepcopy(data)
+    assert Dataset.from_scicat(data).to_scicat() == original
+    assert data == original  # input not mutated
+
+
+def test_round_trip_after_download_keeps_catalogue_fields() -> None:
+    ds = Dataset.from_scicat(load("dataset-raw.v4.json"))
+    ds2 = ds.replace_files(ds.files[0].downloaded(local_path="/tmp/f"))
+    assert ds2.to_scicat() == load("dataset-raw.v4.json")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(type=3), "'type' must be a string"),
+        (lambda d: d.update(origdatablocks={}), "'origdatablocks' must be a list"),
+        (lambda d: d["origdatablocks"].append(3), r"origdatablocks\[1\]"),
+        (
+            lambda d: d["origdatablocks"][0]["dataFileList"][1].update(size="9"),
+            r"dataFileList\[1\]\.size",
+        ),
+        (
+            lambda d: d["origdatablocks"][0]["dataFileList"][0].pop("path"),
+            r"dataFileList\[0\]\.path",
+        ),
+        (
+            lambda d: d["origdatablocks"][0]["dataFileList"][0].update(time="soon"),
+            "ISO 8601",
+        ),
+    ],
+)
+def test_from_scicat_names_what_is_wrong(mutate: Any, message: str) -> None:
+    data = load("dataset-raw.v4.json")
+    mutate(data)
+    with pytest.raises((ValueError, TypeError), match=message):
+        Dataset.from_scicat(data)

@@ -1,0 +1,541 @@
+"""LinkFileTransfer on real temporary folders: every rule of the contract, §3."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from alink import (
+    Dataset,
+    FileNotAccessibleError,
+    IntegrityError,
+    RemotePath,
+    UnsafePathError,
+)
+from alink.transfer.link import LinkDownloadConnection, LinkFileTransfer
+
+pytestmark = pytest.mark.anyio
+
+Snap = Callable[[Path], dict[str, Any]]
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A dataset's source folder with a few files and a sub-folder."""
+    root = tmp_path / "remote" / "ds"
+    (root / "sub").mkdir(parents=True)
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        (root / name).write_text(f"content of {name}")
+    return root
+
+
+@pytest.fixture
+def dataset(remote: Path) -> Dataset:
+    return Dataset(type="raw", source_folder=str(remote))
+
+
+def rp(path: Path) -> RemotePath:
+    return RemotePath(str(path))
+
+
+async def test_links_files_with_absolute_targets(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        assert isinstance(con, LinkDownloadConnection)
+        await con.download_files(
+            remote=[rp(remote / "a.txt"), rp(remote / "sub/c.txt")],
+            local=[out / "a.txt", str(out / "deep/er/c.txt")],
+        )
+    assert os.readlink(out / "a.txt") == str(remote / "a.txt")
+    assert (out / "deep/er/c.txt").read_text() == "content of sub/c.txt"
+
+
+async def test_download_file_single(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        await con.download_file(remote=rp(remote / "b.txt"), local=tmp_path / "b")
+    assert os.readlink(tmp_path / "b") == str(remote / "b.txt")
+
+
+async def test_relative_source_folder_gives_absolute_links(
+    remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(remote.parent)
+    dataset = Dataset(type="raw", source_folder="ds")
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(remote=[RemotePath("ds/a.txt")], local=["../out/a"])
+    link = tmp_path / "out" / "a"
+    assert os.readlink(link) == str(remote / "a.txt")
+    assert link.read_text() == "content of a.txt"
+
+
+async def test_rerun_is_a_no_op(remote: Path, dataset: Dataset, tmp_path: Path) -> None:
+    pairs: dict[str, Any] = {
+        "remote": [rp(remote / "a.txt"), rp(remote / "b.txt")],
+        "local": [tmp_path / "o/a", tmp_path / "o/b"],
+    }
+    transfer = LinkFileTransfer()
+    async with transfer.connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(**pairs)
+    before = os.lstat(tmp_path / "o/a")
+    async with transfer.connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(**pairs)
+    after = os.lstat(tmp_path / "o/a")
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+
+
+async def test_progress_reports_done_and_total(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    for i in range(1000):
+        (remote / f"p{i}").touch()
+    seen: list[tuple[int, int]] = []
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(
+            remote=[rp(remote / f"p{i}") for i in range(1000)],
+            local=[tmp_path / "o" / f"p{i}" for i in range(1000)],
+            progress=lambda done, total: seen.append((done, total)),
+        )
+    assert seen[0] == (0, 1000)
+    assert seen[-1] == (1000, 1000)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+# --- connecting -------------------------------------------------------------
+
+
+async def test_connect_requires_source_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no source folder"):
+        async with LinkFileTransfer().connect_for_download(Dataset(type="raw"), "a"):
+            pass
+
+
+async def test_connect_missing_source_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "not-mounted"
+    dataset = Dataset(type="raw", source_folder=str(missing))
+    with pytest.raises(FileNotAccessibleError) as info:
+        async with LinkFileTransfer().connect_for_download(dataset, "a.txt"):
+            pass
+    assert info.value.remote_path == RemotePath(str(missing))
+
+
+async def test_connect_missing_representative_file(dataset: Dataset) -> None:
+    with pytest.raises(FileNotAccessibleError) as info:
+        async with LinkFileTransfer().connect_for_download(dataset, "nope.txt"):
+            pass
+    assert info.value.remote_path == RemotePath("nope.txt")
+
+
+async def test_connect_ignores_upload_source_folder(
+    dataset: Dataset, tmp_path: Path
+) -> None:
+    transfer = LinkFileTransfer(source_folder=str(tmp_path / "uploads-go-here"))
+    async with transfer.connect_for_download(dataset, "a.txt") as con:
+        assert con.source_folder == dataset.source_folder
+
+
+async def test_connect_for_upload_is_not_implemented(dataset: Dataset) -> None:
+    with pytest.raises(NotImplementedError):
+        async with LinkFileTransfer().connect_for_upload(dataset, "a.txt"):
+            pass
+
+
+async def test_allowed_roots_refuse_before_any_filesystem_access() -> None:
+    dataset = Dataset(type="raw", source_folder="/etc")
+    transfer = LinkFileTransfer(allowed_roots=["/facility/data"])
+    with pytest.raises(UnsafePathError, match="allowed roots"):
+        async with transfer.connect_for_download(dataset, "passwd"):
+            pass
+    # /facility/data does not exist: accepted lexically, then not accessible.
+    inside = Dataset(type="raw", source_folder="/facility/data/run1")
+    with pytest.raises(FileNotAccessibleError):
+        async with transfer.connect_for_download(inside, "f"):
+            pass
+
+
+async def test_allowed_roots_accept_inside(remote: Path, dataset: Dataset) -> None:
+    transfer = LinkFileTransfer(allowed_roots=[str(remote.parent)])
+    async with transfer.connect_for_download(dataset, "a.txt"):
+        pass
+
+
+def test_allowed_roots_must_be_a_sequence_of_absolute_paths() -> None:
+    with pytest.raises(TypeError):
+        LinkFileTransfer(allowed_roots="/data")
+    with pytest.raises(ValueError, match="absolute"):
+        LinkFileTransfer(allowed_roots=["data"])
+
+
+# --- bad input: a specific error and an unchanged disk ----------------------
+
+
+@pytest.mark.parametrize(
+    ("remote_names", "local_names", "error", "match"),
+    [
+        (["a.txt"], ["x", "y"], ValueError, "same length"),
+        (["a.txt", "b.txt"], ["x", "x"], ValueError, "more than once"),
+        (["a.txt", "b.txt"], ["x", "d/../x"], ValueError, "more than once"),
+        (["../outside.txt"], ["x"], UnsafePathError, "outside"),
+        (["/etc/hostname"], ["x"], UnsafePathError, "outside"),
+        (["a.txt"], [".."], UnsafePathError, "file name"),
+        (["a.txt"], ["."], UnsafePathError, "file name"),
+        (["a.txt"], [""], UnsafePathError, "file name"),
+    ],
+)
+async def test_invalid_input_creates_nothing(
+    remote: Path,
+    dataset: Dataset,
+    tmp_path: Path,
+    snapshot: Snap,
+    remote_names: list[str],
+    local_names: list[str],
+    error: type[Exception],
+    match: str,
+) -> None:
+    out = tmp_path / "out"
+    (tmp_path / "outside.txt").write_text("secret")
+    before = snapshot(tmp_path)
+    remote_paths = [RemotePath(str(remote)) / n for n in remote_names]
+    local = [str(out / n) if n not in ("", ".", "..") else n for n in local_names]
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(error, match=match):
+            await con.download_files(remote=remote_paths, local=local)
+    assert snapshot(tmp_path) == before
+    assert not out.exists()
+
+
+async def test_all_missing_files_reported_at_once(
+    remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap
+) -> None:
+    names = ["a.txt", "missing1", "b.txt", "sub", "sub/missing2"]
+    before = snapshot(tmp_path)
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileNotAccessibleError) as info:
+            await con.download_files(
+                remote=[rp(remote / n) for n in names],
+                local=[tmp_path / "out" / f"f{i}" for i in range(len(names))],
+            )
+    assert info.value.remote_path == rp(remote / "missing1")
+    assert info.value.remote_paths == (
+        rp(remote / "missing1"),
+        rp(remote / "sub"),
+        rp(remote / "sub/missing2"),
+    )
+    assert "not regular files" in str(info.value)
+    assert snapshot(tmp_path) == before
+
+
+async def test_many_missing_files_in_a_big_folder(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    for i in range(100):
+        (remote / f"f{i}").touch()
+    names = [f"f{i}" for i in range(100)] + ["gone1", "gone2"]
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileNotAccessibleError) as info:
+            await con.download_files(
+                remote=[rp(remote / n) for n in names],
+                local=[tmp_path / "o" / n for n in names],
+            )
+    assert [p.name for p in info.value.remote_paths] == ["gone1", "gone2"]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling", "other-link", "folder"])
+async def test_existing_local_path_is_never_overwritten(
+    remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap, kind: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    clash = out / "b"
+    if kind == "file":
+        clash.write_text("precious")
+    elif kind == "dangling":
+        clash.symlink_to(tmp_path / "nowhere")
+    elif kind == "other-link":
+        clash.symlink_to(remote / "a.txt")
+    else:
+        clash.mkdir()
+    before = snapshot(tmp_path)
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileExistsError) as info:
+            await con.download_files(
+                remote=[
+                    rp(remote / "a.txt"),
+                    rp(remote / "b.txt"),
+                    rp(remote / "sub/c.txt"),
+                ],
+                local=[out / "new/a", clash, out / "c"],
+            )
+    assert type(info.value) is FileExistsError
+    assert info.value.filename == str(clash)
+    assert snapshot(tmp_path) == before
+
+
+async def test_parent_that_is_a_file_fails_cleanly(
+    remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "file").write_text("x")
+    before = snapshot(tmp_path)
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(NotADirectoryError):
+            await con.download_files(
+                remote=[rp(remote / "a.txt"), rp(remote / "b.txt")],
+                local=[tmp_path / "out/new/deep/a", tmp_path / "out/file/b"],
+            )
+    assert snapshot(tmp_path) == before
+
+
+# --- symlinks inside the remote tree ----------------------------------------
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key").write_text("do not link me")
+    return secret
+
+
+async def test_remote_symlink_out_of_dataset_is_refused(
+    remote: Path, dataset: Dataset, outside: Path, tmp_path: Path
+) -> None:
+    (remote / "evil").symlink_to(outside / "key")
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(UnsafePathError, match="symlinks that resolve outside"):
+            await con.download_files(
+                remote=[rp(remote / "a.txt"), rp(remote / "evil")],
+                local=[tmp_path / "o/a", tmp_path / "o/evil"],
+            )
+    assert not (tmp_path / "o").exists()
+
+
+async def test_remote_symlinked_folder_out_of_dataset_is_refused(
+    remote: Path, dataset: Dataset, outside: Path, tmp_path: Path
+) -> None:
+    (remote / "door").symlink_to(outside)
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(UnsafePathError):
+            await con.download_files(
+                remote=[rp(remote / "door/key")], local=[tmp_path / "o/key"]
+            )
+    assert not (tmp_path / "o").exists()
+
+
+async def test_remote_symlinks_inside_dataset_are_fine(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    (remote / "alias").symlink_to(remote / "sub/c.txt")
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(remote=[rp(remote / "alias")], local=[tmp_path / "x"])
+    assert (tmp_path / "x").read_text() == "content of sub/c.txt"
+
+
+async def test_follow_external_symlinks_allows_them(
+    remote: Path, dataset: Dataset, outside: Path, tmp_path: Path
+) -> None:
+    (remote / "evil").symlink_to(outside / "key")
+    transfer = LinkFileTransfer(follow_external_symlinks=True)
+    async with transfer.connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(remote=[rp(remote / "evil")], local=[tmp_path / "k"])
+    assert (tmp_path / "k").read_text() == "do not link me"
+
+
+async def test_follow_external_symlinks_still_honours_allowed_roots(
+    remote: Path, dataset: Dataset, outside: Path, tmp_path: Path
+) -> None:
+    (remote / "evil").symlink_to(outside / "key")
+    transfer = LinkFileTransfer(
+        follow_external_symlinks=True, allowed_roots=[str(remote.parent)]
+    )
+    async with transfer.connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(UnsafePathError):
+            await con.download_files(
+                remote=[rp(remote / "evil")], local=[tmp_path / "k"]
+            )
+
+
+# --- replace and verify -----------------------------------------------------
+
+
+async def test_replace_swaps_an_existing_file_atomically(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    (tmp_path / "a").write_text("stale")
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(
+            remote=[rp(remote / "a.txt")], local=[tmp_path / "a"], replace=True
+        )
+    assert os.readlink(tmp_path / "a") == str(remote / "a.txt")
+    assert sorted(os.listdir(tmp_path)) == ["a", "remote"]  # no temp files left
+
+
+async def test_failed_verify_restores_replaced_files(
+    remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/a").write_text("stale")
+    before = snapshot(tmp_path)
+
+    def verify(index: int, path: str) -> None:
+        if index == 1:
+            raise IntegrityError(f"bad {path}")
+
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(IntegrityError, match="bad"):
+            await con.download_files(
+                remote=[rp(remote / "a.txt"), rp(remote / "b.txt")],
+                local=[tmp_path / "out/a", tmp_path / "out/new/b"],
+                replace=[0],
+                verify=verify,
+            )
+    assert snapshot(tmp_path) == before
+
+
+async def test_replace_refuses_folders(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(IsADirectoryError):
+            await con.download_files(
+                remote=[rp(remote / "a.txt")], local=[tmp_path / "a"], replace=True
+            )
+    assert (tmp_path / "a").is_dir()
+
+
+async def test_replace_indices_are_checked(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(ValueError, match="out of range"):
+            await con.download_files(
+                remote=[rp(remote / "a.txt")], local=[tmp_path / "a"], replace=[3]
+            )
+
+
+# --- failure and cancellation mid-way ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def big_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """50k empty files in 10 folders, made once per test session."""
+    src = tmp_path_factory.mktemp("big")
+    for d in range(10):
+        (src / f"d{d}").mkdir()
+        for i in range(5000):
+            os.close(os.open(src / f"d{d}/f{i}", os.O_CREAT | os.O_WRONLY, 0o644))
+    return src
+
+
+@pytest.fixture
+def big(
+    big_source: Path, tmp_path: Path
+) -> tuple[Dataset, list[RemotePath], list[Path]]:
+    """A dataset of 50k files and where to link them (fresh per test)."""
+    names = [f"d{d}/f{i}" for d in range(10) for i in range(5000)]
+    remote = [RemotePath(f"{big_source}/{n}") for n in names]
+    local = [tmp_path / "out" / n for n in names]
+    return Dataset(type="raw", source_folder=str(big_source)), remote, local
+
+
+async def test_cancel_mid_way_removes_everything_of_this_call(
+    big: tuple[Dataset, list[RemotePath], list[Path]], tmp_path: Path
+) -> None:
+    dataset, remote, local = big
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    calls: list[int] = []
+    with anyio.CancelScope() as scope:
+
+        def progress(done: int, total: int) -> None:
+            calls.append(done)
+            if 0 < done < total:
+                scope.cancel()
+
+        async with LinkFileTransfer().connect_for_download(dataset, "d0/f0") as con:
+            await con.download_files(remote=remote, local=local, progress=progress)
+    assert scope.cancelled_caught
+    assert any(0 < d < len(remote) for d in calls)
+    assert sorted(os.listdir(tmp_path / "out")) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("deadline", [0.0, 0.01, 0.05, 0.2])
+async def test_cancel_at_any_time_leaves_disk_unchanged(
+    big: tuple[Dataset, list[RemotePath], list[Path]],
+    tmp_path: Path,
+    snapshot: Snap,
+    deadline: float,
+) -> None:
+    dataset, remote, local = big
+    before = snapshot(tmp_path / "out")
+    with anyio.move_on_after(deadline) as scope:
+        async with LinkFileTransfer().connect_for_download(dataset, "d0/f0") as con:
+            await con.download_files(remote=remote, local=local)
+    if scope.cancelled_caught:
+        assert snapshot(tmp_path / "out") == before
+    else:
+        assert os.path.islink(local[-1])
+
+
+async def test_failure_mid_way_rolls_back(
+    big: tuple[Dataset, list[RemotePath], list[Path]],
+    tmp_path: Path,
+    snapshot: Snap,
+) -> None:
+    dataset, remote, local = big
+    (tmp_path / "out" / "d7").mkdir(parents=True)
+    (local[36000]).write_text("in the way")
+    before = snapshot(tmp_path / "out")
+    async with LinkFileTransfer().connect_for_download(dataset, "d0/f0") as con:
+        with pytest.raises(FileExistsError):
+            await con.download_files(remote=remote, local=local)
+    assert snapshot(tmp_path / "out") == before
+
+
+async def test_sibling_task_failure_cancels_and_rolls_back(
+    big: tuple[Dataset, list[RemotePath], list[Path]], tmp_path: Path
+) -> None:
+    dataset, remote, local = big
+
+    async def link() -> None:
+        async with LinkFileTransfer().connect_for_download(dataset, "d0/f0") as con:
+            await con.download_files(remote=remote, local=local)
+
+    async def fail_soon() -> None:
+        await anyio.sleep(0.05)
+        raise KeyError("sibling failed")
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(link)
+            tg.start_soon(fail_soon)
+    assert info.group_contains(KeyError)
+    assert not (tmp_path / "out").exists()
+
+
+async def test_concurrent_downloads_of_the_same_files_both_succeed(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    names = ["a.txt", "b.txt", "sub/c.txt"]
+
+    async def once() -> None:
+        async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+            await con.download_files(
+                remote=[rp(remote / n) for n in names],
+                local=[tmp_path / "o" / n for n in names],
+            )
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(once)
+    assert (tmp_path / "o/sub/c.txt").read_text() == "content of sub/c.txt"
