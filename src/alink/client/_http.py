@@ -38,6 +38,8 @@ _RETRY_STATUSES = frozenset((502, 503, 504))
 _RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 #: How much of an error response is read to find the server's message.
 _ERROR_BODY_LIMIT = 64 * 1024
+#: Chunks accepted (and dropped) after the limit while the read is cancelled.
+_MAX_DROPPED_CHUNKS = 1024
 #: How much of a server message an exception repeats.
 _MESSAGE_LIMIT = 300
 
@@ -290,15 +292,38 @@ class HttpSession:
         length = response.headers.get("content-length", "")
         if status < 400 and length.isdigit() and int(length) > limit:
             raise _too_large(what, limit, status)
-        body = bytearray()
+        body, overflow = await _read_body(response, limit)
+        if overflow and status < 400:
+            raise _too_large(what, limit, status)
+        return Reply(status, body, response.headers.get("location"))
+
+
+async def _read_body(response: httpx.Response, limit: int) -> tuple[bytearray, bool]:
+    """Read at most ``limit`` bytes (plus one chunk); say whether there was more.
+
+    Stopping early must not abandon httpx's chain of async generators half-way
+    (trio warns about each one, and they would be closed late by the garbage
+    collector). So past the limit the read is *cancelled*: the cancellation
+    arrives at the transport's next network read, deep in the chain, and
+    unwinds every generator properly. Chunks that arrive before that are
+    dropped.
+    """
+    body = bytearray()
+    overflow = False
+    dropped = 0
+    with anyio.CancelScope() as scope:
         async for chunk in response.aiter_bytes():
+            if overflow:
+                dropped += 1
+                if dropped > _MAX_DROPPED_CHUNKS:
+                    break  # a stream that never waits: give up cleanly enough
+                continue
             body += chunk
             if len(body) > limit:
-                if status >= 400:
-                    del body[limit:]
-                    break
-                raise _too_large(what, limit, status)
-        return Reply(status, body, response.headers.get("location"))
+                overflow = True
+                del body[limit:]
+                scope.cancel()
+    return body, overflow
 
 
 def _too_large(what: str, limit: int, status: int) -> ScicatCommError:
