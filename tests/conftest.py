@@ -39,3 +39,28 @@ def _snapshot(root: Path) -> Snapshot:
 def snapshot() -> Callable[[Path], Snapshot]:
     """A function that records a whole tree, to prove nothing changed."""
     return _snapshot
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Put ``tmp_path`` on tmpfs when there is one.
+
+    The tests create and remove tens of thousands of entries; on this
+    project's CI disk that is slow for reasons that have nothing to do with
+    alink. ``--basetemp`` still wins when given.
+    """
+    if config.option.basetemp is None and os.path.isdir("/dev/shm"):
+        import tempfile
+
+        config.option.basetemp = tempfile.mkdtemp(prefix="alink-tests-", dir="/dev/shm")
+        config.stash[_SCRATCH] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scratch = config.stash.get(_SCRATCH, None)
+    if scratch is not None:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+_SCRATCH = pytest.StashKey[str]()

@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from alink import RemotePath, UnsafePathError
 from alink.transfer._plan import (
+    Layout,
     absolute_remote,
     check_no_duplicates,
     find_duplicates,
-    group_by_parent,
     plan_pairs,
+    run_indices,
+    run_length,
 )
 
 SRC = "/data/ds"
@@ -100,9 +102,16 @@ def test_find_duplicates_in_order() -> None:
     assert find_duplicates([]) == []
 
 
-def test_group_by_parent() -> None:
-    groups = group_by_parent(["/a/x", "/b/y", "/a/z", "/w"])
-    assert groups == {"/a": [0, 2], "/b": [1], "/": [3]}
+def test_layout_groups_runs_by_folder() -> None:
+    sources = ["/a/x", "/a/y", "/b/y", "/a/z", "/w"]
+    plan = plan_pairs("/", sources, ["/o/1", "/o/2", "/p/3", "/o/4", "/5"], cwd="/")
+    layout = Layout()
+    layout.add(plan, 0, 2)
+    layout.add(plan, 2, 5)
+    assert layout.remote_runs == {"/a": [(0, 2), (3, 4)], "/b": [(2, 3)], "/": [(4, 5)]}
+    assert list(layout.local_folders) == ["/o", "/p", "/"]
+    assert list(run_indices(layout.remote_runs["/a"])) == [0, 1, 3]
+    assert run_length(layout.remote_runs["/a"]) == 3
 
 
 def test_planning_in_slices_equals_planning_at_once() -> None:

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DownloadConnectionBase", "DownloadOptions", "prepare_connect"]
 
-#: How many remote files one checking batch looks at (in whole folders).
-_CHECK_CHUNK = 8192
-
 
 class DownloadOptions:
     """Safety and performance options shared by Link and Copy transfers."""
@@ -225,50 +222,50 @@ class DownloadConnectionBase:
                 raise ValueError(f"replace indices out of range: {bad[:5]}")
         cwd = os.getcwd()
         plan = _plan.Plan()
-        await engine.run_chunked(
-            lambda a, b: _plan.plan_pairs(
-                self._source, remote, local, cwd=cwd, start=a, stop=b, into=plan
-            ),
-            len(remote),
-            initial=4096,
-        )
-        await anyio.to_thread.run_sync(_plan.check_no_duplicates, plan.targets)
-        await self._check_sources(plan, remote)
-        folders = (
-            list(dict.fromkeys(t.rpartition("/")[0] or "/" for t in plan.targets))
-            if plan.targets
-            else []
-        )
+        layout = _plan.Layout()
+        duplicates = _plan.DuplicateCheck()
+
+        def prepare(start: int, stop: int) -> None:
+            first = len(plan)
+            _plan.plan_pairs(
+                self._source, remote, local, cwd=cwd, start=start, stop=stop, into=plan
+            )
+            layout.add(plan, first, len(plan))
+            duplicates.add(plan.targets, first, len(plan))
+
+        # All per-file work runs on worker threads, in slices: the loop stays
+        # free and cancellation stays prompt.
+        await engine.run_chunked(prepare, len(remote), initial=4096)
+        await anyio.to_thread.run_sync(duplicates.check, plan.targets)
+        await self._check_sources(plan, layout, remote)
         return await engine.run(
             self._operation,
             plan.sources,
             plan.targets,
-            folders=folders,
+            folders=list(layout.local_folders),
             progress=progress,
             replace=range(len(plan)) if replace is True else (replace or ()),
             verify=verify,
         )
 
     async def _check_sources(
-        self, plan: _plan.Plan, remote: Sequence[RemotePath | str]
+        self,
+        plan: _plan.Plan,
+        layout: _plan.Layout,
+        remote: Sequence[RemotePath | str],
     ) -> None:
-        groups = list(_plan.group_by_parent(plan.sources).items())
-        chunks: list[list[tuple[str, list[int]]]] = [[]]
-        size = 0
-        for group in groups:
-            if size >= _CHECK_CHUNK:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(group)
-            size += len(group[1])
+        groups = list(layout.remote_runs.items())
         report = _fs.SourceReport()
         real_dirs: dict[str, str] = {}
-        for chunk in chunks:
+
+        def check(start: int, stop: int) -> None:
             report.extend(
-                await anyio.to_thread.run_sync(
-                    _fs.check_sources, plan.sources, chunk, self._roots, real_dirs
+                _fs.check_sources(
+                    plan.sources, groups[start:stop], self._roots, real_dirs
                 )
             )
+
+        await self._options.engine.run_chunked(check, len(groups), initial=64)
         if report.escaping:
             escaping = [plan.sources[i] for i in sorted(report.escaping)]
             raise UnsafePathError(

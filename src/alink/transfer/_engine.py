@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from . import _fs
@@ -31,20 +32,21 @@ VerifyCallback = Callable[[int, str], None]
 
 def _timed(
     func: Callable[[int, int], object], start: int, stop: int
-) -> tuple[BaseException | None, float]:
-    """On a worker thread: run ``func(start, stop)`` and time it there.
+) -> tuple[BaseException | None, float, float]:
+    """On a worker thread: run ``func(start, stop)``; time it there.
 
-    Timing inside the thread leaves out queueing and hand-off delays, which
-    say nothing about how much work a batch should hold. A returned exception
-    is passed on as the error; a raised one is caught and passed on too.
+    Returns ``(error, wall seconds, thread CPU seconds)``. Timing inside the
+    thread leaves out queueing and hand-off delays; CPU time tells waiting on
+    I/O (more threads help) from working (more threads only contend). A
+    returned or raised exception is passed on as the error.
     """
-    began = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.thread_time()
     try:
         result = func(start, stop)
     except Exception as exc:
-        return exc, time.perf_counter() - began
+        result = exc
     error = result if isinstance(result, BaseException) else None
-    return error, time.perf_counter() - began
+    return error, time.perf_counter() - wall, time.thread_time() - cpu
 
 
 @dataclass(slots=True)
@@ -66,15 +68,6 @@ class _Journal:
     #: Times of existing folders this run changes, to restore on rollback.
     times: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-    def created_indices(self) -> list[int]:
-        skip = set(self.already_done)
-        return [
-            i
-            for start, stop in self.ranges
-            for i in range(start, stop)
-            if i not in skip
-        ]
-
     def created_count(self) -> int:
         return sum(b - a for a, b in self.ranges) - len(self.already_done)
 
@@ -83,10 +76,16 @@ class _Journal:
 class Engine:
     """Batching and concurrency settings; users normally keep the defaults.
 
+    A run starts with one worker thread: on fast local storage a single
+    thread is fastest (entries in one folder serialise in the kernel) and
+    keeps the event loop's thread from waiting for the GIL. When items turn
+    out to be slow and the thread mostly waits rather than works (network
+    storage, large copies), more threads overlap the waiting without
+    contending for the GIL, so the run adds workers up to ``max_workers``.
+
     Attributes:
-        workers: Worker threads used at once by one run. Creating entries in
-            one folder serialises in the kernel, so more threads only help
-            across folders or on high-latency storage.
+        max_workers: Most worker threads one run uses at once.
+        slow_item_seconds: Per-item time above which a run adds a worker.
         batch_seconds: Target duration of one batch: long enough to amortise
             a thread hand-off, short enough for prompt progress and
             cancellation.
@@ -94,14 +93,15 @@ class Engine:
         max_batch: Largest batch size.
     """
 
-    workers: int = 2
+    max_workers: int = 8
+    slow_item_seconds: float = 50e-6
     batch_seconds: float = 0.004
-    min_batch: int = 16
+    min_batch: int = 8
     max_batch: int = 16384
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ValueError("workers must be at least 1")
+        if self.max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
         if not 0 < self.min_batch <= self.max_batch:
             raise ValueError("need 0 < min_batch <= max_batch")
 
@@ -129,7 +129,7 @@ class Engine:
         start = 0
         while start < total:
             stop = min(total, start + size)
-            error, elapsed = await anyio.to_thread.run_sync(
+            error, elapsed, _ = await anyio.to_thread.run_sync(
                 _timed, func, start, stop, limiter=limiter
             )
             if error is not None:
@@ -144,34 +144,45 @@ class Engine:
         limiter: anyio.CapacityLimiter,
         on_batch: Callable[[int], object] | None = None,
     ) -> None:
-        """Run ``batch(start, stop)`` over ``range(total)`` on up to ``workers``
-        threads; the first error a batch returns cancels the rest and is raised.
+        """Run ``batch(start, stop)`` over ``range(total)`` on worker threads.
+
+        Starts with one worker and adds more (up to ``max_workers``) while
+        items are slow. The first error a batch returns stops the others and
+        is raised.
         """
         cursor = 0
+        workers = 0
         first_error: BaseException | None = None
 
-        async def worker(scope: anyio.CancelScope) -> None:
-            nonlocal cursor, first_error
-            size = self.min_batch * 16
+        async def worker(tg: anyio.abc.TaskGroup) -> None:
+            nonlocal cursor, workers, first_error
+            size = 64
             while cursor < total and first_error is None:
                 start = cursor
                 stop = cursor = min(total, start + size)
-                error, elapsed = await anyio.to_thread.run_sync(
+                error, elapsed, cpu = await anyio.to_thread.run_sync(
                     _timed, batch, start, stop, limiter=limiter
                 )
                 if error is not None:
                     if first_error is None:
                         first_error = error
-                    scope.cancel()
+                    tg.cancel_scope.cancel()
                     return
-                size = self._next_size(size, elapsed)
                 if on_batch is not None:
                     on_batch(stop - start)
+                size = self._next_size(size, elapsed)
+                if (
+                    workers < self.max_workers
+                    and elapsed > self.slow_item_seconds * (stop - start)
+                    and cpu < elapsed / 2
+                    and total - cursor > size
+                ):
+                    workers += 1
+                    tg.start_soon(worker, tg)
 
-        workers = min(self.workers, max(1, math.ceil(total / 256)))
         async with anyio.create_task_group() as tg:
-            for _ in range(workers):
-                tg.start_soon(worker, tg.cancel_scope)
+            workers = 1
+            tg.start_soon(worker, tg)
         if first_error is not None:
             raise first_error
 
@@ -198,7 +209,7 @@ class Engine:
         """
         total = len(sources)
         journal = _Journal()
-        limiter = anyio.CapacityLimiter(self.workers)
+        limiter = anyio.CapacityLimiter(self.max_workers)
         done = 0
         replacing = (
             _fs.ReplacingOperation(operation, {targets[i] for i in replace})
@@ -270,11 +281,16 @@ class Engine:
         targets: Sequence[str],
         journal: _Journal,
     ) -> None:
-        indices = journal.created_indices()
-        if indices:
+        spans = [span for span in journal.ranges if span[1] > span[0]]
+        skip = set(journal.already_done)
+        if spans:
+            # Spans hold at most max_batch pairs each: undo a few per call.
             await self.run_chunked(
-                lambda a, b: _fs.undo_batch(operation, sources, targets, indices[a:b]),
-                len(indices),
+                lambda a, b: _fs.undo_spans(
+                    operation, sources, targets, spans[a:b], skip
+                ),
+                len(spans),
+                initial=1,
             )
         if journal.dirs or journal.times:
             await anyio.to_thread.run_sync(

@@ -11,7 +11,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +23,7 @@ __all__ = [
     "check_sources",
     "ensure_dirs",
     "is_inside",
-    "undo_batch",
+    "undo_spans",
 ]
 
 #: Up to this many wanted names in a folder, ``lstat`` each; above, list the folder.
@@ -73,19 +73,20 @@ def _classify(
 
 def check_sources(
     sources: Sequence[str],
-    groups: Iterable[tuple[str, Sequence[int]]],
+    groups: Iterable[tuple[str, Sequence[tuple[int, int]]]],
     roots: Sequence[str] | None,
     real_dirs: dict[str, str],
 ) -> SourceReport:
-    """Check that each ``sources[i]`` (for the indices in ``groups``) is a regular file.
+    """Check that the ``sources`` named by ``groups`` are regular files.
 
-    ``groups`` maps a parent folder to indices of files inside it. ``roots``,
-    when given, are real (symlink-free) folders that every file and folder
-    must resolve into; a symlink leading elsewhere is reported as escaping.
-    ``real_dirs`` caches resolved folders across calls.
+    ``groups`` pairs a parent folder with runs ``(start, stop)`` of indices
+    of files inside it. ``roots``, when given, are real (symlink-free)
+    folders that every file and folder must resolve into; a symlink leading
+    elsewhere is reported as escaping. ``real_dirs`` caches resolved folders.
     """
     report = SourceReport()
-    for folder, indices in groups:
+    for folder, runs in groups:
+        indices = (i for start, stop in runs for i in range(start, stop))
         if roots is not None:
             real = real_dirs.get(folder)
             if real is None:
@@ -93,37 +94,56 @@ def check_sources(
             if not any(is_inside(real, r) for r in roots):
                 report.escaping.extend(indices)
                 continue
-        if len(indices) <= _STAT_EACH_LIMIT:
-            for i in indices:
-                try:
-                    st = os.lstat(sources[i])
-                except OSError:
-                    report.missing.append(i)
-                    continue
-                verdict = _classify(
-                    sources[i], st.st_mode, stat.S_ISLNK(st.st_mode), roots
-                )
-                if verdict is not None:
-                    getattr(report, verdict).append(i)
-            continue
-        try:
-            with os.scandir(folder) as listing:
-                entries = {entry.name: entry for entry in listing}
-        except (FileNotFoundError, NotADirectoryError):
-            report.missing.extend(indices)
-            continue
-        start = len(folder) + 1 if folder != "/" else 1
-        for i in indices:
-            entry = entries.get(sources[i][start:])
-            if entry is None:
-                report.missing.append(i)
-            elif entry.is_symlink():
-                verdict = _classify(sources[i], None, True, roots)
-                if verdict is not None:
-                    getattr(report, verdict).append(i)
-            elif not entry.is_file(follow_symlinks=False):
-                report.not_files.append(i)
+        if sum(stop - start for start, stop in runs) <= _STAT_EACH_LIMIT:
+            _check_each(sources, indices, roots, report)
+        else:
+            _check_listing(sources, folder, indices, roots, report)
     return report
+
+
+def _check_each(
+    sources: Sequence[str],
+    indices: Iterable[int],
+    roots: Sequence[str] | None,
+    report: SourceReport,
+) -> None:
+    """Few files in a folder: one ``lstat`` each is cheaper than a listing."""
+    for i in indices:
+        try:
+            st = os.lstat(sources[i])
+        except OSError:
+            report.missing.append(i)
+            continue
+        verdict = _classify(sources[i], st.st_mode, stat.S_ISLNK(st.st_mode), roots)
+        if verdict is not None:
+            getattr(report, verdict).append(i)
+
+
+def _check_listing(
+    sources: Sequence[str],
+    folder: str,
+    indices: Iterable[int],
+    roots: Sequence[str] | None,
+    report: SourceReport,
+) -> None:
+    """Many files in a folder: one listing answers them all (and their types)."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = {entry.name: entry for entry in listing}
+    except (FileNotFoundError, NotADirectoryError):
+        report.missing.extend(indices)
+        return
+    cut = len(folder) + 1 if folder != "/" else 1
+    for i in indices:
+        entry = entries.get(sources[i][cut:])
+        if entry is None:
+            report.missing.append(i)
+        elif entry.is_symlink():
+            verdict = _classify(sources[i], None, True, roots)
+            if verdict is not None:
+                getattr(report, verdict).append(i)
+        elif not entry.is_file(follow_symlinks=False):
+            report.not_files.append(i)
 
 
 def _remember_times(
@@ -258,20 +278,25 @@ def apply_batch(
     return None
 
 
-def undo_batch(
+def undo_spans(
     operation: Operation,
     sources: Sequence[str],
     targets: Sequence[str],
-    indices: Iterable[int],
+    spans: Iterable[Sequence[int]],
+    skip: Container[int],
 ) -> list[BaseException]:
-    """Undo ``operation`` for the given pairs; collect errors instead of stopping."""
+    """Undo ``operation`` for the pairs in ``spans`` (``[start, end]``) not in
+    ``skip``; collect errors instead of stopping."""
     errors: list[BaseException] = []
     undo = operation.undo
-    for i in indices:
-        try:
-            undo(sources[i], targets[i])
-        except OSError as exc:
-            errors.append(exc)
+    for start, end in spans:
+        for i in range(start, end):
+            if i in skip:
+                continue
+            try:
+                undo(sources[i], targets[i])
+            except OSError as exc:
+                errors.append(exc)
     return errors
 
 

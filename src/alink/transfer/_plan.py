@@ -7,10 +7,12 @@ slow for 100k files) and keep the typed objects at the API edge.
 
 from __future__ import annotations
 
+import itertools
 import os
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TypeAlias, cast
 
 from .._errors import UnsafePathError
@@ -22,7 +24,9 @@ __all__ = [
     "LocalInput",
     "absolute_remote",
     "find_duplicates",
-    "group_by_parent",
+    "Layout",
+    "run_indices",
+    "run_length",
     "plan_pairs",
 ]
 
@@ -83,21 +87,74 @@ def _local_text(item: object) -> str:
     return text
 
 
-def _is_normal_absolute(text: str) -> bool:
-    """Whether an absolute path is already in the form ``posixpath.normpath`` gives."""
-    return (
-        text.startswith("/")
-        and "//" not in text
-        and "/./" not in text
-        and "/../" not in text
-        and not text.endswith(("/.", "/..", "/"))
-    )
-
-
 def _summarise(items: Sequence[str]) -> str:
     shown = ", ".join(repr(i) for i in items[:_SHOWN])
     more = len(items) - _SHOWN
     return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _plan_plain_slice(
+    prefix: str,
+    remote: Sequence[RemoteInput],
+    local: Sequence[LocalInput],
+    start: int,
+    stop: int,
+    plan: Plan,
+) -> bool:
+    """Plan a slice whose paths are all plain, checking them a slice at a time.
+
+    "Plain": every remote path starts with ``prefix`` and has no ``..``;
+    every local path is absolute with no ``//``, no segment starting with a
+    dot and no trailing slash. Such paths need no normalisation. The checks
+    run as a few C-level searches over the NUL-joined slice instead of
+    several per path. Returns ``False`` (planning nothing) if any path is
+    not plain, or the inputs are not ``RemotePath``/``str``/``Path``.
+    """
+    count = stop - start
+    if count <= 0:
+        return True
+    try:
+        texts = [
+            r._path if type(r) is RemotePath else _plain(r) for r in remote[start:stop]
+        ]
+        targets = [p if type(p) is str else _fspath(p) for p in local[start:stop]]
+    except TypeError:
+        return False
+    joined = "\x00".join(texts)
+    if (
+        joined.count("\x00") != count - 1
+        or not joined.startswith(prefix)
+        or joined.count("\x00" + prefix) != count - 1
+        or "/.." in joined
+    ):
+        return False
+    joined = "\x00".join(targets)
+    if (
+        joined.count("\x00") != count - 1
+        or not joined.startswith("/")
+        or joined.count("\x00/") != count - 1
+        or "//" in joined
+        or "/." in joined
+        or "/\x00" in joined
+        or joined.endswith("/")
+    ):
+        return False
+    plan.sources.extend(texts)
+    plan.targets.extend(targets)
+    return True
+
+
+def _plain(item: object) -> str:
+    """A ``str`` remote path, normalised; anything else is not plain."""
+    if type(item) is str and "\x00" not in item:
+        return RemotePath(item)._path
+    raise TypeError
+
+
+def _fspath(item: object) -> str:
+    if isinstance(item, PurePath):
+        return str(item)
+    raise TypeError
 
 
 def plan_pairs(
@@ -128,25 +185,40 @@ def plan_pairs(
     plan = into if into is not None else Plan()
     stop = len(remote) if stop is None else stop
     prefix = source_folder.rstrip("/") + "/"
+    if _plan_plain_slice(prefix, remote, local, start, stop, plan):
+        return plan
     cwd_prefix = cwd.rstrip("/") + "/"
     escaping: list[str] = []
     bad_names: list[str] = []
     sources_append = plan.sources.append
     targets_append = plan.targets.append
-    for i in range(start, stop):
-        text = _remote_text(remote[i])
-        if not text.startswith("/"):
+    prefix_len = len(prefix)
+    # The hot loop: plain str checks; anything unusual takes the slow path.
+    for item, place in zip(
+        itertools.islice(remote, start, stop),
+        itertools.islice(local, start, stop),
+        strict=True,
+    ):
+        text = item._path if type(item) is RemotePath else _remote_text(item)
+        if text[:1] != "/":
             text = absolute_remote(text, cwd)
         elif "/.." in text:
             text = RemotePath._from_clean(text).resolve().posix
-        if not text.startswith(prefix) or len(text) == len(prefix):
-            escaping.append(_remote_text(remote[i]))
+        if not text.startswith(prefix) or len(text) == prefix_len:
+            escaping.append(_remote_text(item))
             continue
-        target = _local_text(local[i])
-        if target.rpartition("/")[2] in _BAD_NAMES:
-            bad_names.append(target)
-            continue
-        if not _is_normal_absolute(target):
+        target = place if type(place) is str else _local_text(place)
+        if (
+            target[:1] != "/"
+            or "//" in target
+            or "/." in target
+            or target.endswith("/")
+            or "\x00" in target
+        ):
+            target = _local_text(target)  # NUL check
+            if target.rpartition("/")[2] in _BAD_NAMES:
+                bad_names.append(target)
+                continue
             target = posixpath.normpath(
                 target if target.startswith("/") else cwd_prefix + target
             )
@@ -179,25 +251,88 @@ def find_duplicates(paths: Sequence[str]) -> list[str]:
     return list(duplicates)
 
 
+#: Items handed to one C-level set operation: big single calls hold the GIL
+#: (and so stall the event loop thread) for their whole duration.
+_GIL_SLICE = 4096
+
+
+class DuplicateCheck:
+    """Finds local paths used twice, fed one slice at a time."""
+
+    __slots__ = ("_seen", "_size")
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._size = 0
+
+    def add(self, targets: Sequence[str], start: int, stop: int) -> None:
+        """Add ``targets[start:stop]`` in small C-level steps (GIL-friendly)."""
+        for a in range(start, stop, _GIL_SLICE):
+            self._seen.update(targets[a : min(stop, a + _GIL_SLICE)])
+        self._size += stop - start
+
+    def check(self, targets: Sequence[str]) -> None:
+        """Raise ``ValueError`` naming the paths used more than once."""
+        if len(self._seen) == self._size:
+            return
+        duplicates = find_duplicates(targets)
+        raise ValueError(
+            f"{len(duplicates)} local path(s) are used more than once:"
+            f" {_summarise(duplicates)}"
+        )
+
+
 def check_no_duplicates(targets: Sequence[str]) -> None:
     """Raise ``ValueError`` if two pairs would write the same local path."""
-    if len(set(targets)) == len(targets):
-        return
-    duplicates = find_duplicates(targets)
-    raise ValueError(
-        f"{len(duplicates)} local path(s) are used more than once:"
-        f" {_summarise(duplicates)}"
-    )
+    check = DuplicateCheck()
+    check.add(targets, 0, len(targets))
+    check.check(targets)
 
 
-def group_by_parent(paths: Iterable[str]) -> dict[str, list[int]]:
-    """Map each parent folder to the indices of the paths directly inside it."""
-    groups: dict[str, list[int]] = {}
-    for index, path in enumerate(paths):
-        parent = path.rpartition("/")[0] or "/"
-        bucket = groups.get(parent)
-        if bucket is None:
-            groups[parent] = [index]
-        else:
-            bucket.append(index)
-    return groups
+Runs = list[tuple[int, int]]
+
+
+@dataclass(slots=True)
+class Layout:
+    """Where a plan's files are: remote folders and the local folders needed.
+
+    Remote folders map to runs ``(start, stop)`` of consecutive plan indices,
+    not to one index per file: inputs are usually grouped by folder, and a
+    million small ``int`` objects would cost tens of megabytes.
+    """
+
+    remote_runs: dict[str, Runs] = field(default_factory=dict)
+    local_folders: dict[str, None] = field(default_factory=dict)
+
+    def add(self, plan: Plan, start: int, stop: int) -> None:
+        """Record ``plan[start:stop]``; call on consecutive slices."""
+        runs = self.remote_runs
+        folders = self.local_folders
+        last = ""
+        last_runs: Runs = []
+        for i in range(start, stop):
+            parent = plan.sources[i].rpartition("/")[0] or "/"
+            if parent != last:
+                last = parent
+                last_runs = runs.setdefault(parent, [])
+            if last_runs and last_runs[-1][1] == i:
+                last_runs[-1] = (last_runs[-1][0], i + 1)
+            else:
+                last_runs.append((i, i + 1))
+        last = ""
+        for target in itertools.islice(plan.targets, start, stop):
+            parent = target.rpartition("/")[0] or "/"
+            if parent != last:
+                last = parent
+                folders[parent] = None
+
+
+def run_indices(runs: Runs) -> Iterator[int]:
+    """Every index in ``runs``, in order."""
+    for start, stop in runs:
+        yield from range(start, stop)
+
+
+def run_length(runs: Runs) -> int:
+    """How many indices ``runs`` hold."""
+    return sum(stop - start for start, stop in runs)
