@@ -99,14 +99,17 @@ def test_full_remote_path() -> None:
 def place(
     files: list[File], *, keep_tree: bool = False, folder: RemotePath = FOLDER
 ) -> list[tuple[int, str, str]]:
-    placements = plan_layout(
+    layout = plan_layout(
         files,
         range(len(files)),
         folder=folder,
         target=Path("/t"),
         keep_tree=keep_tree,
     )
-    return [(p.index, p.remote.posix, str(p.local)) for p in placements]
+    return [
+        (i, r.posix, local)
+        for i, r, local in zip(layout.indices, layout.remote, layout.local, strict=True)
+    ]
 
 
 def test_flat_and_tree_layouts() -> None:
@@ -138,8 +141,30 @@ def test_dotdot_inside_is_normalised() -> None:
     ],
 )
 def test_outside_the_source_folder_is_unsafe(path: str) -> None:
-    with pytest.raises(UnsafePathError, match="outside"):
+    with pytest.raises(UnsafePathError, match="outside") as info:
         place([remote("/data/ds/ok.txt"), remote(path)])
+    assert RemotePath(path).posix in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("/t", "/t/a.txt"), ("/t/", "/t/a.txt"), ("rel", "rel/a.txt"), ("/", "/a.txt")],
+)
+def test_target_spellings(target: str, expected: str) -> None:
+    layout = plan_layout(
+        [remote("/data/ds/a.txt")], [0], folder=FOLDER, target=target, keep_tree=False
+    )
+    assert layout.local == [expected]
+
+
+def test_dot_source_folder_takes_any_relative_path() -> None:
+    folder = RemotePath(".")
+    assert place([remote("sub/x")], folder=folder, keep_tree=True) == [
+        (0, "sub/x", "/t/sub/x")
+    ]
+    for bad in ("../x", "/abs/x"):
+        with pytest.raises(UnsafePathError):
+            place([remote(bad)], folder=folder)
 
 
 def test_relative_source_folder() -> None:

@@ -5,19 +5,23 @@ Flat layout (Scitacean's): ``target / name``. Tree layout (``keep_tree``):
 lie inside the dataset's source folder after lexical normalisation, every
 local name must be a real file name, and no two files may land on the same
 local path — all checked here, before the target folder is even created.
+
+The per-file loop works on ``str`` (a ``Path`` per file costs more than
+everything else together for 100k files); local paths become ``Path``
+objects only in the dataset handed back to the caller.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from .._errors import UnsafePathError
 from .._model import File
 from .._paths import RemotePath
 
-__all__ = ["Placement", "full_remote_path", "plan_layout"]
+__all__ = ["Layout", "full_remote_path", "plan_layout"]
 
 _BAD_NAMES = frozenset(("", ".", ".."))
 #: How many offending paths a message lists before "and N more".
@@ -39,19 +43,22 @@ def full_remote_path(path: RemotePath, folder: RemotePath) -> RemotePath:
     return folder / path
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """One file to download: its index in the dataset and both of its paths.
+@dataclass(slots=True)
+class Layout:
+    """The files to download, as parallel lists (``k`` = position in the lists).
 
     Attributes:
-        index: Position of the file in ``Dataset.files``.
+        indices: ``indices[k]`` is the file's position in ``Dataset.files``.
         remote: Full remote path, lexically normalised, inside the source folder.
-        local: Local path (``target`` joined with the file's name or subpath).
+        local: Local path text: ``target`` joined with the name or sub-path.
     """
 
-    index: int
-    remote: RemotePath
-    local: Path
+    indices: list[int] = field(default_factory=list)
+    remote: list[RemotePath] = field(default_factory=list)
+    local: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 def _summarise(items: Sequence[str]) -> str:
@@ -60,14 +67,26 @@ def _summarise(items: Sequence[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+def _target_prefix(target: str | os.PathLike[str]) -> str:
+    text = os.fspath(target)
+    if not isinstance(text, str):
+        raise TypeError("target must be a text path")
+    if not text:
+        raise ValueError("target must not be empty")
+    if "\x00" in text:
+        raise UnsafePathError(f"target contains a NUL byte: {text!r}")
+    stripped = text.rstrip("/")
+    return stripped + "/" if stripped else "/"
+
+
 def plan_layout(
     files: Sequence[File],
     indices: Sequence[int],
     *,
     folder: RemotePath,
-    target: Path,
+    target: str | os.PathLike[str],
     keep_tree: bool,
-) -> list[Placement]:
+) -> Layout:
     """Place ``files[i]`` for each ``i`` in ``indices`` under ``target``.
 
     Raises:
@@ -76,59 +95,64 @@ def plan_layout(
         ValueError: two files would land on the same local path (in the flat
             layout: the same file name in different sub-folders).
     """
-    root = folder.resolve()
+    into = _target_prefix(target)
+    root = folder.resolve().posix
+    anywhere = root in ("", ".")  # a relative "." folder: any relative path
+    prefix = "" if anywhere else ("/" if root == "/" else root + "/")
+    cut = len(prefix)
     outside: list[str] = []
-    bad_names: list[str] = []
-    placements: list[Placement] = []
+    layout = Layout()
+    add_index = layout.indices.append
+    add_remote = layout.remote.append
+    add_local = layout.local.append
     for i in indices:
         given = files[i].remote_path
-        remote = full_remote_path(given, folder).resolve()
-        if remote == root or not remote.is_relative_to(root):
+        remote = given
+        text = given.posix
+        if not text.startswith("/"):
+            remote = full_remote_path(given, folder)
+            text = remote.posix
+        if ".." in text:
+            remote = remote.resolve()
+            text = remote.posix
+        if anywhere:
+            inside = not (text.startswith(("/", "../")) or text == "..")
+        else:
+            inside = text.startswith(prefix)
+        relative = text[cut:]
+        if not inside or relative in _BAD_NAMES:
             outside.append(given.posix)
             continue
-        if keep_tree:
-            relative = remote.relative_to(root).posix
-            if any(part in _BAD_NAMES for part in relative.split("/")):
-                bad_names.append(given.posix)
-                continue
-            local = target / relative
-        else:
-            name = remote.name
-            if name in _BAD_NAMES:
-                bad_names.append(given.posix)
-                continue
-            local = target / name
-        placements.append(Placement(i, remote, local))
+        add_index(i)
+        add_remote(remote)
+        add_local(into + (relative if keep_tree else relative.rpartition("/")[2]))
     if outside:
         raise UnsafePathError(
             f"{len(outside)} file(s) lie outside the dataset's source folder"
-            f" {folder.posix!r}: {_summarise(outside)}; nothing was downloaded"
+            f" {folder.posix!r} or have no usable name: {_summarise(outside)};"
+            " nothing was downloaded"
         )
-    if bad_names:
-        raise UnsafePathError(
-            f"{len(bad_names)} file(s) have no usable local name: "
-            f"{_summarise(bad_names)}; nothing was downloaded"
-        )
-    _check_no_duplicates(placements, keep_tree)
-    return placements
+    _check_no_duplicates(layout, keep_tree)
+    return layout
 
 
-def _check_no_duplicates(placements: Sequence[Placement], keep_tree: bool) -> None:
-    seen: dict[Path, Placement] = {}
-    clashes: dict[Path, list[str]] = {}
-    for placement in placements:
-        first = seen.setdefault(placement.local, placement)
-        if first is not placement:
-            clashes.setdefault(placement.local, [first.remote.posix]).append(
-                placement.remote.posix
-            )
-    if not clashes:
+def _check_no_duplicates(layout: Layout, keep_tree: bool) -> None:
+    if len(set(layout.local)) == len(layout.local):
         return
+    first: dict[str, int] = {}
+    clashes: dict[str, list[str]] = {}
+    for k, local in enumerate(layout.local):
+        seen = first.setdefault(local, k)
+        if seen != k:
+            clashes.setdefault(local, [layout.remote[seen].posix]).append(
+                layout.remote[k].posix
+            )
     described = [
-        f"{local.name if not keep_tree else str(local)!r} (from"
+        f"{local if keep_tree else local.rpartition('/')[2]!r} (from"
         f" {', '.join(repr(r) for r in remotes)})"
         for local, remotes in clashes.items()
     ]
+    more = len(described) - _SHOWN
     hint = (
         "; pass keep_tree=True to keep the remote sub-folders, or select fewer files"
         if not keep_tree
@@ -137,7 +161,7 @@ def _check_no_duplicates(placements: Sequence[Placement], keep_tree: bool) -> No
     raise ValueError(
         f"{len(clashes)} local path(s) would receive more than one file: "
         + "; ".join(described[:_SHOWN])
-        + (f" and {len(described) - _SHOWN} more" if len(described) > _SHOWN else "")
+        + (f" and {more} more" if more > 0 else "")
         + hint
         + "; nothing was downloaded"
     )

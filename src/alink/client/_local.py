@@ -12,7 +12,7 @@ import enum
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .._errors import IntegrityError
 from ._checksum import checksum_of_file
@@ -47,16 +47,24 @@ def _state_of(mode: int) -> LocalState:
 
 
 def inspect_paths(
-    paths: Sequence[str], groups: Sequence[tuple[str, Sequence[int]]]
+    paths: Sequence[str], start: int, stop: int
 ) -> list[tuple[int, LocalState]]:
-    """The state of ``paths[i]`` for every index in ``groups`` that is not missing.
+    """The state of each of ``paths[start:stop]`` that is not missing.
 
-    ``groups`` maps a parent folder to the indices of paths directly inside
-    it; a folder with many wanted names is listed once instead of ``lstat``-ing
-    each (one round trip on network storage instead of thousands).
+    Paths are grouped by folder; a folder with many wanted names is listed
+    once instead of ``lstat``-ing each (one round trip on network storage
+    instead of thousands), and a missing folder answers for all its files.
     """
+    groups: dict[str, list[int]] = {}
+    for i in range(start, stop):
+        folder = paths[i].rpartition("/")[0]
+        bucket = groups.get(folder)
+        if bucket is None:
+            groups[folder] = [i]
+        else:
+            bucket.append(i)
     found: list[tuple[int, LocalState]] = []
-    for folder, indices in groups:
+    for folder, indices in groups.items():
         if len(indices) <= _STAT_EACH_LIMIT:
             for i in indices:
                 try:
@@ -66,12 +74,12 @@ def inspect_paths(
                 found.append((i, _state_of(mode)))
             continue
         try:
-            with os.scandir(folder) as listing:
+            with os.scandir(folder or ".") as listing:
                 entries = {entry.name: entry for entry in listing}
         except (FileNotFoundError, NotADirectoryError):
             continue
         for i in indices:
-            entry = entries.get(os.path.basename(paths[i]))
+            entry = entries.get(paths[i].rpartition("/")[2])
             if entry is not None:
                 is_dir = entry.is_dir(follow_symlinks=False)
                 found.append((i, LocalState.FOLDER if is_dir else LocalState.ENTRY))
@@ -96,8 +104,7 @@ def missing_folders(folders: Sequence[str]) -> list[str]:
     return list(missing)
 
 
-@dataclass(frozen=True, slots=True)
-class Expected:
+class Expected(NamedTuple):
     """What the catalogue says about a file, and how much of it to check.
 
     Attributes:
