@@ -1,4 +1,4 @@
-"""Selection and local layout: pure functions, no I/O."""
+"""Selection, local layout and the up-to-date triage: pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from alink import File, RemotePath, UnsafePathError
 from alink.client._checksum import normalize_algorithm
 from alink.client._layout import full_remote_path, plan_layout
 from alink.client._select import make_selector, select_files
+from alink.client._uptodate import LocalState, settle, triage
 
 FOLDER = RemotePath("/data/ds")
 
@@ -218,3 +219,21 @@ def test_checksum_algorithm_names(given: str, expected: str) -> None:
 def test_unknown_checksum_algorithms(name: str) -> None:
     with pytest.raises(ValueError, match="unsupported"):
         normalize_algorithm(name)
+
+
+def test_up_to_date_triage() -> None:
+    existing = [
+        (0, LocalState.ENTRY),
+        (2, LocalState.FOLDER),
+        (3, LocalState.ENTRY),
+        (5, LocalState.MISSING),
+    ]
+    compared = triage(existing, force=False, compare=True)
+    assert (compared.folders, compared.replace, compared.compare) == ([2], [], [0, 3])
+    assert settle(compared, {0: True, 3: False}) == ([3], {0})
+    assert settle(compared, {}) == ([0, 3], set())
+    forced = triage(existing, force=True, compare=True)
+    assert (forced.replace, forced.compare) == ([0, 3], [])
+    assert settle(forced, {0: True}) == ([0, 3], set())
+    unread = triage(existing, force=False, compare=False)
+    assert (unread.replace, unread.compare) == ([0, 3], [])

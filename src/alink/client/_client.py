@@ -337,7 +337,9 @@ class Client:
             select: Which files: ``True``/``False``, a remote path (full, or
                 relative to the source folder), a list/tuple of those, an
                 ``re.Pattern`` searched in the full remote path, or a callable
-                ``File -> bool``. Files not on the remote are never selected.
+                ``File -> bool`` (for datasets of more than a few thousand
+                files it is called on a worker thread, like the rest of the
+                planning). Files not on the remote are never selected.
             checksum_algorithm: Overrides the dataset's algorithm, for the
                 up-to-date check and for verification alike.
             force: Replace existing local files even when up to date.

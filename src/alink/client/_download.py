@@ -40,6 +40,7 @@ from . import _local
 from ._checksum import normalize_algorithm
 from ._layout import Layout, plan_layout
 from ._select import FileSelector, select_files
+from ._uptodate import LocalState, settle, triage
 
 __all__ = ["DownloadTransfer", "VerifyLevel", "download_files"]
 
@@ -233,9 +234,9 @@ def _hash_batches(plan: _Plan, ks: Sequence[int]) -> list[list[int]]:
 
 async def _inspect_existing(
     local: Sequence[str],
-) -> list[tuple[int, _local.LocalState]]:
+) -> list[tuple[int, LocalState]]:
     """What already exists at the local paths (read only, worker threads)."""
-    found: list[tuple[int, _local.LocalState]] = []
+    found: list[tuple[int, LocalState]] = []
     for start in range(0, len(local), _INSPECT_CHUNK):
         stop = min(len(local), start + _INSPECT_CHUNK)
         found.extend(
@@ -248,36 +249,27 @@ async def _decide(plan: _Plan, *, force: bool) -> tuple[list[int], set[int]]:
     """Which existing local entries to replace, and which are up to date."""
     local = plan.layout.local
     existing = await _inspect_existing(local)
-    folders = [local[k] for k, state in existing if state is _local.LocalState.FOLDER]
-    if folders:
-        shown = ", ".join(map(repr, folders[:5]))
+    sorted_out = triage(existing, force=force, compare=plan.level == "checksum")
+    if sorted_out.folders:
+        shown = ", ".join(repr(local[k]) for k in sorted_out.folders[:5])
         raise FileExistsError(
-            f"{len(folders)} local path(s) are folders, where files should go:"
-            f" {shown}; nothing was downloaded"
+            f"{len(sorted_out.folders)} local path(s) are folders, where files"
+            f" should go: {shown}; nothing was downloaded"
         )
-    replace: list[int] = []
-    candidates: list[int] = []
-    for k, _ in existing:
-        if force or plan.level != "checksum":
-            replace.append(k)
-        else:
-            candidates.append(k)
 
     def check(batch: list[int]) -> list[bool]:
         return [_local.is_up_to_date(local[k], plan.expected(k)) for k in batch]
 
-    batches = _hash_batches(plan, candidates)
+    batches = _hash_batches(plan, sorted_out.compare)
     results = await _run_all(
         [functools.partial(check, b) for b in batches], _HASH_WORKERS
     )
-    fresh: set[int] = set()
-    for batch, verdicts in zip(batches, results, strict=True):
-        for k, up_to_date in zip(batch, verdicts, strict=True):
-            if up_to_date:
-                fresh.add(k)
-            else:
-                replace.append(k)
-    return sorted(replace), fresh
+    verdicts = {
+        k: fresh
+        for batch, outcome in zip(batches, results, strict=True)
+        for k, fresh in zip(batch, outcome, strict=True)
+    }
+    return settle(sorted_out, verdicts)
 
 
 async def download_files(

@@ -8,7 +8,6 @@ third-party transfer made when verification fails. Paths are plain ``str``.
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import stat
 from collections.abc import Sequence
@@ -16,10 +15,10 @@ from typing import NamedTuple
 
 from .._errors import IntegrityError
 from ._checksum import checksum_of_file
+from ._uptodate import LocalState
 
 __all__ = [
     "Expected",
-    "LocalState",
     "check_file",
     "inspect_paths",
     "is_up_to_date",
@@ -30,16 +29,6 @@ __all__ = [
 
 #: Up to this many wanted names in one folder, ``lstat`` each; above, list it.
 _STAT_EACH_LIMIT = 16
-
-
-class LocalState(enum.IntEnum):
-    """What is at a local path before the download."""
-
-    MISSING = 0
-    #: A file or a symlink (maybe dangling): may be replaced.
-    ENTRY = 1
-    #: A folder: never replaced.
-    FOLDER = 2
 
 
 def _state_of(mode: int) -> LocalState:
