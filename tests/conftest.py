@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# The SciCat server double's fixtures, as a user of alink would enable them.
+pytest_plugins = ["alink.testing.fixtures"]
+
 Snapshot = dict[str, tuple[str, str, int]]
 
 

@@ -97,7 +97,7 @@ def check_sources(
         if sum(stop - start for start, stop in runs) <= _STAT_EACH_LIMIT:
             _check_each(sources, indices, roots, report)
         else:
-            _check_listing(sources, folder, indices, roots, report)
+            _check_listing(sources, folder, runs, roots, report)
     return report
 
 
@@ -122,27 +122,46 @@ def _check_each(
 def _check_listing(
     sources: Sequence[str],
     folder: str,
-    indices: Iterable[int],
+    runs: Sequence[tuple[int, int]],
     roots: Sequence[str] | None,
     report: SourceReport,
 ) -> None:
-    """Many files in a folder: one listing answers them all (and their types)."""
+    """Many files in a folder: one listing answers them all (and their types).
+
+    Only the names of regular files are kept (a set) plus the few entries
+    of other kinds; wanted names are then compared in bulk.
+    """
+    regular: set[str] = set()
+    others: dict[str, os.DirEntry[str]] = {}
+    add = regular.add
     try:
         with os.scandir(folder) as listing:
-            entries = {entry.name: entry for entry in listing}
+            for entry in listing:
+                if entry.is_file(follow_symlinks=False):
+                    add(entry.name)
+                else:
+                    others[entry.name] = entry
     except (FileNotFoundError, NotADirectoryError):
-        report.missing.extend(indices)
+        report.missing.extend(i for start, stop in runs for i in range(start, stop))
         return
     cut = len(folder) + 1 if folder != "/" else 1
-    for i in indices:
-        entry = entries.get(sources[i][cut:])
-        if entry is None:
+    if all(
+        regular.issuperset([path[cut:] for path in sources[start:stop]])
+        for start, stop in runs
+    ):
+        return
+    for i in (i for start, stop in runs for i in range(start, stop)):
+        name = sources[i][cut:]
+        if name in regular:
+            continue
+        odd = others.get(name)
+        if odd is None:
             report.missing.append(i)
-        elif entry.is_symlink():
+        elif odd.is_symlink():
             verdict = _classify(sources[i], None, True, roots)
             if verdict is not None:
                 getattr(report, verdict).append(i)
-        elif not entry.is_file(follow_symlinks=False):
+        else:
             report.not_files.append(i)
 
 
@@ -195,7 +214,8 @@ def ensure_dirs(
                     raise
                 continue
             created.append(path)
-        if not missing:
+        if not missing and not os.path.isdir(folder):
+            # It appeared between our two looks, and it is not a folder.
             raise NotADirectoryError(
                 errno.ENOTDIR, "exists and is not a folder", folder
             )

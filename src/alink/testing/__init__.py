@@ -1,0 +1,36 @@
+"""Test doubles for alink: a faithful fake SciCat server and data builders.
+
+``ScicatServer`` is a real HTTP server on 127.0.0.1 speaking the SciCat
+endpoints alink and Scitacean use, with real status codes, JSON shapes and
+JWTs. ``make_dataset`` / ``dataset_from_directory`` build dataset JSON;
+``example_seed`` gives ready-made content. pytest fixtures live in
+``alink.testing.fixtures`` (``pytest_plugins = ["alink.testing.fixtures"]``).
+
+Example::
+
+    from alink.testing import ScicatServer, make_dataset
+
+    ds, blocks = make_dataset(pid="p/1", source_folder="/data/1",
+                              files=[("a.dat", 10, None)])
+    async with ScicatServer(datasets=[ds], orig_datablocks=blocks,
+                            users={"user1": "pw1"}) as server:
+        token = server.token("user1")
+        ...  # GET f"{server.url}/v4/datasets/p%2F1?include=origdatablocks"
+"""
+
+from ._factory import FileSpec, GeneratedDataset, dataset_from_directory, make_dataset
+from ._faults import Faults
+from ._seed import ScicatSeed, example_seed
+from ._server import RecordedRequest, ScicatServer
+
+__all__ = [
+    "Faults",
+    "FileSpec",
+    "GeneratedDataset",
+    "RecordedRequest",
+    "ScicatSeed",
+    "ScicatServer",
+    "dataset_from_directory",
+    "example_seed",
+    "make_dataset",
+]
