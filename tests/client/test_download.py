@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from alink import (
@@ -359,6 +360,24 @@ async def test_lower_verify_levels_replace_instead_of_reading(
     copy.write_bytes(storage.contents["b.dat"])
     await client.download_files(storage.dataset, target=storage.target, verify="size")
     assert copy.is_symlink()
+
+
+async def test_cancelled_download_is_undone(client: Client, storage: Any) -> None:
+    storage.target.mkdir()
+    stale = storage.target / "a.txt"
+    stale.write_bytes(b"previous a")
+    before = snapshot(storage.target)
+    with anyio.CancelScope() as scope:
+
+        def cancel_midway(done: int, total: int) -> None:
+            if done > 0:
+                scope.cancel()
+
+        await client.download_files(
+            storage.dataset, target=storage.target, progress=cancel_midway
+        )
+    assert scope.cancelled_caught
+    assert snapshot(storage.target) == before
 
 
 # --- verification ----------------------------------------------------------------

@@ -42,9 +42,16 @@ def test_tokens_that_are_not_jwts_have_no_known_expiry(text: str) -> None:
     Token(text).check_not_expired()
 
 
+def test_pasted_header_prefix_is_dropped() -> None:
+    assert Token("Bearer abc.def").authorization() == "Bearer abc.def"
+    assert Token("  bearer xyz ").authorization() == "Bearer xyz"
+
+
 def test_bad_tokens_are_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         Token("  ")
+    with pytest.raises(ValueError, match="empty"):
+        Token("Bearer ")
     with pytest.raises(ValueError, match="line breaks"):
         Token("abc\r\nX-Evil: 1")
     with pytest.raises(TypeError):

@@ -60,6 +60,9 @@ class Token:
         if not isinstance(value, str):
             raise TypeError(f"a token must be a string, got {type(value).__name__}")
         value = value.strip()
+        head, _, rest = value.partition(" ")
+        if head.lower() == "bearer":
+            value = rest.strip()  # pasted with its header prefix
         if not value:
             raise ValueError("the token is empty")
         if any(c in value for c in "\r\n\x00"):
