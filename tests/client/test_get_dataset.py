@@ -564,19 +564,6 @@ async def test_big_body_is_parsed_on_a_thread_and_gc_is_restored(
     assert dataset.files[-1].remote_path == "/hex/data/123/sub/f5999.dat"
 
 
-def test_gc_pause_keeps_a_disabled_collector_disabled() -> None:
-    gc.disable()
-    try:
-        with _parse._gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-    with _parse._gc_paused(), _parse._gc_paused():
-        assert not gc.isenabled()
-    assert gc.isenabled()
-
-
 # --- lifetime -------------------------------------------------------------------
 
 

@@ -9,10 +9,6 @@ datasets) into plain dicts, so unknown fields survive; the model is built by
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import anyio.to_thread
@@ -110,55 +106,12 @@ def _json_kind(value: object) -> str:
     return type(value).__name__
 
 
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a big dataset is built.
-
-    Building 100k files allocates some 300k container objects; each automatic
-    full collection on the way walks every one of them again, which costs a
-    third of the build time and brings nothing (nothing here is garbage, and
-    reference counting still frees everything as usual). Nested and
-    concurrent pauses are counted; the collector is re-enabled by the last
-    one to leave, and only if it was enabled before. Afterwards the young
-    generations are collected once here, on the worker thread, so the
-    deferred work does not land on the event loop.
-    """
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            resume = _gc_pauses == 0 and _gc_was_enabled
-            if resume:
-                gc.enable()
-        if resume:
-            gc.collect(1)
-
-
-def _dataset_from_big_body(
-    body: bytes | bytearray, *, what: str, max_files: int
-) -> Dataset:
-    with _gc_paused():
-        return dataset_from_body(body, what=what, max_files=max_files)
-
-
 async def parse_dataset(
     body: bytes | bytearray, *, what: str, max_files: int
 ) -> Dataset:
     """:func:`dataset_from_body`, on a worker thread when the body is large."""
     if len(body) > OFFLOAD_BYTES:
         return await anyio.to_thread.run_sync(
-            lambda: _dataset_from_big_body(body, what=what, max_files=max_files)
+            lambda: dataset_from_body(body, what=what, max_files=max_files)
         )
     return dataset_from_body(body, what=what, max_files=max_files)
