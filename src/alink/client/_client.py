@@ -327,6 +327,7 @@ class Client:
         keep_tree: bool = False,
         verify: VerifyLevel = "checksum",
         progress: ProgressCallback | None = None,
+        follow_target_symlinks: bool = False,
     ) -> Dataset:
         """Make selected files of ``dataset`` available under ``target``.
 
@@ -350,6 +351,9 @@ class Client:
                 or ``"none"``. Below ``"checksum"`` nothing is read, and
                 existing local files are replaced instead of being checked.
             progress: ``progress(done, total)``, called as files complete.
+            follow_target_symlinks: Allow ``target`` itself, or a folder
+                inside it, to be a symlink leading out of ``target`` (refused
+                by default, so a planted link cannot redirect the download).
 
         Returns:
             A new dataset whose downloaded files have ``local_path`` set.
@@ -365,7 +369,8 @@ class Client:
                 local path, an unsupported checksum algorithm, bad arguments.
             TypeError: ``select`` (or another argument) has the wrong type.
             UnsafePathError: a file outside the source folder or without a
-                usable name.
+                usable name; ``target`` or a folder in it is a symlink leading
+                elsewhere.
             FileExistsError: a folder is where a file should go, or the
                 transfer cannot replace an existing file.
             FileNotAccessibleError: remote files cannot be reached.
@@ -381,6 +386,7 @@ class Client:
             keep_tree=keep_tree,
             verify=verify,
             progress=progress,
+            follow_target_symlinks=follow_target_symlinks,
         )
 
 

@@ -283,6 +283,7 @@ async def download_files(
     keep_tree: bool,
     verify: VerifyLevel,
     progress: ProgressCallback | None,
+    follow_target_symlinks: bool = False,
 ) -> Dataset:
     """See :meth:`alink.Client.download_files`."""
     if transfer is None:
@@ -326,6 +327,10 @@ async def download_files(
     count = len(plan.layout)
     if not count:
         return dataset.replace_files()
+    if not follow_target_symlinks:
+        await anyio.to_thread.run_sync(
+            _local.check_target, target_text, plan.layout.local
+        )
     replace, fresh = await _decide(plan, force=force)
     pending = [k for k in range(count) if k not in fresh] if fresh else range(count)
     _log.debug(

@@ -13,13 +13,14 @@ import stat
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .._errors import IntegrityError
+from .._errors import IntegrityError, UnsafePathError
 from ._checksum import checksum_of_file
 from ._uptodate import LocalState
 
 __all__ = [
     "Expected",
     "check_file",
+    "check_target",
     "inspect_paths",
     "is_up_to_date",
     "missing_folders",
@@ -29,6 +30,44 @@ __all__ = [
 
 #: Up to this many wanted names in one folder, ``lstat`` each; above, list it.
 _STAT_EACH_LIMIT = 16
+
+
+def _inside(path: str, root: str) -> bool:
+    return root == "/" or path == root or path.startswith(root + "/")
+
+
+def check_target(target: str, local: Sequence[str]) -> None:
+    """Refuse a target folder, or an existing folder in it, that is a symlink
+    leading out of the target: a planted link must not redirect a download.
+
+    Raises:
+        UnsafePathError: naming the folder and where it leads.
+        NotADirectoryError: ``target`` exists and is not a folder.
+    """
+    absolute = os.path.abspath(target)
+    if os.path.islink(absolute):
+        raise UnsafePathError(
+            f"the target folder {target!r} is a symlink to"
+            f" {os.path.realpath(absolute)!r}; pass follow_target_symlinks=True"
+            " to download through it"
+        )
+    if os.path.lexists(absolute) and not os.path.isdir(absolute):
+        raise NotADirectoryError(
+            f"the target {target!r} exists and is not a folder; nothing was downloaded"
+        )
+    root = os.path.realpath(absolute)
+    seen: set[str] = {absolute}
+    for parent in {path.rpartition("/")[0] for path in local}:
+        folder = os.path.abspath(parent)
+        while folder not in seen and _inside(folder, absolute):
+            seen.add(folder)
+            if os.path.islink(folder) and not _inside(os.path.realpath(folder), root):
+                raise UnsafePathError(
+                    f"{folder!r} inside the target folder is a symlink to"
+                    f" {os.path.realpath(folder)!r}, outside the target; pass"
+                    " follow_target_symlinks=True to download through it"
+                )
+            folder = os.path.dirname(folder)
 
 
 def _state_of(mode: int) -> LocalState:
