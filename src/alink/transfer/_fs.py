@@ -97,7 +97,7 @@ def check_sources(
         if sum(stop - start for start, stop in runs) <= _STAT_EACH_LIMIT:
             _check_each(sources, indices, roots, report)
         else:
-            _check_listing(sources, folder, indices, roots, report)
+            _check_listing(sources, folder, runs, roots, report)
     return report
 
 
@@ -122,27 +122,45 @@ def _check_each(
 def _check_listing(
     sources: Sequence[str],
     folder: str,
-    indices: Iterable[int],
+    runs: Sequence[tuple[int, int]],
     roots: Sequence[str] | None,
     report: SourceReport,
 ) -> None:
-    """Many files in a folder: one listing answers them all (and their types)."""
+    """Many files in a folder: one listing answers them all (and their types).
+
+    The wanted paths are the plan's own strings, so the lookup set costs one
+    reference per file; each regular file in the listing strikes its path
+    off, and only what remains needs a closer look.
+    """
+    wanted: set[str] = set()
+    for start, stop in runs:
+        wanted.update(sources[start:stop])
+    others: dict[str, os.DirEntry[str]] = {}
+    discard = wanted.discard
     try:
         with os.scandir(folder) as listing:
-            entries = {entry.name: entry for entry in listing}
+            for entry in listing:
+                if entry.is_file(follow_symlinks=False):
+                    discard(entry.path)
+                elif entry.path in wanted:
+                    others[entry.path] = entry
     except (FileNotFoundError, NotADirectoryError):
-        report.missing.extend(indices)
+        report.missing.extend(i for start, stop in runs for i in range(start, stop))
         return
-    cut = len(folder) + 1 if folder != "/" else 1
-    for i in indices:
-        entry = entries.get(sources[i][cut:])
-        if entry is None:
+    if len(wanted) == 0:
+        return
+    for i in (i for start, stop in runs for i in range(start, stop)):
+        path = sources[i]
+        if path not in wanted:
+            continue
+        odd = others.get(path)
+        if odd is None:
             report.missing.append(i)
-        elif entry.is_symlink():
-            verdict = _classify(sources[i], None, True, roots)
+        elif odd.is_symlink():
+            verdict = _classify(path, None, True, roots)
             if verdict is not None:
                 getattr(report, verdict).append(i)
-        elif not entry.is_file(follow_symlinks=False):
+        else:
             report.not_files.append(i)
 
 
