@@ -19,6 +19,7 @@ MISSING_PID = "20.500.12269/cli-storage-gone"
 BAD_CHECKSUM_PID = "20.500.12269/cli-bad-checksum"
 UNSAFE_PID = "20.500.12269/cli-unsafe"
 EMPTY_PID = "20.500.12269/cli-empty"
+NO_ALGORITHM_PID = "20.500.12269/cli-no-algorithm"
 #: What every file of the raw dataset holds, by path below the source folder.
 FILES = {
     "meta.json": b'{"run": 42}\n',
@@ -82,6 +83,12 @@ def site(tmp_path: Path) -> Iterator[Site]:
             files=[("meta.json", len(FILES["meta.json"])), ("../secret.txt", 23)],
         ),
         make_dataset(pid=EMPTY_PID, source_folder=raw, files=[]),
+        make_dataset(
+            pid=NO_ALGORITHM_PID,
+            source_folder=raw,
+            files=[("meta.json", len(FILES["meta.json"]), "0" * 32)],
+            checksum_algorithm=None,
+        ),
     ]
     users = {"user1": "pw1"}
     server = ScicatServer(

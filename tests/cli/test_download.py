@@ -18,6 +18,7 @@ from .conftest import (
     EMPTY_PID,
     FILES,
     MISSING_PID,
+    NO_ALGORITHM_PID,
     RAW_PID,
     UNSAFE_PID,
     Invoke,
@@ -139,6 +140,17 @@ def test_sizes_only_without_checksum(invoke: Invoke, tmp_path: Path) -> None:
     result = invoke("download", BAD_CHECKSUM_PID, "--target", str(target))
     assert result.exit_code == 0, result.stderr
     assert sorted(links_in(target)) == ["meta.json", "notes.txt"]
+
+
+def test_library_warnings_are_one_line(invoke: Invoke, tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    result = invoke(
+        "download", NO_ALGORITHM_PID, "--target", str(target), "-q", "--checksum"
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("alink: warning: 1 file(s) have a checksum but no")
 
 
 def test_unsafe_path_in_the_dataset(invoke: Invoke, tmp_path: Path) -> None:

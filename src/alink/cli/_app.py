@@ -25,7 +25,7 @@ from ._auth import Login, resolve_login
 from ._download import DownloadRequest, Mode, VerifyLevel, download
 from ._exit import ExitCode
 from ._progress import open_reporter
-from ._run import fail, finish, run_job
+from ._run import fail, finish, log_to_stderr, run_job
 from ._show import as_json, as_text, fetch
 
 __all__ = ["cli", "main"]
@@ -266,7 +266,7 @@ def demo(
     options = _demo.DemoOptions(
         files=files, file_size=file_size, keep=keep, verify=verify
     )
-    with open_reporter(quiet=quiet) as reporter:
+    with log_to_stderr(debug=debug), open_reporter(quiet=quiet) as reporter:
         outcome = run_job(lambda: _demo.demo(options, reporter), backend=backend)
     result = finish(
         outcome, debug=debug, interrupted_message="the demo's files were removed"
@@ -374,7 +374,7 @@ def download_command(
         verify="checksum" if checksum else "size",
         allowed_roots=allowed_roots or None,
     )
-    with open_reporter(quiet=quiet) as reporter:
+    with log_to_stderr(debug=debug), open_reporter(quiet=quiet) as reporter:
         outcome = run_job(lambda: download(request, login, reporter), backend=backend)
     result = finish(
         outcome,
@@ -417,7 +417,7 @@ def show(
     if not pid.strip():
         fail("the PID is empty")
     login = _login(ctx, **server)
-    with open_reporter(quiet=quiet or as_json_) as reporter:
+    with log_to_stderr(debug=debug), open_reporter(quiet=quiet or as_json_) as reporter:
         outcome = run_job(lambda: fetch(login, pid.strip(), reporter), backend=backend)
     dataset = finish(outcome, debug=debug, interrupted_message="nothing was changed")
     if as_json_:

@@ -257,7 +257,16 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
                     progress=progress,
                 )
                 finished = time.perf_counter()
-                reporter.end()
+                if options.verify != "none":
+                    reporter.end(
+                        f"verified {_format.plural(len(result.files), 'file')} in"
+                        f" {_format.duration(finished - linked)}"
+                    )
+                else:
+                    reporter.end(
+                        f"linked {_format.plural(len(result.files), 'file')} in"
+                        f" {_format.duration(finished - fetched)}"
+                    )
         worst, interval = lag.worst, lag.interval
     reporter.begin("checking every link")
     if any(f.local_path is None for f in result.files):

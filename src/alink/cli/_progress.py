@@ -17,16 +17,19 @@ from contextlib import contextmanager
 from typing import IO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    Task,
     TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from . import _format
 
@@ -102,26 +105,35 @@ class _Lines(Reporter):
         self._label = None
 
 
+class _Count(MofNCompleteColumn):
+    """``done/total``; nothing for a phase that is not counted."""
+
+    def render(self, task: Task) -> Text:
+        return Text("") if task.total is None else super().render(task)
+
+
 class _Bar(Reporter):
     """A ``rich`` progress bar per phase; finished phases stay on screen."""
 
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
-            SpinnerColumn(finished_text="[green]✓[/]"),
+            SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            _Count(),
             TaskProgressColumn(),
             TimeElapsedColumn(),
             console=console,
             refresh_per_second=10,
         )
         self._task: TaskID | None = None
+        self._label = ""
         self._progress.start()
 
     def begin(self, label: str, total: int | None = None) -> None:
         self.end()
-        self._task = self._progress.add_task(label, total=total)
+        self._label = label
+        self._task = self._progress.add_task(escape(label), total=total)
 
     def update(self, done: int, total: int | None = None) -> None:
         if self._task is not None:
@@ -132,15 +144,13 @@ class _Bar(Reporter):
         if task is None:
             return
         self._task = None
-        state = self._progress.tasks[task]
-        total = state.total if state.total is not None else max(state.completed, 1)
-        self._progress.update(
-            task,
-            total=total,
-            completed=total,
-            description=summary if summary is not None else state.description,
+        label = self._label
+        # A finished phase becomes one line above the bar of the next one.
+        self._progress.remove_task(task)
+        self._progress.console.print(
+            f"[green]✓[/] {escape(summary if summary is not None else label)}",
+            highlight=False,
         )
-        self._progress.stop_task(task)
 
     def close(self) -> None:
         self._progress.stop()

@@ -10,11 +10,13 @@ Errors become one line and a distinct exit code (see :mod:`._exit`); with
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, NoReturn, TypeVar
 
@@ -24,7 +26,7 @@ import click
 
 from ._exit import ExitCode, classify
 
-__all__ = ["Outcome", "fail", "finish", "run_job"]
+__all__ = ["Outcome", "fail", "finish", "log_to_stderr", "run_job"]
 
 T = TypeVar("T")
 
@@ -76,6 +78,33 @@ def run_job(job: Callable[[], Awaitable[T]], *, backend: str) -> Outcome[T]:
 
     anyio.run(main, backend=backend)
     return outcome
+
+
+class _StderrHandler(logging.Handler):
+    """Log records as ``alink: warning: ...`` lines on the *current* standard
+    error (which a progress bar may redirect above itself)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = " ".join(self.format(record).split())
+            print(f"alink: {record.levelname.lower()}: {text}", file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def log_to_stderr(*, debug: bool) -> Iterator[None]:
+    """Show alink's warnings (and with ``--debug`` its debug log) on stderr."""
+    logger = logging.getLogger("alink")
+    handler = _StderrHandler(logging.DEBUG if debug else logging.WARNING)
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def _unwrap(error: BaseException) -> BaseException:
