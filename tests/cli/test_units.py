@@ -63,12 +63,14 @@ def test_plain_lines() -> None:
     clock[0] += 5
     lines.update(2000, 2000)  # the end line says it instead
     lines.end("linked 2,000 files in 0.1 s")
+    lines.begin("fetching")  # never ended: interrupted, so no "done" line
     lines.begin("checking")
     lines.end()
     assert stream.getvalue().splitlines() == [
         "linking files (2,000) ...",
         "linking files: 1,000/2,000 (50%)",
         "linked 2,000 files in 0.1 s",
+        "fetching ...",
         "checking ...",
         "checking: done",
     ]

@@ -43,7 +43,10 @@ class Reporter:
     """Shows nothing; the base of the visible reporters (``--quiet``)."""
 
     def begin(self, label: str, total: int | None = None) -> None:
-        """Start a phase (and end the one before); ``total`` if it is counted."""
+        """Start a phase; ``total`` if it is counted.
+
+        A phase not ended before the next begins is dropped as unfinished.
+        """
 
     def update(self, done: int, total: int | None = None) -> None:
         """``done`` of ``total`` items of the current phase are finished."""
@@ -74,7 +77,7 @@ class _Lines(Reporter):
         print(text, file=stream, flush=True)
 
     def begin(self, label: str, total: int | None = None) -> None:
-        self.end()
+        # A phase still open here did not finish (an error, Ctrl-C): no "done".
         self._label = label
         self._last = self._clock()
         counted = f" ({_format.count(total)})" if total is not None else ""
@@ -131,7 +134,9 @@ class _Bar(Reporter):
         self._progress.start()
 
     def begin(self, label: str, total: int | None = None) -> None:
-        self.end()
+        if self._task is not None:
+            # It did not finish (an error, Ctrl-C): drop it without a tick.
+            self._progress.remove_task(self._task)
         self._label = label
         self._task = self._progress.add_task(escape(label), total=total)
 
