@@ -70,6 +70,7 @@ class DemoResult:
     verify_seconds: float
     verify: VerifyLevel
     worst_lag: float
+    worst_lag_phase: str
     lag_interval: float
     links_checked: int
     kept: Path | None
@@ -218,6 +219,7 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
         reporter.end(f"SciCat double listening at {server.url}")
         async with measure_loop_lag() as lag:
             began = time.perf_counter()
+            lag.phase = "fetching"
             reporter.begin(f"logging in and fetching dataset {DEMO_PID}")
             transfer = LinkFileTransfer(allowed_roots=[str(workdir / "facility")])
             client = await Client.from_credentials(
@@ -235,6 +237,7 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
                     f" in {_format.duration(fetched - began)}"
                 )
                 reporter.begin("linking files", total=len(dataset.files))
+                lag.phase = "linking"
                 linked = fetched
 
                 def progress(done: int, total: int) -> None:
@@ -248,6 +251,7 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
                                 f" {_format.duration(linked - fetched)}"
                             )
                             reporter.begin("verifying files")
+                            lag.phase = "verifying"
 
                 result = await client.download_files(
                     dataset,
@@ -267,7 +271,7 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
                         f"linked {_format.plural(len(result.files), 'file')} in"
                         f" {_format.duration(finished - fetched)}"
                     )
-        worst, interval = lag.worst, lag.interval
+        worst, worst_phase, interval = lag.worst, lag.worst_phase, lag.interval
     reporter.begin("checking every link")
     if any(f.local_path is None for f in result.files):
         raise RuntimeError("demo check failed: a file was not downloaded")
@@ -287,6 +291,7 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
         verify_seconds=finished - linked,
         verify=options.verify,
         worst_lag=worst,
+        worst_lag_phase=worst_phase,
         lag_interval=interval,
         links_checked=checked,
         kept=workdir if options.keep is not None else None,
@@ -318,7 +323,8 @@ def summary(result: DemoResult) -> list[str]:
             else ""
         ),
         f"  event loop  blocked at most {_format.duration(result.worst_lag)}"
-        f" (a ticker task asked every {_format.duration(result.lag_interval)})",
+        + (f" (while {result.worst_lag_phase})" if result.worst_lag_phase else "")
+        + f"; a ticker task asked every {_format.duration(result.lag_interval)}",
         f"  checked     all {_format.plural(result.links_checked, 'link')} point at"
         " their facility files",
     ]

@@ -17,11 +17,17 @@ __all__ = ["LoopLag", "measure_loop_lag"]
 
 
 class LoopLag:
-    """The worst and the typical lateness of the ticker, in seconds."""
+    """The worst lateness of the ticker (seconds) and the phase it happened in.
+
+    Set :attr:`phase` as the work moves on, to learn *when* the loop was
+    blocked longest.
+    """
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self.worst = 0.0
+        self.worst_phase = ""
+        self.phase = ""
         self.ticks = 0
 
     async def _tick(self) -> None:
@@ -30,7 +36,9 @@ class LoopLag:
             await anyio.sleep(self.interval)
             late = time.perf_counter() - start - self.interval
             self.ticks += 1
-            self.worst = max(self.worst, late)
+            if late > self.worst:
+                self.worst = late
+                self.worst_phase = self.phase
 
 
 @asynccontextmanager
