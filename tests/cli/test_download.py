@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from alink.cli import ExitCode, _app
 from alink.cli._progress import Reporter
@@ -294,3 +295,71 @@ def test_ctrl_c_rolls_back(
     assert tree(target) == []
     # The default SIGINT handling is back after the run.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "named"),
+    [
+        ("ftp://127.0.0.1/api", ExitCode.USAGE, "--url"),
+        ("http://127.0.0.1:9/api", ExitCode.SCICAT, "127.0.0.1:9"),
+    ],
+)
+def test_bad_or_unreachable_url_creates_nothing(
+    invoke: Invoke, tmp_path: Path, url: str, code: ExitCode, named: str
+) -> None:
+    target = tmp_path / "out"
+    result = invoke(
+        "download",
+        RAW_PID,
+        "--target",
+        str(target),
+        "--url",
+        url,
+        "--retries",
+        "0",
+        url=False,
+    )
+    assert result.exit_code == code
+    assert named in one_error_line(result)
+    assert not target.exists()
+
+
+def test_empty_pid(invoke: Invoke, tmp_path: Path) -> None:
+    result = invoke("download", " ", "--target", str(tmp_path / "out"))
+    assert result.exit_code == ExitCode.USAGE
+    assert "PID is empty" in one_error_line(result)
+
+
+def test_trio_backend_needs_trio(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = _app.importlib.util.find_spec
+    monkeypatch.setattr(
+        _app.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "trio" else real(name, *a),
+    )
+    args = ["download", RAW_PID, "--url", site.url, "--target", str(tmp_path / "x")]
+    result = CliRunner().invoke(_app.cli, [*args, "--backend", "trio"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "trio is not installed" in one_error_line(result)
+    assert not (tmp_path / "x").exists()
+
+
+def test_help_and_version(invoke: Invoke) -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    assert "demo" in result.stdout
+    assert "download" in result.stdout
+    assert "130 interrupted" in " ".join(result.stdout.split())
+    version = invoke("--version")
+    assert version.exit_code == 0
+    assert version.stdout.startswith("alink, version ")
+
+
+def test_unknown_option_is_one_line(invoke: Invoke) -> None:
+    result = invoke("download", RAW_PID, "--no-such-option")
+    assert result.exit_code == ExitCode.USAGE
+    line = one_error_line(result)
+    assert "--no-such-option" in line
+    assert "alink download --help" in line
