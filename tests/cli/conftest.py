@@ -20,6 +20,7 @@ BAD_CHECKSUM_PID = "20.500.12269/cli-bad-checksum"
 UNSAFE_PID = "20.500.12269/cli-unsafe"
 EMPTY_PID = "20.500.12269/cli-empty"
 NO_ALGORITHM_PID = "20.500.12269/cli-no-algorithm"
+SAME_NAMES_PID = "20.500.12269/cli-same-names"
 #: What every file of the raw dataset holds, by path below the source folder.
 FILES = {
     "meta.json": b'{"run": 42}\n',
@@ -61,6 +62,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     public = storage / "public"
     write_tree(public, {"a.dat": b"a" * 10, "b.dat": b"b" * 2048})
     (storage / "secret.txt").write_bytes(b"not part of any dataset")
+    same = storage / "same"
+    write_tree(same, {"a/x.dat": b"1", "b/x.dat": b"22"})
     generated = [
         dataset_from_directory(raw, pid=RAW_PID, datasetName="CLI test run"),
         dataset_from_directory(public, pid=PUBLIC_PID, is_published=True),
@@ -89,6 +92,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
             files=[("meta.json", len(FILES["meta.json"]), "0" * 32)],
             checksum_algorithm=None,
         ),
+        dataset_from_directory(same, pid=SAME_NAMES_PID),
     ]
     users = {"user1": "pw1"}
     server = ScicatServer(

@@ -21,6 +21,7 @@ from .conftest import (
     MISSING_PID,
     NO_ALGORITHM_PID,
     RAW_PID,
+    SAME_NAMES_PID,
     UNSAFE_PID,
     Invoke,
     Site,
@@ -80,6 +81,34 @@ def test_bad_regex(invoke: Invoke, tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.USAGE
     assert "regular expression" in one_error_line(result)
     assert not (tmp_path / "out").exists()
+
+
+def test_same_names_need_keep_tree(invoke: Invoke, tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    flat = invoke("download", SAME_NAMES_PID, "--target", str(target))
+    assert flat.exit_code == ExitCode.INVALID_DATASET
+    assert "x.dat" in one_error_line(flat)
+    assert not target.exists()
+    tree_kept = invoke(
+        "download", SAME_NAMES_PID, "--target", str(target), "--keep-tree"
+    )
+    assert tree_kept.exit_code == 0, tree_kept.stderr
+    assert sorted(links_in(target)) == ["a/x.dat", "b/x.dat"]
+
+
+def test_force_does_not_skip_files_that_are_up_to_date(
+    invoke: Invoke, site: Site, tmp_path: Path
+) -> None:
+    target = tmp_path / "out"
+    args = ("download", RAW_PID, "--target", str(target), "--checksum")
+    assert invoke(*args).exit_code == 0
+    again = invoke(*args)
+    assert "(0 linked, 5 already up to date;" in again.stdout
+    forced = invoke(*args, "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert "(5 linked;" in forced.stdout
+    raw = site.storage / "raw"
+    assert links_in(target) == {Path(rel).name: str(raw / rel) for rel in FILES}
 
 
 def test_copy(invoke: Invoke, tmp_path: Path) -> None:

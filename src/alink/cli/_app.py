@@ -391,7 +391,7 @@ def download_command(
     click.echo(
         f"{_format.plural(result.selected, 'file')}"
         f" ({_format.size(result.size)}) of {request.pid} ready in {target}"
-        f" ({_format.count(result.transferred)} new{kept};"
+        f" ({_format.count(result.transferred)} {result.verb}{kept};"
         f" {_format.duration(result.seconds)})"
     )
 

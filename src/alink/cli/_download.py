@@ -60,6 +60,7 @@ class DownloadResult:
     """What a download did, for the summary line."""
 
     dataset: Dataset
+    verb: str
     selected: int
     transferred: int
     size: int
@@ -150,6 +151,7 @@ async def download(
         )
     return DownloadResult(
         dataset=result,
+        verb=done_word,
         selected=len(chosen),
         transferred=transferred,
         size=sum(f.size for f in chosen),
