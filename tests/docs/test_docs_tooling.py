@@ -154,3 +154,24 @@ def test_benchmarks_hook_includes_the_readme(tmp_path: Path) -> None:
     )
     other: Any = _Page("index.md")
     assert bench.on_page_markdown(text, other, config, None) == text
+
+
+def test_snippet_includes_point_at_existing_files_and_sections() -> None:
+    """Every ``--8<-- "path[:section]"`` in the pages names a real file (and a
+    section marked in it) — a formatter mangling the line would break it."""
+    pages = [*ROOT.glob("docs/*.md"), *ROOT.glob("docs/howto/*.md")]
+    found = 0
+    for page in pages:
+        for line in page.read_text().splitlines():
+            if "8<" not in line and "8 <" not in line:
+                continue
+            match = re.fullmatch(r'--8<-- "([^":]+)(?::(\w+))?"', line.strip())
+            assert match, f"{page.name}: malformed snippet line {line!r}"
+            path = ROOT / match[1]
+            assert path.is_file(), f"{page.name}: {path} is missing"
+            if match[2]:
+                text = path.read_text()
+                assert f"--8<-- [start:{match[2]}]" in text
+                assert f"--8<-- [end:{match[2]}]" in text
+            found += 1
+    assert found >= 4
