@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import stat
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -71,20 +72,29 @@ def _classify(
     return None if stat.S_ISREG(mode) else "not_files"
 
 
+#: Units of work (entries listed, files looked at) between two yields of a
+#: checking generator: its driver may hand the event loop a turn there.
+_STEP = 1024
+
+
 def check_sources(
     sources: Sequence[str],
     groups: Iterable[tuple[str, Sequence[tuple[int, int]]]],
     roots: Sequence[str] | None,
     real_dirs: dict[str, str],
-) -> SourceReport:
+    report: SourceReport,
+) -> Iterator[None]:
     """Check that the ``sources`` named by ``groups`` are regular files.
+
+    A generator: it does the work in steps, yielding between them, so one
+    huge folder does not hold a worker thread (and the GIL) in one piece.
+    Findings go into ``report``.
 
     ``groups`` pairs a parent folder with runs ``(start, stop)`` of indices
     of files inside it. ``roots``, when given, are real (symlink-free)
     folders that every file and folder must resolve into; a symlink leading
     elsewhere is reported as escaping. ``real_dirs`` caches resolved folders.
     """
-    report = SourceReport()
     for folder, runs in groups:
         indices = (i for start, stop in runs for i in range(start, stop))
         if roots is not None:
@@ -96,9 +106,9 @@ def check_sources(
                 continue
         if sum(stop - start for start, stop in runs) <= _STAT_EACH_LIMIT:
             _check_each(sources, indices, roots, report)
+            yield
         else:
-            _check_listing(sources, folder, runs, roots, report)
-    return report
+            yield from _check_listing(sources, folder, runs, roots, report)
 
 
 def _check_each(
@@ -125,7 +135,7 @@ def _check_listing(
     runs: Sequence[tuple[int, int]],
     roots: Sequence[str] | None,
     report: SourceReport,
-) -> None:
+) -> Iterator[None]:
     """Many files in a folder: one listing answers them all (and their types).
 
     The wanted paths are the plan's own strings, so the lookup set costs one
@@ -134,20 +144,24 @@ def _check_listing(
     """
     wanted: set[str] = set()
     for start, stop in runs:
-        wanted.update(sources[start:stop])
+        for a in range(start, stop, _STEP * 4):
+            wanted.update(sources[a : min(stop, a + _STEP * 4)])
+            yield
     others: dict[str, os.DirEntry[str]] = {}
     discard = wanted.discard
     try:
         with os.scandir(folder) as listing:
-            for entry in listing:
-                if entry.is_file(follow_symlinks=False):
-                    discard(entry.path)
-                elif entry.path in wanted:
-                    others[entry.path] = entry
+            for entries in iter(lambda: list(itertools.islice(listing, _STEP)), []):
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        discard(entry.path)
+                    elif entry.path in wanted:
+                        others[entry.path] = entry
+                yield
     except (FileNotFoundError, NotADirectoryError):
         report.missing.extend(i for start, stop in runs for i in range(start, stop))
         return
-    if len(wanted) == 0:
+    if not wanted:
         return
     for i in (i for start, stop in runs for i in range(start, stop)):
         path = sources[i]
