@@ -28,12 +28,12 @@ from urllib.parse import quote
 
 import anyio
 import anyio.abc
-from alink.typing import Downloader
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
 from alink import Client
 from alink.transfer.link import LinkFileTransfer
+from alink.typing import Downloader
 
 State = Literal["queued", "fetching", "linking", "done", "failed"]
 
