@@ -169,7 +169,13 @@ class Engine:
                     tg.cancel_scope.cancel()
                     return
                 if on_batch is not None:
-                    on_batch(stop - start)
+                    try:
+                        on_batch(stop - start)
+                    except Exception as exc:  # e.g. a progress callback
+                        if first_error is None:
+                            first_error = exc
+                        tg.cancel_scope.cancel()
+                        return
                 size = self._next_size(size, elapsed)
                 if (
                     workers < self.max_workers
@@ -248,9 +254,11 @@ class Engine:
             await self._run_parallel(apply, total, limiter, advanced)
             if verify is not None:
                 await self._run_parallel(check, total, limiter)
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                await self._rollback(active, sources, targets, journal)
+                problems = await self._rollback(active, sources, targets, journal)
+            if problems:
+                exc.add_note(_rollback_note(problems))
             raise
         if replacing is not None:
             # Past the point of no return: drop the backups of replaced entries.
@@ -280,19 +288,40 @@ class Engine:
         sources: Sequence[str],
         targets: Sequence[str],
         journal: _Journal,
-    ) -> None:
+    ) -> list[BaseException]:
+        """Undo what the journal holds; return the steps that failed.
+
+        A failed step never stops the others, and never replaces the error
+        that caused the rollback (the caller attaches these as a note).
+        """
+        problems: list[BaseException] = []
         spans = [span for span in journal.ranges if span[1] > span[0]]
         skip = set(journal.already_done)
-        if spans:
-            # Spans hold at most max_batch pairs each: undo a few per call.
-            await self.run_chunked(
-                lambda a, b: _fs.undo_spans(
-                    operation, sources, targets, spans[a:b], skip
-                ),
-                len(spans),
-                initial=1,
-            )
-        if journal.dirs or journal.times:
-            await anyio.to_thread.run_sync(
-                _fs.restore_dirs, journal.dirs, journal.times
-            )
+        try:
+            if spans:
+                # Spans hold at most max_batch pairs each: undo a few per call.
+                await self.run_chunked(
+                    lambda a, b: problems.extend(
+                        _fs.undo_spans(operation, sources, targets, spans[a:b], skip)
+                    ),
+                    len(spans),
+                    initial=1,
+                )
+        finally:
+            if journal.dirs or journal.times:
+                problems.extend(
+                    await anyio.to_thread.run_sync(
+                        _fs.restore_dirs, journal.dirs, journal.times
+                    )
+                )
+        return problems
+
+
+def _rollback_note(problems: Sequence[BaseException]) -> str:
+    """Tell the caller which entries the rollback could not undo."""
+    shown = "; ".join(str(p) for p in problems[:5])
+    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return (
+        f"alink could not undo {len(problems)} step(s) of this download, so"
+        f" these entries may remain: {shown}{more}"
+    )

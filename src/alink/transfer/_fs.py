@@ -233,7 +233,15 @@ class SymlinkOperation:
             return False
 
     def undo(self, source: str, target: str) -> None:
-        if self.matches(source, target):
+        try:
+            ours = os.readlink(target) == source
+        except (FileNotFoundError, NotADirectoryError):
+            return  # gone: nothing to undo
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                return  # not a symlink: not ours
+            raise  # cannot tell (I/O error): report, do not guess
+        if ours:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(target)
 
@@ -296,19 +304,40 @@ def undo_spans(
                 continue
             try:
                 undo(sources[i], targets[i])
-            except OSError as exc:
+            except Exception as exc:  # one failed step must not stop the others
                 errors.append(exc)
     return errors
 
 
-def restore_dirs(created: Sequence[str], times: dict[str, tuple[int, int]]) -> None:
-    """Remove folders we created (deepest first) if empty again; restore times."""
+#: ``rmdir`` errors that mean "not ours to remove (any more)", not a failure.
+_EXPECTED_RMDIR = frozenset(
+    (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR)
+)
+
+
+def restore_dirs(
+    created: Sequence[str], times: dict[str, tuple[int, int]]
+) -> list[OSError]:
+    """Remove folders we created (deepest first) if empty again; restore times.
+
+    Returns the unexpected errors (a folder still holding someone else's
+    entries, or gone already, is expected and not reported).
+    """
+    errors: list[OSError] = []
     for folder in reversed(created):
-        with contextlib.suppress(OSError):
+        try:
             os.rmdir(folder)
+        except OSError as exc:
+            if exc.errno not in _EXPECTED_RMDIR:
+                errors.append(exc)
     for folder, ns in times.items():
-        with contextlib.suppress(OSError):
+        try:
             os.utime(folder, ns=ns)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            errors.append(exc)
+    return errors
 
 
 #: Marks alink's temporary and backup names so leftovers can be recognised.
@@ -323,6 +352,16 @@ def temp_name(target: str, kind: str) -> str:
     suffix = f"{TEMP_MARK}{token}.{kind}"
     name = name[: _NAME_MAX - len(suffix) - 1]
     return f"{folder}/.{name}{suffix}"
+
+
+def _discard(path: str, error: BaseException) -> None:
+    """Remove a temporary entry of ours; if that fails, say so on ``error``."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        error.add_note(f"alink could not remove its temporary entry {path!r}: {exc}")
 
 
 class ReplacingOperation:
@@ -362,12 +401,10 @@ class ReplacingOperation:
         try:
             os.link(target, backup, follow_symlinks=False)
             os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            with contextlib.suppress(OSError):
-                if os.path.lexists(backup) and os.path.lexists(target):
-                    os.unlink(backup)
+        except BaseException as exc:
+            _discard(temp, exc)
+            if os.path.lexists(backup) and os.path.lexists(target):
+                _discard(backup, exc)
             raise
         self._backups[target] = backup
 
@@ -381,12 +418,25 @@ class ReplacingOperation:
         elif self._inner.matches(source, target):
             os.replace(backup, target)
         else:
-            # Someone changed the path since; keep their entry, drop our backup.
-            os.unlink(backup)
+            # Someone changed the path since (or it cannot be read): keep
+            # their entry, and keep the replaced one too, under its backup
+            # name: deleting it could lose the user's only copy.
+            raise FileExistsError(
+                errno.EEXIST,
+                "changed by someone else during the download (or unreadable);"
+                f" left as it is, the entry alink replaced is kept at {backup!r}",
+                target,
+            )
 
     def commit(self) -> None:
-        """Delete the backups: the replacements are final."""
+        """Delete the backups: the replacements are final.
+
+        Best effort: every entry is in place by now, so a backup that cannot
+        be deleted stays behind under its hidden ``.alink-`` name instead of
+        turning a completed download into an error (which would claim that
+        nothing changed).
+        """
         for backup in self._backups.values():
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(backup)
         self._backups.clear()
