@@ -29,6 +29,7 @@ import pytest
 
 from alink import Dataset, RemotePath
 from alink.transfer import _fs
+from alink.transfer._engine import Engine
 from alink.transfer.link import LinkDownloadConnection, LinkFileTransfer
 
 #: Calls that create an entry at a local path (the ones a race can beat).
@@ -228,6 +229,8 @@ class World:
     names: list[str]
     #: Indices of pairs whose local path holds a stale file to replace.
     stale: list[int] = field(default_factory=list)
+    #: Engine settings for the transfer (``None``: the defaults).
+    engine: Engine | None = None
 
     @property
     def source(self) -> Path:
@@ -250,7 +253,7 @@ class World:
         return [self.target / n for n in self.names]
 
     def transfer(self) -> LinkFileTransfer:
-        return LinkFileTransfer()
+        return LinkFileTransfer(engine=self.engine)
 
     async def download(self, *, replace: bool = False, **kwargs: Any) -> None:
         """Link every file of the world into ``target``."""
@@ -324,9 +327,11 @@ def small_world(root: Path, *, stale: bool = False) -> World:
     return world
 
 
-def big_world(root: Path, source: Path, names: Sequence[str]) -> World:
+def big_world(
+    root: Path, source: Path, names: Sequence[str], engine: Engine | None = None
+) -> World:
     """A world over an existing (shared, read-only) remote folder."""
-    world = _SharedSourceWorld(root, list(names))
+    world = _SharedSourceWorld(root, list(names), engine=engine)
     world.shared = source
     (world.target / "d0").mkdir(parents=True)
     (world.target / "d0/user.txt").write_text("keep me")
