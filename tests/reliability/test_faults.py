@@ -141,61 +141,6 @@ async def test_every_call_failing_leaves_the_disk_unchanged(
     assert positions > 60
 
 
-async def test_a_foreign_entry_appearing_at_any_creation_is_left_alone(
-    tmp_path: Path, snapshot: Snap, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The EEXIST race: something appears at the path alink is about to
-    create (a file where a link goes, a file where a folder goes)."""
-    world = small_world(tmp_path / "w")
-    before = snapshot(world.root)
-    foreign: list[str] = []
-
-    def intrude(name: str, path: str) -> None:
-        try:
-            with open(path, "x") as file:  # never through an existing link
-                file.write("someone else's")
-        except FileExistsError:
-            return  # already there before the run: no race to simulate
-        foreign.append(path)
-
-    with injected(monkeypatch) as faults:
-        for k in itertools.count():
-            fault = Fault(at=k, before=intrude, only=frozenset({"mkdir", "apply"}))
-            faults.arm(fault)
-            foreign.clear()
-            exc = await outcome(world.download())
-            if exc is not None:
-                assert fault.fired is not None
-                assert type(exc) is FileExistsError, exc
-                assert exc.filename == foreign[0]
-            else:
-                if fault.fired is None:
-                    break
-                assert not foreign, f"k={k}: {fault.fired}"
-                world.assert_complete()
-                shutil.rmtree(world.root)
-                world = small_world(tmp_path / "w")
-                continue
-            rel = str(Path(foreign[0]).relative_to(world.root))
-            after = snapshot(world.root)
-            # The intruder's file is there, untouched, and nothing else
-            # changed, except that the folders holding it stay (a folder we
-            # made is not empty again) and their times are the intruder's.
-            assert after.pop(rel)[:2] == ("file", b"someone else's".hex())
-            for parent in map(str, Path(rel).parents[:-1]):
-                assert after[parent][0] == "dir"
-                if parent in before:
-                    after[parent] = before[parent]
-                else:
-                    del after[parent]
-            assert after == before, f"k={k}: {fault.fired}"
-            shutil.rmtree(world.root)
-            world = small_world(tmp_path / "w")
-            faults.arm()
-    world.assert_complete()
-    assert k == 43  # 40 links and 3 folders
-
-
 # --- large dataset: a few positions -----------------------------------------
 
 
@@ -244,6 +189,10 @@ def check_partial_rollback(
     differ, and nothing that existed before lost its kind or content."""
     rel = str(Path(failed.path).relative_to(root))
     allowed = {rel, *map(str, Path(rel).parents[:-1])}
+    if failed.name == "stat":
+        # The rollback could not check that a folder is still the one it
+        # used: it leaves everything below it alone (and says so).
+        allowed |= {name for name in after if name.startswith(f"{rel}/")}
     if rel in before and before[rel][0] == "file":
         # Putting a replaced file back failed (or checking that the entry is
         # still ours did): our link is in its place, and the user's file is

@@ -11,6 +11,7 @@ propagates.
 
 from __future__ import annotations
 
+import errno
 import math
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -67,6 +68,8 @@ class _Journal:
     dirs: list[str] = field(default_factory=list)
     #: Times of existing folders this run changes, to restore on rollback.
     times: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Identity of every folder the run uses, to detect folders swapped mid-run.
+    ids: dict[str, _fs.Identity] = field(default_factory=dict)
 
     def created_count(self) -> int:
         return sum(b - a for a, b in self.ranges) - len(self.already_done)
@@ -276,7 +279,9 @@ class Engine:
         limiter: anyio.CapacityLimiter,
     ) -> None:
         await self.run_chunked(
-            lambda a, b: _fs.ensure_dirs(folders[a:b], journal.dirs, journal.times),
+            lambda a, b: _fs.ensure_dirs(
+                folders[a:b], journal.dirs, journal.times, journal.ids
+            ),
             len(folders),
             limiter=limiter,
             initial=256,
@@ -297,12 +302,22 @@ class Engine:
         problems: list[BaseException] = []
         spans = [span for span in journal.ranges if span[1] > span[0]]
         skip = set(journal.already_done)
+        # Never undo through a folder that was swapped mid-run (e.g. for a
+        # symlink to somewhere else): what looks like ours there may not be.
+        moved = await anyio.to_thread.run_sync(_fs.changed_folders, journal.ids)
+        problems.extend(
+            OSError(errno.ESTALE, f"{why}; left alone what alink made below it", path)
+            for path, why in moved.items()
+            if why
+        )
         try:
             if spans:
                 # Spans hold at most max_batch pairs each: undo a few per call.
                 await self.run_chunked(
                     lambda a, b: problems.extend(
-                        _fs.undo_spans(operation, sources, targets, spans[a:b], skip)
+                        _fs.undo_spans(
+                            operation, sources, targets, spans[a:b], skip, moved
+                        )
                     ),
                     len(spans),
                     initial=1,
@@ -311,7 +326,7 @@ class Engine:
             if journal.dirs or journal.times:
                 problems.extend(
                     await anyio.to_thread.run_sync(
-                        _fs.restore_dirs, journal.dirs, journal.times
+                        _fs.restore_dirs, journal.dirs, journal.times, moved
                     )
                 )
         return problems
