@@ -33,6 +33,12 @@ Source = tuple[Path, list[str]]
 
 
 @pytest.fixture(scope="module")
+def source_1k(tmp_path_factory: pytest.TempPathFactory) -> Source:
+    root = tmp_path_factory.mktemp("src1k")
+    return root, make_tree(root, 2, 500)
+
+
+@pytest.fixture(scope="module")
 def source_2k(tmp_path_factory: pytest.TempPathFactory) -> Source:
     root = tmp_path_factory.mktemp("src2k")
     return root, make_tree(root, 4, 500)
@@ -95,10 +101,10 @@ def check_after(
 
 
 async def test_deadlines_across_a_whole_run(
-    tmp_path: Path, snapshot: Snap, source_2k: Source
+    tmp_path: Path, snapshot: Snap, source_1k: Source
 ) -> None:
     root = tmp_path / "w"
-    world = fresh(root, source_2k)
+    world = fresh(root, source_1k)
     before = snapshot(root)
     # Measure one run (only to spread the deadlines; nothing is asserted on it).
     start = time.perf_counter()
@@ -107,7 +113,7 @@ async def test_deadlines_across_a_whole_run(
     outcomes = {True: 0, False: 0}
     for i in range(30):
         deadline = full * 1.2 * i / 29
-        world = fresh(root, source_2k)
+        world = fresh(root, source_1k)
         attempt = Attempt(world)
         with anyio.move_on_after(deadline) as scope:
             await attempt()
@@ -117,7 +123,7 @@ async def test_deadlines_across_a_whole_run(
         outcomes[attempt.returned] += 1
     # Deadline 0 cancels before anything happens.
     assert outcomes[False] >= 1
-    world = fresh(root, source_2k)
+    world = fresh(root, source_1k)
     await world.download()
     world.assert_complete()
 
@@ -126,7 +132,7 @@ async def test_deadlines_across_a_whole_run(
     ("size", "small_batches"),
     [
         ("2k", False),
-        ("2k", True),
+        ("1k", True),
         pytest.param("5k", True, marks=pytest.mark.slow),
     ],
     ids=["adaptive", "tiny", "tiny-5k"],

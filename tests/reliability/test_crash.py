@@ -130,9 +130,9 @@ async def test_kill_during_a_paused_download_then_rerun(
     tmp_path: Path, anyio_backend: str
 ) -> None:
     source = tmp_path / "src"
-    names = make_tree(source, 4, 2000)
+    names = make_tree(source, 4, 500)
     made = await crash_then_rerun(
-        source, names, tmp_path / "out", 4, 2000, pause=True, backend=anyio_backend
+        source, names, tmp_path / "out", 4, 500, pause=True, backend=anyio_backend
     )
     assert 0 < made < len(names)  # the kill did land mid-download
 
@@ -164,12 +164,12 @@ async def test_kill_while_replacing_leaves_no_half_state(
     user's old file (documented: alink does not delete them on a re-run;
     they may hold the user's only copy of the old content)."""
     source = tmp_path / "src"
-    names = make_tree(source, 2, 2000)
+    names = make_tree(source, 2, 500)
     target = tmp_path / "out"
     for name in names:
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_text(f"old {name}")
-    await kill_child(source, target, 2, 2000, True, anyio_backend, True)
+    await kill_child(source, target, 2, 500, True, anyio_backend, True)
     found = entries(target)
     linked = 0
     for name in names:
