@@ -13,10 +13,12 @@ from ._errors import (
 )
 from ._model import PID, Dataset, File
 from ._paths import RemotePath
+from .client import Client
 from .transfer._engine import Engine, ProgressCallback, VerifyCallback
 
 __all__ = [
     "PID",
+    "Client",
     "Dataset",
     "Engine",
     "File",

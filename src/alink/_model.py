@@ -366,6 +366,56 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
+#: One slot setter per File field, in field order (see :func:`_new_file`).
+#: Unpacking fails at import if File gains or loses a field.
+(
+    _set_remote_path,
+    _set_size,
+    _set_creation_time,
+    _set_checksum,
+    _set_checksum_algorithm,
+    _set_local_path,
+    _set_is_on_remote,
+    _set_extra,
+) = (getattr(File, field.name).__set__ for field in dataclasses.fields(File))
+
+
+def _new_file(
+    remote_path: RemotePath,
+    size: int,
+    creation_time: datetime | None,
+    checksum: str | None,
+    checksum_algorithm: str | None,
+    extra: Mapping[str, Any],
+) -> File:
+    """A remote :class:`File`, as ``File(...)`` makes it, without the frozen
+    dataclass ``__init__``'s ``object.__setattr__`` per field.
+
+    Only for the hot loop of :func:`_files_of_block`: reading a 100k-file
+    dataset gets some 20 % faster. (File has no ``__post_init__``.)
+    """
+    file = object.__new__(File)
+    _set_remote_path(file, remote_path)
+    _set_size(file, size)
+    _set_creation_time(file, creation_time)
+    _set_checksum(file, checksum)
+    _set_checksum_algorithm(file, checksum_algorithm)
+    _set_local_path(file, None)
+    _set_is_on_remote(file, True)
+    _set_extra(file, extra)
+    return file
+
+
+def _join_prefix(folder: RemotePath | None) -> str | None:
+    """``folder`` as a prefix that a clean relative path can be appended to.
+
+    ``None`` when paths must be joined the slow way (no folder, or ``.``).
+    """
+    if folder is None or folder.posix in ("", "."):
+        return None
+    return folder.posix if folder.posix == "/" else folder.posix + "/"
+
+
 def _files_of_block(block: object, folder: RemotePath | None, index: int) -> list[File]:
     where = f"origdatablocks[{index}]"
     if not isinstance(block, Mapping):
@@ -378,6 +428,13 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
     algorithm = block.get("chkAlg") or None
     if algorithm is not None and not isinstance(algorithm, str):
         raise ValueError(f"{where}.chkAlg must be a string, got {_kind(algorithm)}")
+    # The hot loop of reading a dataset (100k files and more): files made by
+    # _new_file, and clean paths appended to the folder's text without
+    # re-normalising. Anything unusual (``.``, ``//``,
+    # a trailing slash, a NUL, an absolute path) takes the general ``/`` join.
+    prefix = _join_prefix(folder)
+    from_clean = RemotePath._from_clean
+    new_file = _new_file
     files: list[File] = []
     append = files.append
     for n, entry in enumerate(entries):
@@ -407,14 +464,20 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
                 f"{where}.dataFileList[{n}].time is not an ISO 8601 time:"
                 f" {entry.get('time')!r}"
             ) from None
+        if (
+            prefix is not None
+            and path[0] not in "./"
+            and path[-1] != "/"
+            and "//" not in path
+            and "/." not in path
+            and "\x00" not in path
+        ):
+            remote = from_clean(prefix + path)
+        else:
+            remote = folder / path if folder is not None else RemotePath(path)
         append(
-            File(
-                remote_path=folder / path if folder is not None else RemotePath(path),
-                size=size,
-                creation_time=created,
-                checksum=checksum,
-                checksum_algorithm=algorithm,
-                extra=MappingProxyType(entry),
+            new_file(
+                remote, size, created, checksum, algorithm, MappingProxyType(entry)
             )
         )
     return files

@@ -254,18 +254,12 @@ class DownloadConnectionBase:
         layout: _plan.Layout,
         remote: Sequence[RemotePath | str],
     ) -> None:
-        groups = list(layout.remote_runs.items())
         report = _fs.SourceReport()
-        real_dirs: dict[str, str] = {}
-
-        def check(start: int, stop: int) -> None:
-            report.extend(
-                _fs.check_sources(
-                    plan.sources, groups[start:stop], self._roots, real_dirs
-                )
+        await self._options.engine.run_steps(
+            _fs.check_sources(
+                plan.sources, layout.remote_runs.items(), self._roots, {}, report
             )
-
-        await self._options.engine.run_chunked(check, len(groups), initial=64)
+        )
         if report.escaping:
             escaping = [plan.sources[i] for i in sorted(report.escaping)]
             raise UnsafePathError(

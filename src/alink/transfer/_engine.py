@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import math
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -48,6 +48,12 @@ def _timed(
         result = exc
     error = result if isinstance(result, BaseException) else None
     return error, time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def _advance(steps: Iterator[object], seconds: float) -> bool:
+    """On a worker thread: run steps for about ``seconds``; ``False`` when done."""
+    deadline = time.perf_counter() + seconds
+    return any(time.perf_counter() >= deadline for _ in steps)
 
 
 @dataclass(slots=True)
@@ -139,6 +145,20 @@ class Engine:
                 raise error
             size = self._next_size(size, elapsed)
             start = stop
+
+    async def run_steps(
+        self, steps: Iterator[object], *, limiter: anyio.CapacityLimiter | None = None
+    ) -> None:
+        """Drive a generator of work steps on a worker thread to its end.
+
+        Each hand-off runs steps for about ``batch_seconds``, then returns, so
+        long sequential work (listing a huge folder) stays interruptible and
+        gives the event loop's thread the GIL between hand-offs.
+        """
+        while await anyio.to_thread.run_sync(
+            _advance, steps, self.batch_seconds, limiter=limiter
+        ):
+            pass
 
     async def _run_parallel(
         self,

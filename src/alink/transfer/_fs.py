@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import stat
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -72,20 +73,29 @@ def _classify(
     return None if stat.S_ISREG(mode) else "not_files"
 
 
+#: Units of work (entries listed, files looked at) between two yields of a
+#: checking generator: its driver may hand the event loop a turn there.
+_STEP = 1024
+
+
 def check_sources(
     sources: Sequence[str],
     groups: Iterable[tuple[str, Sequence[tuple[int, int]]]],
     roots: Sequence[str] | None,
     real_dirs: dict[str, str],
-) -> SourceReport:
+    report: SourceReport,
+) -> Iterator[None]:
     """Check that the ``sources`` named by ``groups`` are regular files.
+
+    A generator: it does the work in steps, yielding between them, so one
+    huge folder does not hold a worker thread (and the GIL) in one piece.
+    Findings go into ``report``.
 
     ``groups`` pairs a parent folder with runs ``(start, stop)`` of indices
     of files inside it. ``roots``, when given, are real (symlink-free)
     folders that every file and folder must resolve into; a symlink leading
     elsewhere is reported as escaping. ``real_dirs`` caches resolved folders.
     """
-    report = SourceReport()
     for folder, runs in groups:
         indices = (i for start, stop in runs for i in range(start, stop))
         if roots is not None:
@@ -97,9 +107,9 @@ def check_sources(
                 continue
         if sum(stop - start for start, stop in runs) <= _STAT_EACH_LIMIT:
             _check_each(sources, indices, roots, report)
+            yield
         else:
-            _check_listing(sources, folder, indices, roots, report)
-    return report
+            yield from _check_listing(sources, folder, runs, roots, report)
 
 
 def _check_each(
@@ -123,27 +133,49 @@ def _check_each(
 def _check_listing(
     sources: Sequence[str],
     folder: str,
-    indices: Iterable[int],
+    runs: Sequence[tuple[int, int]],
     roots: Sequence[str] | None,
     report: SourceReport,
-) -> None:
-    """Many files in a folder: one listing answers them all (and their types)."""
+) -> Iterator[None]:
+    """Many files in a folder: one listing answers them all (and their types).
+
+    The wanted paths are the plan's own strings, so the lookup set costs one
+    reference per file; each regular file in the listing strikes its path
+    off, and only what remains needs a closer look.
+    """
+    wanted: set[str] = set()
+    for start, stop in runs:
+        for a in range(start, stop, _STEP * 4):
+            wanted.update(sources[a : min(stop, a + _STEP * 4)])
+            yield
+    others: dict[str, os.DirEntry[str]] = {}
+    discard = wanted.discard
     try:
         with os.scandir(folder) as listing:
-            entries = {entry.name: entry for entry in listing}
+            for entries in iter(lambda: list(itertools.islice(listing, _STEP)), []):
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        discard(entry.path)
+                    elif entry.path in wanted:
+                        others[entry.path] = entry
+                yield
     except (FileNotFoundError, NotADirectoryError):
-        report.missing.extend(indices)
+        report.missing.extend(i for start, stop in runs for i in range(start, stop))
         return
-    cut = len(folder) + 1 if folder != "/" else 1
-    for i in indices:
-        entry = entries.get(sources[i][cut:])
-        if entry is None:
+    if not wanted:
+        return
+    for i in (i for start, stop in runs for i in range(start, stop)):
+        path = sources[i]
+        if path not in wanted:
+            continue
+        odd = others.get(path)
+        if odd is None:
             report.missing.append(i)
-        elif entry.is_symlink():
-            verdict = _classify(sources[i], None, True, roots)
+        elif odd.is_symlink():
+            verdict = _classify(path, None, True, roots)
             if verdict is not None:
                 getattr(report, verdict).append(i)
-        elif not entry.is_file(follow_symlinks=False):
+        else:
             report.not_files.append(i)
 
 

@@ -13,7 +13,7 @@ import posixpath
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePath
+from pathlib import PosixPath
 from typing import TypeAlias, cast
 
 from .._errors import UnsafePathError
@@ -140,10 +140,14 @@ def _plan_plain_slice(
     if count <= 0:
         return True
     try:
+        # bytes or non-paths make the joins below raise TypeError: slow path.
         texts = [
             r._path if type(r) is RemotePath else _plain(r) for r in remote[start:stop]
         ]
-        targets = [p if type(p) is str else _fspath(p) for p in local[start:stop]]
+        targets = [
+            p if type(p) is str else str(p) if type(p) is PosixPath else os.fspath(p)
+            for p in local[start:stop]
+        ]
     except TypeError:
         return False
     joined = "\x00".join(texts)
@@ -176,12 +180,6 @@ def _plain(item: object) -> str:
     """A ``str`` remote path, normalised; anything else is not plain."""
     if type(item) is str and "\x00" not in item:
         return RemotePath(item)._path
-    raise TypeError
-
-
-def _fspath(item: object) -> str:
-    if isinstance(item, PurePath):
-        return str(item)
     raise TypeError
 
 
@@ -303,8 +301,13 @@ class DuplicateCheck:
         self._size += stop - start
 
     def check(self, targets: Sequence[str]) -> None:
-        """Raise ``ValueError`` naming the paths used more than once."""
-        if len(self._seen) == self._size:
+        """Raise ``ValueError`` naming the paths used more than once.
+
+        Frees the set either way: it can be large, and the next steps of a
+        download need their memory.
+        """
+        unique, self._seen = len(self._seen), set()
+        if unique == self._size:
             return
         duplicates = find_duplicates(targets)
         raise ValueError(
@@ -337,25 +340,58 @@ class Layout:
 
     def add(self, plan: Plan, start: int, stop: int) -> None:
         """Record ``plan[start:stop]``; call on consecutive slices."""
-        runs = self.remote_runs
-        folders = self.local_folders
-        last = ""
-        last_runs: Runs = []
-        for i in range(start, stop):
-            parent = plan.sources[i].rpartition("/")[0] or "/"
-            if parent != last:
-                last = parent
-                last_runs = runs.setdefault(parent, [])
-            if last_runs and last_runs[-1][1] == i:
-                last_runs[-1] = (last_runs[-1][0], i + 1)
-            else:
-                last_runs.append((i, i + 1))
-        last = ""
-        for target in itertools.islice(plan.targets, start, stop):
-            parent = target.rpartition("/")[0] or "/"
-            if parent != last:
-                last = parent
-                folders[parent] = None
+        if stop <= start:
+            return
+        parent = _uniform_parent(plan.sources, start, stop)
+        if parent is not None:
+            _add_run(self.remote_runs.setdefault(parent, []), start, stop)
+        else:
+            runs = self.remote_runs
+            last = ""
+            last_runs: Runs = []
+            for i in range(start, stop):
+                parent = plan.sources[i].rpartition("/")[0] or "/"
+                if parent != last:
+                    last = parent
+                    last_runs = runs.setdefault(parent, [])
+                _add_run(last_runs, i, i + 1)
+        parent = _uniform_parent(plan.targets, start, stop)
+        if parent is not None:
+            self.local_folders[parent] = None
+        else:
+            folders = self.local_folders
+            last = ""
+            for target in itertools.islice(plan.targets, start, stop):
+                parent = target.rpartition("/")[0] or "/"
+                if parent != last:
+                    last = parent
+                    folders[parent] = None
+
+
+def _add_run(runs: Runs, start: int, stop: int) -> None:
+    if runs and runs[-1][1] == start:
+        runs[-1] = (runs[-1][0], stop)
+    else:
+        runs.append((start, stop))
+
+
+def _uniform_parent(paths: Sequence[str], start: int, stop: int) -> str | None:
+    """The folder holding all of ``paths[start:stop]`` directly, if there is one.
+
+    Answered with a few C-level searches over the NUL-joined slice (plan
+    paths never contain NUL) instead of splitting every path.
+    """
+    parent = paths[start].rpartition("/")[0]
+    prefix = parent + "/"
+    count = stop - start
+    joined = "\x00".join(paths[start:stop])
+    if (
+        joined.startswith(prefix)
+        and joined.count("\x00" + prefix) == count - 1
+        and joined.count("/") == count * prefix.count("/")
+    ):
+        return parent or "/"
+    return None
 
 
 def run_indices(runs: Runs) -> Iterator[int]:

@@ -1,0 +1,18 @@
+"""The async SciCat client: fetch datasets and download (link or copy) their files.
+
+.. code-block:: python
+
+    from alink import Client
+    from alink.transfer.link import LinkFileTransfer
+
+    async with Client.from_token(
+        url="https://scicat.example.org", token=TOKEN, file_transfer=LinkFileTransfer()
+    ) as client:
+        dataset = await client.get_dataset("20.500.12269/abc")
+        dataset = await client.download_files(dataset, target="downloads")
+"""
+
+from ._client import Client
+from ._http import RetryPolicy
+
+__all__ = ["Client", "RetryPolicy"]

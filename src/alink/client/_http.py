@@ -1,0 +1,340 @@
+"""HTTP to SciCat: one connection pool, timeouts, retries, size limits.
+
+Everything that talks to the network lives here; the :class:`~alink.Client`
+only says which endpoint and what to do with the answer. Rules kept here:
+
+- every request has a timeout; redirects are never followed (a redirect to
+  another host would carry the token along), a 3xx is an error;
+- GETs (and the login) are retried with exponential backoff on connection
+  errors, timeouts and 502/503/504 — a bounded number of times;
+- a response body is streamed and reading stops past a size limit, so a
+  hostile or broken server cannot exhaust memory;
+- the token travels only in the ``Authorization`` header (httpx logs URLs at
+  DEBUG, never headers) and is scrubbed from anything the server sends back
+  before it reaches an exception message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import msgspec
+
+from .._errors import ScicatCommError
+from ._token import Token
+
+__all__ = ["HttpSession", "Reply", "RetryPolicy", "normalize_base_url"]
+
+_log = logging.getLogger("alink.client")
+
+#: Statuses that mean "try again later" (gateway or overload), retried for GETs.
+_RETRY_STATUSES = frozenset((502, 503, 504))
+#: Transport failures worth retrying: nothing usable came back.
+_RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+#: How much of an error response is read to find the server's message.
+_ERROR_BODY_LIMIT = 64 * 1024
+#: Chunks accepted (and dropped) after the limit while the read is cancelled.
+_MAX_DROPPED_CHUNKS = 1024
+#: How much of a server message an exception repeats.
+_MESSAGE_LIMIT = 300
+
+#: The sleep used between attempts; a module attribute so tests can patch it.
+_sleep = anyio.sleep
+
+
+def normalize_base_url(url: str) -> str:
+    """The SciCat API base URL, ending in ``/api`` without a trailing slash.
+
+    ``http://host``, ``http://host/api``, ``http://host/api/`` and
+    ``http://host/api/v3`` all give ``http://host/api``.
+
+    Raises:
+        TypeError: ``url`` is not a string.
+        ValueError: not an absolute http(s) URL, or it carries credentials,
+            a query or a fragment.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"the SciCat URL must be a string, got {type(url).__name__}")
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(
+            "the SciCat URL must be an absolute http:// or https:// URL with a host"
+        )
+    if parsed.userinfo:
+        # Never echo the URL here: it holds a password.
+        raise ValueError(
+            "the SciCat URL must not contain a user name or password; use"
+            " Client.from_credentials(username=..., password=...)"
+        )
+    if parsed.query or parsed.fragment:
+        raise ValueError("the SciCat URL must not have a query or fragment")
+    path = parsed.path.rstrip("/")
+    for suffix in ("/v3", "/v4"):
+        if path.endswith("/api" + suffix):
+            path = path.removesuffix(suffix)
+    if not path.endswith("/api"):
+        path += "/api"
+    return str(parsed.copy_with(path=path))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How transient failures are retried.
+
+    Attributes:
+        attempts: Total tries per request (1 = no retry).
+        backoff: Delay before the first retry in seconds; doubled each time.
+        max_backoff: Upper bound of a single delay (also caps ``Retry-After``).
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise TypeError("retry attempts must be an integer")
+        if self.attempts < 1:
+            raise ValueError("retry attempts must be at least 1")
+        if not (0 <= self.backoff <= self.max_backoff):
+            raise ValueError("need 0 <= backoff <= max_backoff")
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based)."""
+        delay = self.backoff * (2.0**retry)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(self.max_backoff, delay)
+
+
+def _check_timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        if None in (timeout.connect, timeout.read, timeout.write, timeout.pool):
+            raise ValueError(
+                "every request needs a timeout: set connect, read, write and pool"
+            )
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError("timeout must be a number of seconds or an httpx.Timeout")
+    if not timeout > 0:
+        raise ValueError("timeout must be positive")
+    return httpx.Timeout(float(timeout))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A finished response: status, the headers we need, and the (bounded) body."""
+
+    status_code: int
+    body: bytearray
+    location: str | None = None
+
+    def server_message(self, token: Token | None) -> str:
+        """The server's ``message`` (NestJS error shape) or a short body excerpt."""
+        text = _extract_message(self.body)
+        if token is not None:
+            text = token.scrub(text)
+        if len(text) > _MESSAGE_LIMIT:
+            text = text[:_MESSAGE_LIMIT] + "..."
+        return text
+
+
+def _extract_message(body: bytearray) -> str:
+    if not body or body.isspace():
+        return ""
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return body[:_MESSAGE_LIMIT].decode("utf-8", "replace").strip()
+    if isinstance(data, dict):
+        message = data.get("message")
+        if isinstance(message, list):
+            message = "; ".join(str(m) for m in message)
+        if isinstance(message, str) and message:
+            return message
+        error = data.get("error")
+        if isinstance(error, str):
+            return error
+    return body[:_MESSAGE_LIMIT].decode("utf-8", "replace").strip()
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    return None
+
+
+class HttpSession:
+    """One ``httpx.AsyncClient`` (so connections are reused) plus our rules.
+
+    Args:
+        base_url: Normalised base URL (see :func:`normalize_base_url`).
+        timeout: Seconds, or an ``httpx.Timeout`` with every part set.
+        retry: Retry policy for transient failures.
+        max_response_size: Largest response body read, in bytes.
+        transport: An httpx transport to use instead of the network (tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float | httpx.Timeout,
+        retry: RetryPolicy,
+        max_response_size: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if isinstance(max_response_size, bool) or not isinstance(
+            max_response_size, int
+        ):
+            raise TypeError("max_response_size must be an integer number of bytes")
+        if max_response_size < 1:
+            raise ValueError("max_response_size must be positive")
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
+        self.base_url = base_url
+        self.retry = retry
+        self.max_response_size = max_response_size
+        self._client = httpx.AsyncClient(
+            timeout=_check_timeout(timeout),
+            follow_redirects=False,
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._client.is_closed
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        token: Token | None = None,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> Reply:
+        """Send a request to ``base_url/path`` and read the answer (bounded).
+
+        Transient failures are retried according to :attr:`retry`. A 2xx body
+        larger than :attr:`max_response_size` raises; an error body is read
+        only as far as needed for the server's message; a 3xx is refused.
+        ``what`` names the request in messages ("dataset 'abc'").
+
+        Raises:
+            ScicatCommError: the server could not be reached, kept failing,
+                redirected, or sent too much.
+        """
+        if self._client.is_closed:
+            raise RuntimeError("this Client is closed")
+        url = f"{self.base_url}/{path}"
+        headers = {"Authorization": token.authorization()} if token else None
+        attempts = self.retry.attempts
+        for attempt in range(attempts):
+            last = attempt + 1 == attempts
+            _log.debug("%s %s (attempt %d of %d)", method, url, attempt + 1, attempts)
+            try:
+                async with self._client.stream(
+                    method, url, params=params, headers=headers, json=json
+                ) as response:
+                    status = response.status_code
+                    if status in _RETRY_STATUSES and not last:
+                        delay = self.retry.delay(
+                            attempt, _retry_after(response.headers)
+                        )
+                        cause = f"HTTP {status}"
+                    else:
+                        return await self._finish(response, what)
+            except _RETRY_ERRORS as exc:
+                if last:
+                    raise ScicatCommError(
+                        f"could not get {what} from SciCat at {self.base_url}"
+                        f" after {attempts} attempt(s): {_describe(exc, token)}"
+                    ) from None
+                delay = self.retry.delay(attempt)
+                cause = type(exc).__name__
+            except httpx.HTTPError as exc:
+                raise ScicatCommError(
+                    f"could not get {what} from SciCat at {self.base_url}:"
+                    f" {_describe(exc, token)}"
+                ) from None
+            _log.debug("%s for %s; retrying in %.2f s", cause, url, delay)
+            await _sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _finish(self, response: httpx.Response, what: str) -> Reply:
+        status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("location")
+            raise ScicatCommError(
+                f"SciCat answered {what} with a redirect ({status}) to"
+                f" {location!r}; redirects are not followed so that the token is"
+                " never sent elsewhere: use the final URL as the client's URL",
+                status_code=status,
+            )
+        limit = self.max_response_size if status < 400 else _ERROR_BODY_LIMIT
+        length = response.headers.get("content-length", "")
+        if status < 400 and length.isdigit() and int(length) > limit:
+            raise _too_large(what, limit, status)
+        body, overflow = await _read_body(response, limit)
+        if overflow and status < 400:
+            raise _too_large(what, limit, status)
+        return Reply(status, body, response.headers.get("location"))
+
+
+async def _read_body(response: httpx.Response, limit: int) -> tuple[bytearray, bool]:
+    """Read at most ``limit`` bytes (plus one chunk); say whether there was more.
+
+    Stopping early must not abandon httpx's chain of async generators half-way
+    (trio warns about each one, and they would be closed late by the garbage
+    collector). So past the limit the read is *cancelled*: the cancellation
+    arrives at the transport's next network read, deep in the chain, and
+    unwinds every generator properly. Chunks that arrive before that are
+    dropped.
+    """
+    body = bytearray()
+    overflow = False
+    dropped = 0
+    with anyio.CancelScope() as scope:
+        async for chunk in response.aiter_bytes():
+            if overflow:
+                dropped += 1
+                if dropped > _MAX_DROPPED_CHUNKS:
+                    break  # a stream that never waits: give up cleanly enough
+                continue
+            body += chunk
+            if len(body) > limit:
+                overflow = True
+                del body[limit:]
+                scope.cancel()
+    return body, overflow
+
+
+def _too_large(what: str, limit: int, status: int) -> ScicatCommError:
+    return ScicatCommError(
+        f"SciCat's answer for {what} is larger than the limit of {limit} bytes;"
+        " reading stopped (raise max_response_size if the dataset is really"
+        " this big)",
+        status_code=status,
+    )
+
+
+def _describe(exc: BaseException, token: Token | None) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return token.scrub(text) if token is not None else text

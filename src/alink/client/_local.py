@@ -1,0 +1,216 @@
+"""Blocking look-ups on the local disk for downloads: run on worker threads.
+
+What is already at each local path, whether an existing file is up to date,
+whether a downloaded file matches the catalogue, and removing what a
+third-party transfer made when verification fails. Paths are plain ``str``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from .._errors import IntegrityError, UnsafePathError
+from ._checksum import checksum_of_file
+from ._uptodate import LocalState
+
+__all__ = [
+    "Expected",
+    "check_file",
+    "check_target",
+    "inspect_paths",
+    "is_up_to_date",
+    "missing_folders",
+    "remove_entries",
+    "remove_empty_folders",
+]
+
+#: Up to this many wanted names in one folder, ``lstat`` each; above, list it.
+_STAT_EACH_LIMIT = 16
+
+
+def _inside(path: str, root: str) -> bool:
+    return root == "/" or path == root or path.startswith(root + "/")
+
+
+def check_target(target: str, local: Sequence[str]) -> None:
+    """Refuse a target folder, or an existing folder in it, that is a symlink
+    leading out of the target: a planted link must not redirect a download.
+
+    Raises:
+        UnsafePathError: naming the folder and where it leads.
+        NotADirectoryError: ``target`` exists and is not a folder.
+    """
+    absolute = os.path.abspath(target)
+    if os.path.islink(absolute):
+        raise UnsafePathError(
+            f"the target folder {target!r} is a symlink to"
+            f" {os.path.realpath(absolute)!r}; pass follow_target_symlinks=True"
+            " to download through it"
+        )
+    if os.path.lexists(absolute) and not os.path.isdir(absolute):
+        raise NotADirectoryError(
+            f"the target {target!r} exists and is not a folder; nothing was downloaded"
+        )
+    root = os.path.realpath(absolute)
+    seen: set[str] = {absolute}
+    for parent in {path.rpartition("/")[0] for path in local}:
+        folder = os.path.abspath(parent)
+        while folder not in seen and _inside(folder, absolute):
+            seen.add(folder)
+            if os.path.islink(folder) and not _inside(os.path.realpath(folder), root):
+                raise UnsafePathError(
+                    f"{folder!r} inside the target folder is a symlink to"
+                    f" {os.path.realpath(folder)!r}, outside the target; pass"
+                    " follow_target_symlinks=True to download through it"
+                )
+            folder = os.path.dirname(folder)
+
+
+def _state_of(mode: int) -> LocalState:
+    return LocalState.FOLDER if stat.S_ISDIR(mode) else LocalState.ENTRY
+
+
+def inspect_paths(
+    paths: Sequence[str], start: int, stop: int
+) -> list[tuple[int, LocalState]]:
+    """The state of each of ``paths[start:stop]`` that is not missing.
+
+    Paths are grouped by folder; a folder with many wanted names is listed
+    once instead of ``lstat``-ing each (one round trip on network storage
+    instead of thousands), and a missing folder answers for all its files.
+    """
+    groups: dict[str, list[int]] = {}
+    for i in range(start, stop):
+        folder = paths[i].rpartition("/")[0]
+        bucket = groups.get(folder)
+        if bucket is None:
+            groups[folder] = [i]
+        else:
+            bucket.append(i)
+    found: list[tuple[int, LocalState]] = []
+    for folder, indices in groups.items():
+        if len(indices) <= _STAT_EACH_LIMIT:
+            for i in indices:
+                try:
+                    mode = os.lstat(paths[i]).st_mode
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                found.append((i, _state_of(mode)))
+            continue
+        try:
+            with os.scandir(folder or ".") as listing:
+                entries = {entry.name: entry for entry in listing}
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for i in indices:
+            entry = entries.get(paths[i].rpartition("/")[2])
+            if entry is not None:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                found.append((i, LocalState.FOLDER if is_dir else LocalState.ENTRY))
+    return found
+
+
+def missing_folders(folders: Sequence[str]) -> list[str]:
+    """Folders among ``folders`` and their ancestors that do not exist, parents
+    first (so a third-party transfer's leftovers can be removed afterwards)."""
+    missing: dict[str, None] = {}
+    for folder in folders:
+        chain: list[str] = []
+        probe = folder
+        while probe not in missing and not os.path.lexists(probe):
+            chain.append(probe)
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        for path in reversed(chain):
+            missing[path] = None
+    return list(missing)
+
+
+class Expected(NamedTuple):
+    """What the catalogue says about a file, and how much of it to check.
+
+    Attributes:
+        remote: The remote path, for messages.
+        size: Size in bytes.
+        checksum: Expected hex digest, or ``None`` to check the size only.
+        algorithm: :mod:`hashlib` name for ``checksum``.
+    """
+
+    remote: str
+    size: int
+    checksum: str | None = None
+    algorithm: str | None = None
+
+
+def is_up_to_date(path: str, expected: Expected) -> bool:
+    """Whether the existing file at ``path`` has the expected size and checksum.
+
+    Unreadable, dangling or non-regular entries are not up to date. Without
+    a known checksum nothing is up to date (the size alone proves little).
+    """
+    if expected.checksum is None or expected.algorithm is None:
+        return False
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != expected.size:
+            return False
+        actual = checksum_of_file(path, expected.algorithm)
+    except OSError:
+        return False
+    return actual == expected.checksum.lower()
+
+
+def check_file(path: str, expected: Expected) -> str | None:
+    """Compare a downloaded file with the catalogue; a description of the
+    mismatch, or ``None`` when it matches."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return f"{expected.remote!r} at {path!r} cannot be read: {exc.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{expected.remote!r} at {path!r} is not a regular file"
+    if info.st_size != expected.size:
+        return (
+            f"{expected.remote!r} at {path!r} has {info.st_size} bytes, the"
+            f" catalogue says {expected.size}"
+        )
+    if expected.checksum is None or expected.algorithm is None:
+        return None
+    try:
+        actual = checksum_of_file(path, expected.algorithm)
+    except OSError as exc:
+        return f"{expected.remote!r} at {path!r} cannot be read: {exc.strerror}"
+    if actual != expected.checksum.lower():
+        return (
+            f"{expected.remote!r} at {path!r} has {expected.algorithm} checksum"
+            f" {actual}, the catalogue says {expected.checksum}"
+        )
+    return None
+
+
+def verify_file(path: str, expected: Expected) -> None:
+    """Raise :class:`~alink.IntegrityError` if the file does not match."""
+    problem = check_file(path, expected)
+    if problem is not None:
+        raise IntegrityError(f"downloaded file does not match the catalogue: {problem}")
+
+
+def remove_entries(paths: Sequence[str]) -> None:
+    """Remove files or symlinks (never folders) at ``paths``; ignore missing ones."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+            if not os.path.isdir(path) or os.path.islink(path):
+                os.unlink(path)
+
+
+def remove_empty_folders(folders: Sequence[str]) -> None:
+    """Remove ``folders`` (given parents first) that are empty, deepest first."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)

@@ -1,0 +1,239 @@
+"""Selection, local layout and the up-to-date triage: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alink import File, RemotePath, UnsafePathError
+from alink.client._checksum import normalize_algorithm
+from alink.client._layout import full_remote_path, plan_layout
+from alink.client._select import make_selector, select_files
+from alink.client._uptodate import LocalState, settle, triage
+
+FOLDER = RemotePath("/data/ds")
+
+
+def remote(path: str) -> File:
+    return File.from_remote(path, 1, None)
+
+
+FILES = [
+    remote("/data/ds/a.txt"),
+    remote("/data/ds/sub/b.txt"),
+    remote("/data/ds/sub/deep/c.h5"),
+    File.from_local("/home/me/new.txt", remote_path="/data/ds/a.txt"),
+    remote("/data/ds/d.h5"),
+]
+
+
+def chosen(select: Any) -> list[str]:
+    return [FILES[i].remote_path.posix for i in select_files(FILES, select, FOLDER)]
+
+
+def test_true_false() -> None:
+    assert chosen(True) == [
+        "/data/ds/a.txt",
+        "/data/ds/sub/b.txt",
+        "/data/ds/sub/deep/c.h5",
+        "/data/ds/d.h5",
+    ]
+    assert chosen(False) == []
+
+
+def test_strings_full_or_relative() -> None:
+    assert chosen("/data/ds/sub/b.txt") == ["/data/ds/sub/b.txt"]
+    assert chosen("sub/b.txt") == ["/data/ds/sub/b.txt"]
+    assert chosen(RemotePath("sub/b.txt")) == ["/data/ds/sub/b.txt"]
+    assert chosen("./sub//b.txt") == ["/data/ds/sub/b.txt"]
+    assert chosen("b.txt") == []  # exact paths, not names
+    assert chosen("nothing") == []
+    # The local-only file shares a remote path but is never selected.
+    assert chosen("a.txt") == ["/data/ds/a.txt"]
+
+
+def test_lists_and_tuples() -> None:
+    assert chosen(["a.txt", "/data/ds/d.h5"]) == ["/data/ds/a.txt", "/data/ds/d.h5"]
+    assert chosen(("sub/deep/c.h5",)) == ["/data/ds/sub/deep/c.h5"]
+    assert chosen([]) == []
+
+
+def test_pattern_searches_the_full_remote_path() -> None:
+    assert chosen(re.compile(r"\.h5$")) == ["/data/ds/sub/deep/c.h5", "/data/ds/d.h5"]
+    assert chosen(re.compile(r"/sub/")) == [
+        "/data/ds/sub/b.txt",
+        "/data/ds/sub/deep/c.h5",
+    ]
+
+
+def test_callable_sees_only_remote_files() -> None:
+    seen: list[File] = []
+
+    def pick(file: File) -> bool:
+        seen.append(file)
+        return file.remote_path.suffix == ".txt"
+
+    assert chosen(pick) == ["/data/ds/a.txt", "/data/ds/sub/b.txt"]
+    assert all(f.is_on_remote for f in seen)
+
+
+@pytest.mark.parametrize(
+    "select",
+    [None, 1, 0, 1.5, b"a.txt", {"a.txt"}, {"a": 1}, ["a.txt", 3], re.compile(b"x")],
+)
+def test_bad_select_is_a_type_error(select: Any) -> None:
+    with pytest.raises(TypeError, match="select"):
+        make_selector(select, FOLDER)
+
+
+def test_full_remote_path() -> None:
+    assert full_remote_path(RemotePath("/x/y"), FOLDER) == "/x/y"
+    assert full_remote_path(RemotePath("y"), FOLDER) == "/data/ds/y"
+    # Relative source folder: a path already starting with it is full.
+    assert full_remote_path(RemotePath("rel/ds/y"), RemotePath("rel/ds")) == "rel/ds/y"
+    assert full_remote_path(RemotePath("y"), RemotePath("rel/ds")) == "rel/ds/y"
+
+
+def place(
+    files: list[File], *, keep_tree: bool = False, folder: RemotePath = FOLDER
+) -> list[tuple[int, str, str]]:
+    layout = plan_layout(
+        files,
+        range(len(files)),
+        folder=folder,
+        target=Path("/t"),
+        keep_tree=keep_tree,
+    )
+    return [
+        (i, r.posix, local)
+        for i, r, local in zip(layout.indices, layout.remote, layout.local, strict=True)
+    ]
+
+
+def test_flat_and_tree_layouts() -> None:
+    files = [remote("/data/ds/a.txt"), remote("/data/ds/sub/deep/c.h5")]
+    assert place(files) == [
+        (0, "/data/ds/a.txt", "/t/a.txt"),
+        (1, "/data/ds/sub/deep/c.h5", "/t/c.h5"),
+    ]
+    assert place(files, keep_tree=True) == [
+        (0, "/data/ds/a.txt", "/t/a.txt"),
+        (1, "/data/ds/sub/deep/c.h5", "/t/sub/deep/c.h5"),
+    ]
+
+
+def test_dotdot_inside_is_normalised() -> None:
+    assert place([remote("/data/ds/sub/../a.txt")]) == [
+        (0, "/data/ds/a.txt", "/t/a.txt")
+    ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/data/ds/../other/secret",
+        "/etc/passwd",
+        "/data/dsX/a",
+        "/data/ds",
+        "/data/ds/.",
+    ],
+)
+def test_outside_the_source_folder_is_unsafe(path: str) -> None:
+    with pytest.raises(UnsafePathError, match="outside") as info:
+        place([remote("/data/ds/ok.txt"), remote(path)])
+    assert RemotePath(path).posix in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("/t", "/t/a.txt"), ("/t/", "/t/a.txt"), ("rel", "rel/a.txt"), ("/", "/a.txt")],
+)
+def test_target_spellings(target: str, expected: str) -> None:
+    layout = plan_layout(
+        [remote("/data/ds/a.txt")], [0], folder=FOLDER, target=target, keep_tree=False
+    )
+    assert layout.local == [expected]
+
+
+def test_dot_source_folder_takes_any_relative_path() -> None:
+    folder = RemotePath(".")
+    assert place([remote("sub/x")], folder=folder, keep_tree=True) == [
+        (0, "sub/x", "/t/sub/x")
+    ]
+    for bad in ("../x", "/abs/x"):
+        with pytest.raises(UnsafePathError):
+            place([remote(bad)], folder=folder)
+
+
+def test_relative_source_folder() -> None:
+    folder = RemotePath("rel/ds")
+    assert place([remote("rel/ds/sub/x")], folder=folder, keep_tree=True) == [
+        (0, "rel/ds/sub/x", "/t/sub/x")
+    ]
+    with pytest.raises(UnsafePathError):
+        place([remote("rel/ds/../../x")], folder=folder)
+
+
+def test_duplicate_names_in_the_flat_layout() -> None:
+    files = [
+        remote("/data/ds/a/x.txt"),
+        remote("/data/ds/b/x.txt"),
+        remote("/data/ds/y.txt"),
+    ]
+    with pytest.raises(ValueError, match=r"x\.txt") as info:
+        place(files)
+    message = str(info.value)
+    assert "/data/ds/a/x.txt" in message
+    assert "/data/ds/b/x.txt" in message
+    assert "keep_tree=True" in message
+    assert len(place(files, keep_tree=True)) == 3
+
+
+def test_same_remote_path_twice_is_a_duplicate_in_both_layouts() -> None:
+    files = [remote("/data/ds/a.txt"), remote("/data/ds/./a.txt")]
+    for keep_tree in (False, True):
+        with pytest.raises(ValueError, match="more than one file"):
+            place(files, keep_tree=keep_tree)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("md5", "md5"),
+        ("MD5", "md5"),
+        ("sha256", "sha256"),
+        ("SHA-256", "sha256"),
+        ("sha3-256", "sha3_256"),
+        ("blake2b", "blake2b"),
+        (" Blake2b ", "blake2b"),
+    ],
+)
+def test_checksum_algorithm_names(given: str, expected: str) -> None:
+    assert normalize_algorithm(given) == expected
+
+
+@pytest.mark.parametrize("name", ["crc32", "", "shake_128", "md6"])
+def test_unknown_checksum_algorithms(name: str) -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        normalize_algorithm(name)
+
+
+def test_up_to_date_triage() -> None:
+    existing = [
+        (0, LocalState.ENTRY),
+        (2, LocalState.FOLDER),
+        (3, LocalState.ENTRY),
+        (5, LocalState.MISSING),
+    ]
+    compared = triage(existing, force=False, compare=True)
+    assert (compared.folders, compared.replace, compared.compare) == ([2], [], [0, 3])
+    assert settle(compared, {0: True, 3: False}) == ([3], {0})
+    assert settle(compared, {}) == ([0, 3], set())
+    forced = triage(existing, force=True, compare=True)
+    assert (forced.replace, forced.compare) == ([0, 3], [])
+    assert settle(forced, {0: True}) == ([0, 3], set())
+    unread = triage(existing, force=False, compare=False)
+    assert (unread.replace, unread.compare) == ([0, 3], [])

@@ -1,0 +1,85 @@
+"""The download target cannot be redirected by symlinks planted in it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from alink import Dataset, File, UnsafePathError
+from alink.client import Client
+from alink.transfer.link import LinkFileTransfer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Dataset:
+    src = tmp_path / "remote"
+    (src / "sub").mkdir(parents=True)
+    files = []
+    for name in ("a.txt", "sub/b.txt"):
+        (src / name).write_text(name)
+        files.append(File.from_remote(f"{src}/{name}", len(name), None))
+    return Dataset(type="raw", source_folder=str(src), files=files)
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client.without_login(
+        url="http://127.0.0.1:9", file_transfer=LinkFileTransfer()
+    )
+
+
+async def test_target_that_is_a_symlink_elsewhere_is_refused(
+    client: Client, dataset: Dataset, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "target").symlink_to(elsewhere)
+    async with client:
+        with pytest.raises(UnsafePathError, match="is a symlink"):
+            await client.download_files(dataset, target=tmp_path / "target")
+        assert os.listdir(elsewhere) == []
+        done = await client.download_files(
+            dataset, target=tmp_path / "target", follow_target_symlinks=True
+        )
+    assert sorted(os.listdir(elsewhere)) == ["a.txt", "b.txt"]
+    assert all(f.local_path is not None for f in done.files)
+
+
+async def test_symlinked_folder_inside_target_leading_out_is_refused(
+    client: Client, dataset: Dataset, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "sub").symlink_to(outside)
+    async with client:
+        with pytest.raises(UnsafePathError, match="outside the target"):
+            await client.download_files(dataset, target=target, keep_tree=True)
+    assert os.listdir(outside) == []
+    assert sorted(os.listdir(target)) == ["sub"]
+
+
+async def test_symlinked_folder_staying_inside_target_is_fine(
+    client: Client, dataset: Dataset, tmp_path: Path
+) -> None:
+    target = tmp_path / "target"
+    (target / "real").mkdir(parents=True)
+    (target / "sub").symlink_to(target / "real")
+    async with client:
+        await client.download_files(dataset, target=target, keep_tree=True)
+    assert (target / "real" / "b.txt").read_text() == "sub/b.txt"
+
+
+async def test_target_that_is_a_file_is_refused(
+    client: Client, dataset: Dataset, tmp_path: Path
+) -> None:
+    (tmp_path / "target").write_text("x")
+    async with client:
+        with pytest.raises(NotADirectoryError):
+            await client.download_files(dataset, target=tmp_path / "target")
+    assert (tmp_path / "target").read_text() == "x"
