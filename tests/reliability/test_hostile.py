@@ -25,7 +25,15 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from alink import Dataset, FileNotAccessibleError, RemotePath, UnsafePathError
+from alink import (
+    Client,
+    Dataset,
+    File,
+    FileNotAccessibleError,
+    IntegrityError,
+    RemotePath,
+    UnsafePathError,
+)
 from alink.transfer.link import LinkFileTransfer
 
 from ._helpers import outcome
@@ -286,6 +294,113 @@ async def test_local_names_too_long_create_nothing(
     assert snapshot(root) == before
 
 
+# --- the same lists through the client -------------------------------------
+
+
+async def check_hostile_client(
+    base: Path, snapshot: Snap, paths: list[str], keep_tree: bool
+) -> None:
+    """Through ``Client.download_files``: flat, or keeping the remote tree
+    (where the client itself must keep local paths inside the target)."""
+    root = base / str(next(counter))
+    source, target = build_world(root, paths)
+    target = target / "download"  # created by the client only on success
+    before = snapshot(root)
+    try:
+        files = [
+            File.from_remote(p, size=_size(source, p), creation_time=None)
+            for p in paths
+        ]
+    except UnsafePathError:
+        event("client: refused by the model")
+        shutil.rmtree(root)
+        return  # e.g. a NUL byte: such a catalogue entry cannot even be built
+    dataset = Dataset(type="raw", source_folder=str(source), files=files)
+    async with Client.without_login(
+        url="http://scicat.invalid", file_transfer=LinkFileTransfer()
+    ) as client:
+        exc = await outcome(
+            client.download_files(
+                dataset, target=target, keep_tree=keep_tree, verify="size"
+            )
+        )
+    event("client: " + (type(exc).__name__ if exc is not None else "linked"))
+    if exc is not None:
+        assert not isinstance(exc, BaseExceptionGroup), exc
+        assert snapshot(root) == before, _describe(exc)
+        assert isinstance(
+            exc, ValueError | FileNotAccessibleError | IntegrityError | OSError
+        ), _describe(exc)
+        if isinstance(exc, OSError):
+            assert exc.errno == errno.ENAMETOOLONG, _describe(exc)
+    else:
+        after = snapshot(root)
+        real_source = os.path.realpath(source)
+        for rel, (kind, link, _) in after.items():
+            if rel in before:
+                continue
+            path = root / rel
+            assert _inside(str(path), str(target)), rel
+            if kind == "link":
+                assert _inside(link, str(source)), link
+                assert _inside(os.path.realpath(link), real_source), link
+            else:
+                assert kind == "dir", rel
+        assert {k: after[k] for k in before if k != "target"} == {
+            k: v for k, v in before.items() if k != "target"
+        }
+    shutil.rmtree(root)
+
+
+def _size(source: Path, path: str) -> int:
+    try:
+        return os.path.getsize(posixpath.normpath(f"{source}/{path}"))
+    except (OSError, ValueError):
+        return 0
+
+
+@settings(max_examples=25, **_settings)
+@given(paths=file_lists, keep_tree=st.booleans())
+async def test_hostile_file_lists_through_the_client(
+    tmp_path: Path, snapshot: Snap, paths: list[str], keep_tree: bool
+) -> None:
+    await check_hostile_client(tmp_path, snapshot, paths, keep_tree)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, **_settings)
+@given(paths=file_lists, keep_tree=st.booleans())
+async def test_hostile_file_lists_through_the_client_thoroughly(
+    tmp_path: Path, snapshot: Snap, paths: list[str], keep_tree: bool
+) -> None:
+    await check_hostile_client(tmp_path, snapshot, paths, keep_tree)
+
+
 def test_remote_path_refuses_nul() -> None:
     with pytest.raises(UnsafePathError):
         RemotePath("a\x00b")
+
+
+@pytest.mark.xfail(
+    reason="client: _local.inspect_paths lstat()s local paths before the"
+    " transfer's checks; a name no filesystem can hold surfaces as a bare"
+    " UnicodeEncodeError (nothing is created, but the error is unclear)",
+    strict=True,
+)
+async def test_client_refuses_unencodable_names_clearly(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a").write_text("x")
+    dataset = Dataset(
+        type="raw",
+        source_folder=str(source),
+        files=[
+            File.from_remote("a", size=1, creation_time=None),
+            File.from_remote("b/\ud800", size=0, creation_time=None),
+        ],
+    )
+    async with Client.without_login(
+        url="http://scicat.invalid", file_transfer=LinkFileTransfer()
+    ) as client:
+        with pytest.raises(UnsafePathError):
+            await client.download_files(dataset, target=tmp_path / "t")
