@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from alink import FileNotAccessibleError
+from alink import FileNotAccessibleError, IntegrityError
+from alink.transfer.link import LinkDownloadConnection
 
 from ._helpers import (
     SOURCE_CHECKS,
@@ -296,3 +297,64 @@ async def test_rollback_failures_keep_the_error_and_the_other_undo_steps(
             replace=stale,
         )
     assert failed > (10 if step > 1 else 1000)
+
+
+# --- failures that are not OSErrors ------------------------------------------
+
+
+class _BuggyUndo:
+    """An operation whose undo raises a non-OSError once (a bug, say)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.calls = 0
+
+    def apply(self, source: str, target: str) -> None:
+        if target.endswith("c/deep/f7"):
+            raise OSError(errno.EIO, "the last link fails", target)
+        self._inner.apply(source, target)
+
+    def matches(self, source: str, target: str) -> bool:
+        return bool(self._inner.matches(source, target))
+
+    def undo(self, source: str, target: str) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("bug in undo")
+        self._inner.undo(source, target)
+
+
+async def test_an_undo_step_raising_a_non_oserror_does_not_stop_the_others(
+    tmp_path: Path, snapshot: Snap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = small_world(tmp_path / "w")
+    before = snapshot(world.root)
+    buggy = _BuggyUndo(LinkDownloadConnection._operation)
+    monkeypatch.setattr(LinkDownloadConnection, "_operation", buggy)
+    with pytest.raises(OSError, match="the last link fails") as info:
+        await world.download()
+    assert "bug in undo" in "\n".join(info.value.__notes__)
+    assert buggy.calls > 30
+    after = snapshot(world.root)
+    # Exactly one link (the one whose undo failed) is left, and its folder.
+    extra = {k for k in after.keys() | before.keys() if after.get(k) != before.get(k)}
+    links = [k for k in extra if k in after and after[k][0] == "link"]
+    assert len(links) == 1
+    assert extra <= {links[0], *map(str, Path(links[0]).parents[:-1])}
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["new", "replace"])
+async def test_verify_failing_at_any_file_rolls_back(
+    tmp_path: Path, snapshot: Snap, stale: bool
+) -> None:
+    world = small_world(tmp_path / "w", stale=stale)
+    before = snapshot(world.root)
+    for k in range(len(world.names)):
+
+        def verify(index: int, path: str, k: int = k) -> None:
+            if index == k:
+                raise IntegrityError(f"file {index} is wrong")
+
+        with pytest.raises(IntegrityError, match=f"file {k} is wrong"):
+            await world.download(replace=stale, verify=verify)
+        assert snapshot(world.root) == before, k
