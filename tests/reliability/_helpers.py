@@ -32,8 +32,6 @@ from alink.transfer import _fs
 from alink.transfer._engine import Engine
 from alink.transfer.link import LinkDownloadConnection, LinkFileTransfer
 
-#: Calls that create an entry at a local path (the ones a race can beat).
-CREATING = frozenset({"mkdir", "apply", "link", "replace", "symlink"})
 #: Calls made while checking remote files.
 SOURCE_CHECKS = frozenset({"lstat", "scandir"})
 

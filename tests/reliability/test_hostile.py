@@ -4,8 +4,10 @@ A dataset's file list is written by other people. Whatever it holds (``..``,
 absolute paths, empty or odd names, unicode, very long names, duplicates
 after normalisation, NUL bytes, trailing slashes, ``.``), a download either
 links files that lie inside the dataset's source folder to names inside the
-target, or refuses with a clear error and creates nothing. Local names are
-derived the way the client does by default: ``target/<last segment>``.
+target, or refuses with a clear error and creates nothing. At the transfer
+level, local names are derived the way the client does by default
+(``target/<last segment>``); the client tests use its own layouts (flat and
+``keep_tree``).
 
 The default suite runs a small number of examples; ``-m slow`` runs >= 1000.
 """
