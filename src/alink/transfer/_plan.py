@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import posixpath
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PosixPath
@@ -87,6 +88,31 @@ def _local_text(item: object) -> str:
     return text
 
 
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` can be a path on this system (e.g. no lone surrogate,
+    which JSON allows but no filesystem name can hold)."""
+    try:
+        text.encode(_FS_ENCODING, _FS_ERRORS)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_encodable(texts: Sequence[str], what: str) -> None:
+    """Refuse paths the OS cannot take, before anything is created."""
+    if _encodable("\x00".join(texts)):  # one C-level pass for the slice
+        return
+    bad = [t for t in texts if not _encodable(t)]
+    raise UnsafePathError(
+        f"{len(bad)} {what} path(s) cannot be file names on this system"
+        f" (they hold characters with no encoding): {_summarise(bad)}"
+    )
+
+
 def _summarise(items: Sequence[str]) -> str:
     shown = ", ".join(repr(i) for i in items[:_SHOWN])
     more = len(items) - _SHOWN
@@ -130,6 +156,7 @@ def _plan_plain_slice(
         or not joined.startswith(prefix)
         or joined.count("\x00" + prefix) != count - 1
         or "/.." in joined
+        or not _encodable(joined)
     ):
         return False
     joined = "\x00".join(targets)
@@ -141,6 +168,7 @@ def _plan_plain_slice(
         or "/." in joined
         or "/\x00" in joined
         or joined.endswith("/")
+        or not _encodable(joined)
     ):
         return False
     plan.sources.extend(texts)
@@ -191,6 +219,7 @@ def plan_pairs(
     sources_append = plan.sources.append
     targets_append = plan.targets.append
     prefix_len = len(prefix)
+    first = len(plan.sources)
     # The hot loop: plain str checks; anything unusual takes the slow path.
     for item, place in zip(
         itertools.islice(remote, start, stop),
@@ -232,6 +261,8 @@ def plan_pairs(
             f"{len(bad_names)} local path(s) do not end in a file name"
             f" ('', '.' and '..' are refused): {_summarise(bad_names)}"
         )
+    _check_encodable(plan.sources[first:], "remote")
+    _check_encodable(plan.targets[first:], "local")
     return plan
 
 
