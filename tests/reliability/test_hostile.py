@@ -383,12 +383,6 @@ def test_remote_path_refuses_nul() -> None:
         RemotePath("a\x00b")
 
 
-@pytest.mark.xfail(
-    reason="client: _local.inspect_paths lstat()s local paths before the"
-    " transfer's checks; a name no filesystem can hold surfaces as a bare"
-    " UnicodeEncodeError (nothing is created, but the error is unclear)",
-    strict=True,
-)
 async def test_client_refuses_unencodable_names_clearly(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()

@@ -10,13 +10,13 @@ from __future__ import annotations
 import itertools
 import os
 import posixpath
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PosixPath
 from typing import TypeAlias, cast
 
 from .._errors import UnsafePathError
+from .._names import check_encodable, encodable
 from .._paths import RemotePath
 
 __all__ = [
@@ -88,31 +88,6 @@ def _local_text(item: object) -> str:
     return text
 
 
-_FS_ENCODING = sys.getfilesystemencoding()
-_FS_ERRORS = sys.getfilesystemencodeerrors()
-
-
-def _encodable(text: str) -> bool:
-    """Whether ``text`` can be a path on this system (e.g. no lone surrogate,
-    which JSON allows but no filesystem name can hold)."""
-    try:
-        text.encode(_FS_ENCODING, _FS_ERRORS)
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _check_encodable(texts: Sequence[str], what: str) -> None:
-    """Refuse paths the OS cannot take, before anything is created."""
-    if _encodable("\x00".join(texts)):  # one C-level pass for the slice
-        return
-    bad = [t for t in texts if not _encodable(t)]
-    raise UnsafePathError(
-        f"{len(bad)} {what} path(s) cannot be file names on this system"
-        f" (they hold characters with no encoding): {_summarise(bad)}"
-    )
-
-
 def _summarise(items: Sequence[str]) -> str:
     shown = ", ".join(repr(i) for i in items[:_SHOWN])
     more = len(items) - _SHOWN
@@ -156,7 +131,7 @@ def _plan_plain_slice(
         or not joined.startswith(prefix)
         or joined.count("\x00" + prefix) != count - 1
         or "/.." in joined
-        or not _encodable(joined)
+        or not encodable(joined)
     ):
         return False
     joined = "\x00".join(targets)
@@ -168,7 +143,7 @@ def _plan_plain_slice(
         or "/." in joined
         or "/\x00" in joined
         or joined.endswith("/")
-        or not _encodable(joined)
+        or not encodable(joined)
     ):
         return False
     plan.sources.extend(texts)
@@ -261,8 +236,8 @@ def plan_pairs(
             f"{len(bad_names)} local path(s) do not end in a file name"
             f" ('', '.' and '..' are refused): {_summarise(bad_names)}"
         )
-    _check_encodable(plan.sources[first:], "remote")
-    _check_encodable(plan.targets[first:], "local")
+    check_encodable(plan.sources[first:], "remote")
+    check_encodable(plan.targets[first:], "local")
     return plan
 
 
