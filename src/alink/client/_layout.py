@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .._errors import UnsafePathError
 from .._model import File
+from .._names import check_encodable
 from .._paths import RemotePath
 
 __all__ = ["Layout", "full_remote_path", "plan_layout"]
@@ -132,6 +133,7 @@ def plan_layout(
             f" {folder.posix!r} or have no usable name: {_summarise(outside)};"
             " nothing was downloaded"
         )
+    check_encodable(layout.local, "local")
     _check_no_duplicates(layout, keep_tree)
     return layout
 

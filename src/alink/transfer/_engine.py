@@ -11,6 +11,7 @@ propagates.
 
 from __future__ import annotations
 
+import errno
 import math
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -73,6 +74,8 @@ class _Journal:
     dirs: list[str] = field(default_factory=list)
     #: Times of existing folders this run changes, to restore on rollback.
     times: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Identity of every folder the run uses, to detect folders swapped mid-run.
+    ids: dict[str, _fs.Identity] = field(default_factory=dict)
 
     def created_count(self) -> int:
         return sum(b - a for a, b in self.ranges) - len(self.already_done)
@@ -189,7 +192,13 @@ class Engine:
                     tg.cancel_scope.cancel()
                     return
                 if on_batch is not None:
-                    on_batch(stop - start)
+                    try:
+                        on_batch(stop - start)
+                    except Exception as exc:  # e.g. a progress callback
+                        if first_error is None:
+                            first_error = exc
+                        tg.cancel_scope.cancel()
+                        return
                 size = self._next_size(size, elapsed)
                 if (
                     workers < self.max_workers
@@ -268,9 +277,11 @@ class Engine:
             await self._run_parallel(apply, total, limiter, advanced)
             if verify is not None:
                 await self._run_parallel(check, total, limiter)
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                await self._rollback(active, sources, targets, journal)
+                problems = await self._rollback(active, sources, targets, journal)
+            if problems:
+                exc.add_note(_rollback_note(problems))
             raise
         if replacing is not None:
             # Past the point of no return: drop the backups of replaced entries.
@@ -288,7 +299,9 @@ class Engine:
         limiter: anyio.CapacityLimiter,
     ) -> None:
         await self.run_chunked(
-            lambda a, b: _fs.ensure_dirs(folders[a:b], journal.dirs, journal.times),
+            lambda a, b: _fs.ensure_dirs(
+                folders[a:b], journal.dirs, journal.times, journal.ids
+            ),
             len(folders),
             limiter=limiter,
             initial=256,
@@ -300,19 +313,50 @@ class Engine:
         sources: Sequence[str],
         targets: Sequence[str],
         journal: _Journal,
-    ) -> None:
+    ) -> list[BaseException]:
+        """Undo what the journal holds; return the steps that failed.
+
+        A failed step never stops the others, and never replaces the error
+        that caused the rollback (the caller attaches these as a note).
+        """
+        problems: list[BaseException] = []
         spans = [span for span in journal.ranges if span[1] > span[0]]
         skip = set(journal.already_done)
-        if spans:
-            # Spans hold at most max_batch pairs each: undo a few per call.
-            await self.run_chunked(
-                lambda a, b: _fs.undo_spans(
-                    operation, sources, targets, spans[a:b], skip
-                ),
-                len(spans),
-                initial=1,
-            )
-        if journal.dirs or journal.times:
-            await anyio.to_thread.run_sync(
-                _fs.restore_dirs, journal.dirs, journal.times
-            )
+        # Never undo through a folder that was swapped mid-run (e.g. for a
+        # symlink to somewhere else): what looks like ours there may not be.
+        moved = await anyio.to_thread.run_sync(_fs.changed_folders, journal.ids)
+        problems.extend(
+            OSError(errno.ESTALE, f"{why}; left alone what alink made below it", path)
+            for path, why in moved.items()
+            if why
+        )
+        try:
+            if spans:
+                # Spans hold at most max_batch pairs each: undo a few per call.
+                await self.run_chunked(
+                    lambda a, b: problems.extend(
+                        _fs.undo_spans(
+                            operation, sources, targets, spans[a:b], skip, moved
+                        )
+                    ),
+                    len(spans),
+                    initial=1,
+                )
+        finally:
+            if journal.dirs or journal.times:
+                problems.extend(
+                    await anyio.to_thread.run_sync(
+                        _fs.restore_dirs, journal.dirs, journal.times, moved
+                    )
+                )
+        return problems
+
+
+def _rollback_note(problems: Sequence[BaseException]) -> str:
+    """Tell the caller which entries the rollback could not undo."""
+    shown = "; ".join(str(p) for p in problems[:5])
+    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return (
+        f"alink could not undo {len(problems)} step(s) of this download, so"
+        f" these entries may remain: {shown}{more}"
+    )

@@ -22,6 +22,7 @@ __all__ = [
     "SymlinkOperation",
     "apply_batch",
     "check_sources",
+    "changed_folders",
     "ensure_dirs",
     "is_inside",
     "undo_spans",
@@ -185,17 +186,29 @@ def _remember_times(
         times[path] = (st.st_atime_ns, st.st_mtime_ns)
 
 
+#: What tells a folder from another that later takes its name: (device, inode).
+Identity = tuple[int, int]
+
+
+def _identity(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino)
+
+
 def ensure_dirs(
     folders: Iterable[str],
     created: list[str],
     times: dict[str, tuple[int, int]],
+    ids: dict[str, Identity] | None = None,
 ) -> None:
     """Create missing folders and their parents; record each one in ``created``.
 
     ``created`` is filled as folders are made, so it is complete even when
     this function raises half-way. ``times`` receives the access and
     modification times of existing folders that are about to change, so a
-    rollback can put them back.
+    rollback can put them back. ``ids``, when given, receives the identity of
+    every folder in ``folders``, every folder made and every folder whose
+    times were recorded, so a rollback can tell whether a path still leads to
+    the same folder (see :func:`changed_folders`).
     """
     for folder in folders:
         try:
@@ -205,6 +218,8 @@ def ensure_dirs(
         else:
             if stat.S_ISDIR(st.st_mode):
                 _remember_times(folder, st, times)
+                if ids is not None:
+                    ids.setdefault(folder, _identity(st))
                 continue
             raise NotADirectoryError(
                 errno.ENOTDIR, "exists and is not a folder", folder
@@ -218,7 +233,10 @@ def ensure_dirs(
                 break
             probe = parent
         if os.path.isdir(probe):
-            _remember_times(probe, os.stat(probe), times)
+            st = os.stat(probe)
+            _remember_times(probe, st, times)
+            if ids is not None:
+                ids.setdefault(probe, _identity(st))
         for path in reversed(missing):
             try:
                 os.mkdir(path)
@@ -227,11 +245,40 @@ def ensure_dirs(
                     raise
                 continue
             created.append(path)
+            if ids is not None:
+                ids[path] = _identity(os.stat(path))
         if not missing and not os.path.isdir(folder):
             # It appeared between our two looks, and it is not a folder.
             raise NotADirectoryError(
                 errno.ENOTDIR, "exists and is not a folder", folder
             )
+        if ids is not None and folder not in ids:
+            # Made concurrently by someone else: ours to use all the same.
+            ids[folder] = _identity(os.stat(folder))
+
+
+def changed_folders(ids: dict[str, Identity]) -> dict[str, str]:
+    """Folders whose path no longer leads to the folder recorded in ``ids``.
+
+    A folder replaced mid-run (for example by a symlink to somewhere else)
+    must not be rolled back through: an entry there that looks like ours may
+    be someone else's. Maps each such folder to why, or to ``""`` when it is
+    simply gone (nothing below it to undo, nothing to report).
+    """
+    changed: dict[str, str] = {}
+    for folder, identity in ids.items():
+        try:
+            st = os.stat(folder)
+        except FileNotFoundError:
+            changed[folder] = ""
+        except OSError as exc:
+            changed[folder] = f"cannot check that it is still the same folder ({exc})"
+        else:
+            if _identity(st) != identity:
+                changed[folder] = (
+                    "replaced during the download (it leads elsewhere now)"
+                )
+    return changed
 
 
 class Operation(Protocol):
@@ -265,7 +312,15 @@ class SymlinkOperation:
             return False
 
     def undo(self, source: str, target: str) -> None:
-        if self.matches(source, target):
+        try:
+            ours = os.readlink(target) == source
+        except (FileNotFoundError, NotADirectoryError):
+            return  # gone: nothing to undo
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                return  # not a symlink: not ours
+            raise  # cannot tell (I/O error): report, do not guess
+        if ours:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(target)
 
@@ -317,30 +372,62 @@ def undo_spans(
     targets: Sequence[str],
     spans: Iterable[Sequence[int]],
     skip: Container[int],
+    moved: Container[str] = (),
 ) -> list[BaseException]:
     """Undo ``operation`` for the pairs in ``spans`` (``[start, end]``) not in
-    ``skip``; collect errors instead of stopping."""
+    ``skip`` and not in a folder in ``moved`` (see :func:`changed_folders`);
+    collect errors instead of stopping."""
     errors: list[BaseException] = []
     undo = operation.undo
     for start, end in spans:
         for i in range(start, end):
             if i in skip:
                 continue
+            if moved and (targets[i].rpartition("/")[0] or "/") in moved:
+                continue
             try:
                 undo(sources[i], targets[i])
-            except OSError as exc:
+            except Exception as exc:  # one failed step must not stop the others
                 errors.append(exc)
     return errors
 
 
-def restore_dirs(created: Sequence[str], times: dict[str, tuple[int, int]]) -> None:
-    """Remove folders we created (deepest first) if empty again; restore times."""
+#: ``rmdir`` errors that mean "not ours to remove (any more)", not a failure.
+_EXPECTED_RMDIR = frozenset(
+    (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR)
+)
+
+
+def restore_dirs(
+    created: Sequence[str],
+    times: dict[str, tuple[int, int]],
+    moved: Container[str] = (),
+) -> list[OSError]:
+    """Remove folders we created (deepest first) if empty again; restore times.
+
+    Folders in ``moved`` (see :func:`changed_folders`) are left alone.
+    Returns the unexpected errors (a folder still holding someone else's
+    entries, or gone already, is expected and not reported).
+    """
+    errors: list[OSError] = []
     for folder in reversed(created):
-        with contextlib.suppress(OSError):
+        if folder in moved:
+            continue
+        try:
             os.rmdir(folder)
+        except OSError as exc:
+            if exc.errno not in _EXPECTED_RMDIR:
+                errors.append(exc)
     for folder, ns in times.items():
-        with contextlib.suppress(OSError):
+        if folder in moved:
+            continue
+        try:
             os.utime(folder, ns=ns)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            errors.append(exc)
+    return errors
 
 
 #: Marks alink's temporary and backup names so leftovers can be recognised.
@@ -355,6 +442,16 @@ def temp_name(target: str, kind: str) -> str:
     suffix = f"{TEMP_MARK}{token}.{kind}"
     name = name[: _NAME_MAX - len(suffix) - 1]
     return f"{folder}/.{name}{suffix}"
+
+
+def _discard(path: str, error: BaseException) -> None:
+    """Remove a temporary entry of ours; if that fails, say so on ``error``."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        error.add_note(f"alink could not remove its temporary entry {path!r}: {exc}")
 
 
 class ReplacingOperation:
@@ -394,12 +491,10 @@ class ReplacingOperation:
         try:
             os.link(target, backup, follow_symlinks=False)
             os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            with contextlib.suppress(OSError):
-                if os.path.lexists(backup) and os.path.lexists(target):
-                    os.unlink(backup)
+        except BaseException as exc:
+            _discard(temp, exc)
+            if os.path.lexists(backup) and os.path.lexists(target):
+                _discard(backup, exc)
             raise
         self._backups[target] = backup
 
@@ -413,12 +508,25 @@ class ReplacingOperation:
         elif self._inner.matches(source, target):
             os.replace(backup, target)
         else:
-            # Someone changed the path since; keep their entry, drop our backup.
-            os.unlink(backup)
+            # Someone changed the path since (or it cannot be read): keep
+            # their entry, and keep the replaced one too, under its backup
+            # name: deleting it could lose the user's only copy.
+            raise FileExistsError(
+                errno.EEXIST,
+                "changed by someone else during the download (or unreadable);"
+                f" left as it is, the entry alink replaced is kept at {backup!r}",
+                target,
+            )
 
     def commit(self) -> None:
-        """Delete the backups: the replacements are final."""
+        """Delete the backups: the replacements are final.
+
+        Best effort: every entry is in place by now, so a backup that cannot
+        be deleted stays behind under its hidden ``.alink-`` name instead of
+        turning a completed download into an error (which would claim that
+        nothing changed).
+        """
         for backup in self._backups.values():
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(backup)
         self._backups.clear()

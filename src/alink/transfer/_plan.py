@@ -16,6 +16,7 @@ from pathlib import PosixPath
 from typing import TypeAlias, cast
 
 from .._errors import UnsafePathError
+from .._names import check_encodable, encodable
 from .._paths import RemotePath
 
 __all__ = [
@@ -130,6 +131,7 @@ def _plan_plain_slice(
         or not joined.startswith(prefix)
         or joined.count("\x00" + prefix) != count - 1
         or "/.." in joined
+        or not encodable(joined)
     ):
         return False
     joined = "\x00".join(targets)
@@ -141,6 +143,7 @@ def _plan_plain_slice(
         or "/." in joined
         or "/\x00" in joined
         or joined.endswith("/")
+        or not encodable(joined)
     ):
         return False
     plan.sources.extend(texts)
@@ -191,6 +194,7 @@ def plan_pairs(
     sources_append = plan.sources.append
     targets_append = plan.targets.append
     prefix_len = len(prefix)
+    first = len(plan.sources)
     # The hot loop: plain str checks; anything unusual takes the slow path.
     for item, place in zip(
         itertools.islice(remote, start, stop),
@@ -232,6 +236,8 @@ def plan_pairs(
             f"{len(bad_names)} local path(s) do not end in a file name"
             f" ('', '.' and '..' are refused): {_summarise(bad_names)}"
         )
+    check_encodable(plan.sources[first:], "remote")
+    check_encodable(plan.targets[first:], "local")
     return plan
 
 
