@@ -255,10 +255,11 @@ class DownloadConnectionBase:
         remote: Sequence[RemotePath | str],
     ) -> None:
         report = _fs.SourceReport()
+        # One job per remote folder: on high-latency storage several folders
+        # are checked at once.
         await self._options.engine.run_steps(
-            _fs.check_sources(
-                plan.sources, layout.remote_runs.items(), self._roots, {}, report
-            )
+            _fs.check_sources(plan.sources, folder, runs, self._roots, report)
+            for folder, runs in layout.remote_runs.items()
         )
         if report.escaping:
             escaping = [plan.sources[i] for i in sorted(report.escaping)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import math
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -50,10 +50,15 @@ def _timed(
     return error, time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def _advance(steps: Iterator[object], seconds: float) -> bool:
-    """On a worker thread: run steps for about ``seconds``; ``False`` when done."""
-    deadline = time.perf_counter() + seconds
-    return any(time.perf_counter() >= deadline for _ in steps)
+def _advance(steps: Iterator[object], seconds: float) -> tuple[bool, float, float]:
+    """On a worker thread: run steps for about ``seconds``.
+
+    Returns ``(more to do, wall seconds, thread CPU seconds)``.
+    """
+    wall, cpu = time.perf_counter(), time.thread_time()
+    deadline = wall + seconds
+    more = any(time.perf_counter() >= deadline for _ in steps)
+    return more, time.perf_counter() - wall, time.thread_time() - cpu
 
 
 @dataclass(slots=True)
@@ -147,18 +152,50 @@ class Engine:
             start = stop
 
     async def run_steps(
-        self, steps: Iterator[object], *, limiter: anyio.CapacityLimiter | None = None
+        self,
+        jobs: Iterable[Iterator[object]],
+        *,
+        limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
-        """Drive a generator of work steps on a worker thread to its end.
+        """Drive generators of work steps on worker threads to their ends.
 
-        Each hand-off runs steps for about ``batch_seconds``, then returns, so
-        long sequential work (listing a huge folder) stays interruptible and
-        gives the event loop's thread the GIL between hand-offs.
+        Each hand-off runs one generator's steps for about ``batch_seconds``,
+        then returns, so long sequential work (listing a huge folder) stays
+        interruptible and gives the event loop's thread the GIL between
+        hand-offs. Jobs start on one worker; while steps mostly wait on I/O
+        (high-latency storage), more workers take further jobs at once, up to
+        ``max_workers``. The first error stops the rest and is raised.
         """
-        while await anyio.to_thread.run_sync(
-            _advance, steps, self.batch_seconds, limiter=limiter
-        ):
-            pass
+        pending = iter(jobs)
+        limiter = limiter or anyio.CapacityLimiter(self.max_workers)
+        workers = 1
+        first_error: BaseException | None = None
+
+        async def worker(tg: anyio.abc.TaskGroup) -> None:
+            nonlocal workers, first_error
+            for steps in pending:
+                more = True
+                while more:
+                    try:
+                        more, wall, cpu = await anyio.to_thread.run_sync(
+                            _advance, steps, self.batch_seconds, limiter=limiter
+                        )
+                    except Exception as exc:
+                        first_error = first_error or exc
+                        tg.cancel_scope.cancel()
+                        return
+                    if (
+                        workers < self.max_workers
+                        and wall > self.slow_item_seconds * 20
+                        and cpu < wall / 2
+                    ):
+                        workers += 1
+                        tg.start_soon(worker, tg)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker, tg)
+        if first_error is not None:
+            raise first_error
 
     async def _run_parallel(
         self,

@@ -80,36 +80,32 @@ _STEP = 1024
 
 def check_sources(
     sources: Sequence[str],
-    groups: Iterable[tuple[str, Sequence[tuple[int, int]]]],
+    folder: str,
+    runs: Sequence[tuple[int, int]],
     roots: Sequence[str] | None,
-    real_dirs: dict[str, str],
     report: SourceReport,
 ) -> Iterator[None]:
-    """Check that the ``sources`` named by ``groups`` are regular files.
+    """Check that the ``sources`` in ``runs``, all directly inside ``folder``,
+    are regular files; findings go into ``report``.
 
     A generator: it does the work in steps, yielding between them, so one
     huge folder does not hold a worker thread (and the GIL) in one piece.
-    Findings go into ``report``.
-
-    ``groups`` pairs a parent folder with runs ``(start, stop)`` of indices
-    of files inside it. ``roots``, when given, are real (symlink-free)
-    folders that every file and folder must resolve into; a symlink leading
-    elsewhere is reported as escaping. ``real_dirs`` caches resolved folders.
+    ``runs`` are ``(start, stop)`` ranges of indices into ``sources``.
+    ``roots``, when given, are real (symlink-free) folders that every file
+    and folder must resolve into; a symlink leading elsewhere is reported as
+    escaping.
     """
-    for folder, runs in groups:
-        indices = (i for start, stop in runs for i in range(start, stop))
-        if roots is not None:
-            real = real_dirs.get(folder)
-            if real is None:
-                real = real_dirs[folder] = os.path.realpath(folder)
-            if not any(is_inside(real, r) for r in roots):
-                report.escaping.extend(indices)
-                continue
-        if sum(stop - start for start, stop in runs) <= _STAT_EACH_LIMIT:
-            _check_each(sources, indices, roots, report)
-            yield
-        else:
-            yield from _check_listing(sources, folder, runs, roots, report)
+    indices = (i for start, stop in runs for i in range(start, stop))
+    if roots is not None:
+        real = os.path.realpath(folder)
+        if not any(is_inside(real, r) for r in roots):
+            report.escaping.extend(indices)
+            return
+    if sum(stop - start for start, stop in runs) <= _STAT_EACH_LIMIT:
+        _check_each(sources, indices, roots, report)
+        yield
+    else:
+        yield from _check_listing(sources, folder, runs, roots, report)
 
 
 def _check_each(
