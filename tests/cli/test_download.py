@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 from collections.abc import Iterator
@@ -362,9 +363,9 @@ def test_empty_pid(invoke: Invoke, tmp_path: Path) -> None:
 def test_trio_backend_needs_trio(
     site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = _app.importlib.util.find_spec
+    real = importlib.util.find_spec
     monkeypatch.setattr(
-        _app.importlib.util,
+        importlib.util,
         "find_spec",
         lambda name, *a: None if name == "trio" else real(name, *a),
     )
