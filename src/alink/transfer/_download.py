@@ -21,7 +21,12 @@ from ._engine import Engine, ProgressCallback, RunResult
 if TYPE_CHECKING:
     from .._model import Dataset
 
-__all__ = ["DownloadConnectionBase", "DownloadOptions", "prepare_connect"]
+__all__ = [
+    "DownloadConnectionBase",
+    "DownloadOptions",
+    "check_allowed_roots",
+    "prepare_connect",
+]
 
 #: How many remote files one checking batch looks at (in whole folders).
 _CHECK_CHUNK = 8192
@@ -66,15 +71,20 @@ def _source_folder_text(dataset: Dataset, cwd: str) -> str:
     return _plan.absolute_remote(folder, cwd)
 
 
-def prepare_connect(dataset: Dataset, options: DownloadOptions, cwd: str) -> str:
-    """The absolute source folder, checked against ``allowed_roots`` (no I/O)."""
-    source = _source_folder_text(dataset, cwd)
+def check_allowed_roots(source: str, options: DownloadOptions) -> None:
+    """Refuse an absolute remote folder outside ``allowed_roots`` (no I/O)."""
     roots = options.allowed_roots
     if roots is not None and not any(_fs.is_inside(source, r) for r in roots):
         raise UnsafePathError(
             f"the dataset's source folder {source!r} is not inside the allowed"
             f" roots {list(roots)!r}"
         )
+
+
+def prepare_connect(dataset: Dataset, options: DownloadOptions, cwd: str) -> str:
+    """The absolute source folder, checked against ``allowed_roots`` (no I/O)."""
+    source = _source_folder_text(dataset, cwd)
+    check_allowed_roots(source, options)
     return source
 
 
@@ -151,6 +161,10 @@ class DownloadConnectionBase:
         self._roots = roots
         self._options = options
 
+    def _new_operation(self) -> _fs.Operation:
+        """The operation for one download call (a fresh one if it keeps state)."""
+        return self._operation
+
     @property
     def source_folder(self) -> RemotePath:
         """The dataset's absolute source folder on the remote."""
@@ -221,7 +235,7 @@ class DownloadConnectionBase:
             else []
         )
         return await engine.run(
-            self._operation,
+            self._new_operation(),
             plan.sources,
             plan.targets,
             folders=folders,

@@ -1,0 +1,482 @@
+"""Copy and hard-link operations for the batch engine (worker-thread code).
+
+A copy is first written where no one can see it under its final name, then
+given that name with ``link()``, which never replaces an existing entry:
+
+- where the kernel and filesystem support it, into an unnamed ``O_TMPFILE``
+  inode in the target folder, linked in through ``/proc/self/fd`` (a crash or
+  ``kill -9`` leaves nothing at all behind);
+- otherwise into a hidden temporary file ``.<name>.alink-<host>-<pid>-<n>.part``
+  created with ``O_EXCL`` (so it never follows a symlink), linked to the final
+  name and unlinked. Temporary files left by a killed process on this host are
+  removed the next time a copy writes into the same folder.
+
+Either way a half-written file never appears under its final name, and a
+copy never writes through an existing symlink into another file. The data
+is moved by the kernel (``copy_file_range``, falling back to ``sendfile`` and
+then to plain reads and writes); times and permission bits (less the umask,
+as ``cp`` does) follow the source.
+
+Everything here blocks; the engine calls it on worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import hashlib
+import itertools
+import os
+import re
+import socket
+import stat
+from collections.abc import Callable, Iterable, Mapping
+
+import anyio.from_thread
+
+__all__ = [
+    "CopyOperation",
+    "HardLinkOperation",
+    "TEMP_NAME",
+    "remove_stale_temps",
+    "same_content",
+]
+
+#: Bytes per ``copy_file_range`` call; cancellation is checked between calls.
+_CHUNK = 64 << 20
+#: Files at least this large check for cancellation before and while copying.
+_CANCEL_CHECK_SIZE = 4 << 20
+#: Bytes per read when comparing contents.
+_COMPARE_CHUNK = 1 << 20
+#: Longest file-name stem (in bytes) kept in a temporary name (NAME_MAX is 255).
+_STEM_BYTES = 200
+
+#: ``copy_file_range``/``sendfile`` failures that mean "not supported here".
+_NO_FAST_COPY = frozenset(
+    {
+        errno.EXDEV,
+        errno.ENOSYS,
+        errno.EINVAL,
+        errno.EOPNOTSUPP,
+        errno.ENOTSUP,
+        errno.ETXTBSY,
+        errno.EPERM,
+        errno.ENOTSOCK,
+        errno.EBADF,
+    }
+)
+#: ``open(O_TMPFILE)`` failures that mean "not supported here".
+_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL})
+#: ``link()`` failures for which a hard-linking transfer copies instead.
+_NO_HARDLINK = frozenset(
+    {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.EOPNOTSUPP}
+)
+
+_O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
+_O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
+
+_HOST = hashlib.blake2b(
+    socket.gethostname().encode("utf-8", "surrogateescape"), digest_size=4
+).hexdigest()
+_counter = itertools.count()
+
+#: The temporary names this module creates (see the module docstring).
+TEMP_NAME = re.compile(
+    r"\A\..*\.alink-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[0-9]+\.part\Z",
+    re.DOTALL,
+)
+
+
+@functools.cache
+def _unnamed_temp_supported() -> bool:
+    """Whether ``O_TMPFILE`` files can be linked in via ``/proc/self/fd``."""
+    return bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
+
+
+@functools.cache
+def _root_fd() -> int:
+    """A descriptor of ``/``, kept open: see :func:`_link_following`."""
+    return os.open("/", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
+
+
+def _link_following(source: str, target: str) -> None:
+    """``linkat(source, target, AT_SYMLINK_FOLLOW)`` for absolute paths.
+
+    Plain ``link()`` (what ``os.link`` calls without a directory descriptor)
+    links a symlink itself on Linux; passing a descriptor makes Python call
+    ``linkat`` with ``AT_SYMLINK_FOLLOW``. Both paths are absolute, so the
+    descriptor is otherwise ignored.
+    """
+    os.link(source, target, src_dir_fd=_root_fd(), follow_symlinks=True)
+
+
+def _key(st: os.stat_result) -> int:
+    """One number naming an inode: what a created file is recognised by."""
+    return (st.st_dev << 64) | st.st_ino
+
+
+def _exists_error(path: str) -> FileExistsError:
+    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+
+
+def _cancel_point() -> None:
+    """Raise the caller's cancellation, if any, when running on an anyio worker."""
+    with contextlib.suppress(RuntimeError):  # not on an anyio worker thread
+        anyio.from_thread.check_cancelled()
+
+
+def _temp_path(folder: str, name: str) -> str:
+    raw = os.fsencode(name)
+    stem = os.fsdecode(raw[:_STEM_BYTES]) if len(raw) > _STEM_BYTES else name
+    return f"{folder}/.{stem}.alink-{_HOST}-{os.getpid()}-{next(_counter)}.part"
+
+
+def _is_stale_temp(name: str) -> bool:
+    """Whether ``name`` is our temporary file from a process on this host that died."""
+    match = TEMP_NAME.match(name)
+    if match is None or match["host"] != _HOST:
+        return False
+    pid = int(match["pid"])
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False  # alive (not ours to signal) or not a valid pid
+    return False
+
+
+def remove_stale_temps(folder: str) -> list[str]:
+    """Remove temporary files that killed copies on this host left in ``folder``.
+
+    Only regular files named like ours, from a process that no longer runs,
+    are removed. Returns the removed paths.
+    """
+    removed: list[str] = []
+    try:
+        listing = os.scandir(folder)
+    except OSError:
+        return removed
+    with listing:
+        for entry in listing:
+            name = entry.name
+            if (
+                ".alink-" in name
+                and _is_stale_temp(name)
+                and entry.is_file(follow_symlinks=False)
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+    return removed
+
+
+def _copy_slow(src: int, dst: int, size: int) -> None:
+    """Copy with ``sendfile``, or reads and writes where that fails too."""
+    copied = 0
+    while copied < size:
+        try:
+            sent = os.sendfile(dst, src, None, min(size - copied, _CHUNK))
+        except OSError as exc:
+            if copied or exc.errno not in _NO_FAST_COPY:
+                raise
+            break
+        if sent == 0:
+            return
+        copied += sent
+        if size >= _CANCEL_CHECK_SIZE:
+            _cancel_point()
+    else:
+        return
+    while True:
+        block = os.read(src, _COMPARE_CHUNK)
+        if not block:
+            return
+        view = memoryview(block)
+        while view:
+            view = view[os.write(dst, view) :]
+        if size >= _CANCEL_CHECK_SIZE:
+            _cancel_point()
+
+
+def _copy_data(src: int, dst: int, size: int) -> None:
+    """Copy ``size`` bytes from the current position of ``src`` to ``dst``."""
+    copy_range: Callable[[int, int, int], int] | None = getattr(
+        os, "copy_file_range", None
+    )
+    if copy_range is None:
+        _copy_slow(src, dst, size)
+        return
+    big = size >= _CANCEL_CHECK_SIZE
+    copied = 0
+    while copied < size:
+        try:
+            moved = copy_range(src, dst, min(size - copied, _CHUNK))
+        except OSError as exc:
+            if copied or exc.errno not in _NO_FAST_COPY:
+                raise
+            _copy_slow(src, dst, size)
+            return
+        if moved == 0:
+            return  # the source shrank while we copied
+        copied += moved
+        if big:
+            _cancel_point()
+
+
+def _read_full(fd: int, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``fd`` (short only at end of file); bytes read."""
+    view = memoryview(buffer)
+    total = 0
+    while total < len(buffer):
+        got = os.readv(fd, [view[total:]])
+        if got == 0:
+            break
+        total += got
+    return total
+
+
+def same_content(source: str, target: str) -> bool:
+    """Whether ``target`` is a regular file (not a symlink) equal to ``source``.
+
+    Sizes are compared first; contents only when the sizes agree (and not at
+    all when both names are the same inode).
+    """
+    try:
+        tst = os.lstat(target)
+        sst = os.stat(source)
+    except OSError:
+        return False
+    if not stat.S_ISREG(tst.st_mode) or tst.st_size != sst.st_size:
+        return False
+    if (tst.st_dev, tst.st_ino) == (sst.st_dev, sst.st_ino):
+        return True
+    try:
+        a = os.open(source, os.O_RDONLY | _O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        try:
+            b = os.open(target, os.O_RDONLY | _O_CLOEXEC | _O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            return _equal_streams(a, b, sst.st_size >= _CANCEL_CHECK_SIZE)
+        finally:
+            os.close(b)
+    finally:
+        os.close(a)
+
+
+def _equal_streams(a: int, b: int, check_cancel: bool) -> bool:
+    buf_a = bytearray(_COMPARE_CHUNK)
+    buf_b = bytearray(_COMPARE_CHUNK)
+    while True:
+        got_a = _read_full(a, buf_a)
+        got_b = _read_full(b, buf_b)
+        if got_a != got_b:
+            return False
+        if got_a == 0:
+            return True
+        if got_a == _COMPARE_CHUNK:
+            if buf_a != buf_b:
+                return False
+        elif memoryview(buf_a)[:got_a] != memoryview(buf_b)[:got_b]:
+            return False
+        if check_cancel:
+            _cancel_point()
+
+
+class CopyOperation:
+    """``target`` becomes a copy of ``source``; see the module docstring.
+
+    One instance serves one run (or one upload connection): it remembers the
+    inode of every file it created, so :meth:`undo` removes a file only while
+    it is still the one this operation made.
+
+    Args:
+        accept_identical: Whether an existing regular file with the source's
+            size and content counts as done (downloads: yes, so a re-run is a
+            no-op; uploads: no, nothing that exists is ever claimed).
+        unnamed_temp: Use ``O_TMPFILE`` where possible (``False`` forces
+            named temporary files, as on filesystems without it).
+    """
+
+    __slots__ = ("_accept_identical", "_created", "_no_tmpfile", "_swept", "_unnamed")
+
+    def __init__(self, *, accept_identical: bool = True, unnamed_temp: bool = True):
+        self._accept_identical = accept_identical
+        self._unnamed = unnamed_temp and _unnamed_temp_supported()
+        self._created: dict[str, int] = {}
+        self._no_tmpfile: set[str] = set()
+        self._swept: set[str] = set()
+
+    @property
+    def created(self) -> Mapping[str, int]:
+        """Target paths this operation created (and has not undone)."""
+        return self._created
+
+    def apply(self, source: str, target: str) -> None:
+        """Copy ``source`` to the new file ``target``.
+
+        Raises ``FileExistsError`` before copying anything if ``target``
+        exists (even as a dangling symlink), or after copying if it appeared
+        meanwhile; the temporary copy is gone in either case.
+        """
+        if os.path.lexists(target):
+            raise _exists_error(target)
+        self._copy(source, target)
+
+    def _copy(self, source: str, target: str) -> None:
+        src = os.open(source, os.O_RDONLY | _O_CLOEXEC)
+        try:
+            st = os.fstat(src)
+            if not stat.S_ISREG(st.st_mode):
+                raise IsADirectoryError(
+                    errno.EISDIR, "not a regular file (it changed?)", source
+                )
+            if st.st_size >= _CANCEL_CHECK_SIZE:
+                _cancel_point()
+            folder, _, name = target.rpartition("/")
+            folder = folder or "/"
+            key: int | None = None
+            if self._unnamed and folder not in self._no_tmpfile:
+                key = self._copy_unnamed(src, st, folder, target)
+            if key is None:
+                key = self._copy_named(src, st, folder, name, target)
+            self._created[target] = key
+        finally:
+            os.close(src)
+
+    def _copy_unnamed(
+        self, src: int, st: os.stat_result, folder: str, target: str
+    ) -> int | None:
+        """Copy via ``O_TMPFILE``; ``None`` if the folder's filesystem lacks it."""
+        try:
+            fd = os.open(
+                folder, _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC, st.st_mode & 0o777
+            )
+        except OSError as exc:
+            if exc.errno in _NO_TMPFILE:
+                self._no_tmpfile.add(folder)
+                return None
+            raise
+        try:
+            _copy_data(src, fd, st.st_size)
+            os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            key = _key(os.fstat(fd))
+            _link_following(f"/proc/self/fd/{fd}", target)
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            os.close(fd)
+        except BaseException:
+            _remove_if_ours(target, key)
+            raise
+        return key
+
+    def _copy_named(
+        self, src: int, st: os.stat_result, folder: str, name: str, target: str
+    ) -> int:
+        """Copy via a hidden temporary file in ``folder``."""
+        if folder not in self._swept:
+            self._swept.add(folder)
+            remove_stale_temps(folder)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+        for _ in range(100):
+            temp = _temp_path(folder, name)
+            try:
+                fd = os.open(temp, flags, st.st_mode & 0o777)
+            except FileExistsError:
+                continue
+            break
+        else:  # pragma: no cover - a hundred collisions with our own unique names
+            raise OSError(errno.EAGAIN, "could not create a temporary file", folder)
+        try:
+            try:
+                _copy_data(src, fd, st.st_size)
+                os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+                key = _key(os.fstat(fd))
+            finally:
+                os.close(fd)
+            os.link(temp, target, follow_symlinks=False)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        try:
+            os.unlink(temp)
+        except BaseException:
+            _remove_if_ours(target, key)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return key
+
+    def matches(self, source: str, target: str) -> bool:
+        """Whether ``target`` already is a regular file equal to ``source``."""
+        return self._accept_identical and same_content(source, target)
+
+    def undo(self, source: str, target: str) -> None:
+        """Remove ``target`` if it is still the file this operation created."""
+        key = self._created.get(target)
+        if key is None:
+            return
+        _remove_if_ours(target, key)
+        self._created.pop(target, None)
+
+    def undo_all(self, targets: Iterable[str]) -> list[OSError]:
+        """:meth:`undo` each target; collect errors instead of stopping."""
+        errors: list[OSError] = []
+        for target in targets:
+            try:
+                self.undo("", target)
+            except OSError as exc:
+                errors.append(exc)
+        return errors
+
+
+class HardLinkOperation(CopyOperation):
+    """``target`` becomes a hard link to ``source``, or a copy where linking fails.
+
+    Linking fails across filesystems (``EXDEV``), where the kernel forbids it
+    (``EPERM``, e.g. ``fs.protected_hardlinks``) or where the filesystem has no
+    hard links; those files are copied like :class:`CopyOperation` does.
+    Beware: a hard link shares its bytes with the source, so changing one
+    changes the other.
+    """
+
+    __slots__ = ()
+
+    def apply(self, source: str, target: str) -> None:
+        """Hard-link ``target`` to ``source`` (following a symlinked source)."""
+        try:
+            _link_following(source, target)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno not in _NO_HARDLINK:
+                raise
+            super().apply(source, target)
+            return
+        try:
+            self._created[target] = _key(os.lstat(target))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+            raise
+
+
+def _remove_if_ours(target: str, key: int) -> None:
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode) and _key(st) == key:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
