@@ -113,8 +113,13 @@ def _link_following(source: str, target: str) -> None:
 
 
 def _key(st: os.stat_result) -> int:
-    """One number naming an inode: what a created file is recognised by."""
-    return (st.st_dev << 64) | st.st_ino
+    """What a created file is recognised by: its inode, size and mtime, hashed.
+
+    The inode alone is not enough (a file removed and replaced by another one
+    may get the same number at once); the mtime is the source's, to the
+    nanosecond, which a replacement is very unlikely to have.
+    """
+    return hash((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
 
 
 def _exists_error(path: str) -> FileExistsError:
