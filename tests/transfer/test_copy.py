@@ -130,13 +130,17 @@ async def test_empty_and_large_files(
 async def test_fallback_copy_without_kernel_fast_paths(
     dataset: Dataset, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    refused: list[str] = []
+
     def unsupported(*args: object) -> int:
+        refused.append("call")
         raise OSError(errno.ENOSYS, "not here")
 
-    monkeypatch.setattr(os, "copy_file_range", unsupported)
+    monkeypatch.setattr(_copy_ops, "_copy_file_range", unsupported)
     monkeypatch.setattr(os, "sendfile", unsupported)
     local = [tmp_path / "o" / n for n in names(3)]
     await download(CopyFileTransfer(), dataset, remote(source, *names(3)), local)
+    assert len(refused) == 6  # both fast paths tried and refused for each file
     for name, path in zip(names(3), local, strict=True):
         assert path.read_bytes() == (source / name).read_bytes()
 
@@ -153,12 +157,12 @@ async def test_never_visible_under_final_name(
     checked: list[int] = []
     out = tmp_path / "out"
 
-    def watched(src: int, dst: int, size: int) -> None:
+    def watched(src: int, dst: int, size: int) -> int:
         # Whatever is visible under a final name is complete ...
         for entry in os.listdir(out):
             if not _copy_ops.TEMP_NAME.match(entry):
                 assert (out / entry).read_bytes() == (source / entry).read_bytes()
-        real_copy(src, dst, size)
+        copied = real_copy(src, dst, size)
         # ... and the file being written is unnamed or has a hidden temporary name.
         written = os.readlink(f"/proc/self/fd/{dst}")
         if temp_mode == "named":
@@ -166,6 +170,7 @@ async def test_never_visible_under_final_name(
         else:
             assert written.endswith("(deleted)")
         checked.append(size)
+        return copied
 
     monkeypatch.setattr(_copy_ops, "_copy_data", watched)
     out.mkdir()
@@ -361,7 +366,7 @@ async def test_cancel_during_a_large_copy(
             assert cancelled.wait(30)
         return real(src, dst, count)
 
-    monkeypatch.setattr(os, "copy_file_range", copy_range)
+    monkeypatch.setattr(_copy_ops, "_copy_file_range", copy_range)
     out = tmp_path / "out"
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
@@ -375,6 +380,7 @@ async def test_cancel_during_a_large_copy(
             await download(
                 CopyFileTransfer(), dataset, remote(source, "big"), [out / "big"]
             )
+            tg.cancel_scope.cancel()  # not cancelled in time: fails below
     assert scope.cancelled_caught
     assert calls == 1  # stopped after the chunk during which it was cancelled
     assert not out.exists()

@@ -158,12 +158,12 @@ async def test_failure_mid_way_removes_this_calls_uploads(
         real = _copy_ops._copy_data
         calls = 0
 
-        def disk_full(src: int, dst: int, size: int) -> None:
+        def disk_full(src: int, dst: int, size: int) -> int:
             nonlocal calls
             calls += 1
             if calls == 12:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            real(src, dst, size)
+            return real(src, dst, size)
 
         monkeypatch.setattr(_copy_ops, "_copy_data", disk_full)
         names = [f"n{i}" for i in range(20)]

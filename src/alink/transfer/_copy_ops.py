@@ -31,7 +31,7 @@ import os
 import re
 import socket
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import anyio.from_thread
 
@@ -76,6 +76,14 @@ _NO_HARDLINK = frozenset(
 _O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
 _O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
+#: Reading a source: ``O_NONBLOCK`` so that a source swapped for a FIFO after
+#: the checks cannot hang a worker (it has no effect on regular files).
+_O_READ = os.O_RDONLY | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
+_O_UNNAMED = _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC
+#: A new temporary file: never an existing one, never through a symlink.
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+#: Folders receiving at least this many files are listed once up front.
+_SCAN_FROM = 32
 
 _HOST = hashlib.blake2b(
     socket.gethostname().encode("utf-8", "surrogateescape"), digest_size=4
@@ -110,16 +118,6 @@ def _link_following(source: str, target: str) -> None:
     descriptor is otherwise ignored.
     """
     os.link(source, target, src_dir_fd=_root_fd(), follow_symlinks=True)
-
-
-def _key(st: os.stat_result) -> int:
-    """What a created file is recognised by: its inode, size and mtime, hashed.
-
-    The inode alone is not enough (a file removed and replaced by another one
-    may get the same number at once); the mtime is the source's, to the
-    nanosecond, which a replacement is very unlikely to have.
-    """
-    return hash((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
 
 
 def _exists_error(path: str) -> FileExistsError:
@@ -180,9 +178,12 @@ def remove_stale_temps(folder: str) -> list[str]:
     return removed
 
 
-def _copy_slow(src: int, dst: int, size: int) -> None:
-    """Copy with ``sendfile``, or reads and writes where that fails too."""
-    copied = 0
+def _copy_slow(src: int, dst: int, size: int, copied: int) -> int:
+    """Copy with ``sendfile``, or reads and writes where that fails too.
+
+    ``copied`` bytes were already moved; returns the total.
+    """
+    check = size >= _CANCEL_CHECK_SIZE
     while copied < size:
         try:
             sent = os.sendfile(dst, src, None, min(size - copied, _CHUNK))
@@ -191,46 +192,55 @@ def _copy_slow(src: int, dst: int, size: int) -> None:
                 raise
             break
         if sent == 0:
-            return
+            return copied
         copied += sent
-        if size >= _CANCEL_CHECK_SIZE:
+        if check:
             _cancel_point()
     else:
-        return
-    while True:
-        block = os.read(src, _COMPARE_CHUNK)
+        return copied
+    while copied < size:
+        block = os.read(src, min(size - copied, _COMPARE_CHUNK))
         if not block:
-            return
+            break
         view = memoryview(block)
         while view:
             view = view[os.write(dst, view) :]
-        if size >= _CANCEL_CHECK_SIZE:
+        copied += len(block)
+        if check:
             _cancel_point()
+    return copied
 
 
-def _copy_data(src: int, dst: int, size: int) -> None:
-    """Copy ``size`` bytes from the current position of ``src`` to ``dst``."""
-    copy_range: Callable[[int, int, int], int] | None = getattr(
-        os, "copy_file_range", None
-    )
-    if copy_range is None:
-        _copy_slow(src, dst, size)
-        return
-    big = size >= _CANCEL_CHECK_SIZE
-    copied = 0
-    while copied < size:
-        try:
-            moved = copy_range(src, dst, min(size - copied, _CHUNK))
-        except OSError as exc:
-            if copied or exc.errno not in _NO_FAST_COPY:
-                raise
-            _copy_slow(src, dst, size)
-            return
+_copy_file_range: Callable[[int, int, int], int] | None = getattr(
+    os, "copy_file_range", None
+)
+
+
+def _copy_data(src: int, dst: int, size: int) -> int:
+    """Copy up to ``size`` bytes from the current position of ``src`` to ``dst``.
+
+    Returns the bytes copied: ``size``, or less if the source shrank meanwhile.
+    """
+    copy_range = _copy_file_range
+    if copy_range is None or size == 0:
+        return _copy_slow(src, dst, size, 0)
+    try:
+        copied = copy_range(src, dst, min(size, _CHUNK))
+    except OSError as exc:
+        if exc.errno not in _NO_FAST_COPY:
+            raise
+        return _copy_slow(src, dst, size, 0)
+    if copied == size:  # every small file
+        return copied
+    if copied == 0:  # shrank to nothing, or a filesystem that copies nothing
+        return _copy_slow(src, dst, size, 0)
+    while 0 < copied < size:
+        _cancel_point()
+        moved = copy_range(src, dst, min(size - copied, _CHUNK))
         if moved == 0:
-            return  # the source shrank while we copied
+            break  # the source shrank while we copied
         copied += moved
-        if big:
-            _cancel_point()
+    return copied
 
 
 def _read_full(fd: int, buffer: bytearray) -> int:
@@ -261,12 +271,12 @@ def same_content(source: str, target: str) -> bool:
     if (tst.st_dev, tst.st_ino) == (sst.st_dev, sst.st_ino):
         return True
     try:
-        a = os.open(source, os.O_RDONLY | _O_CLOEXEC)
+        a = os.open(source, _O_READ)
     except OSError:
         return False
     try:
         try:
-            b = os.open(target, os.O_RDONLY | _O_CLOEXEC | _O_NOFOLLOW)
+            b = os.open(target, _O_READ | _O_NOFOLLOW)
         except OSError:
             return False
         try:
@@ -299,9 +309,10 @@ def _equal_streams(a: int, b: int, check_cancel: bool) -> bool:
 class CopyOperation:
     """``target`` becomes a copy of ``source``; see the module docstring.
 
-    One instance serves one run (or one upload connection): it remembers the
-    inode of every file it created, so :meth:`undo` removes a file only while
-    it is still the one this operation made.
+    One instance serves one run (or one upload connection): it remembers
+    every file it created (by size and modification time, which it copies
+    from the source to the nanosecond), so :meth:`undo` removes a file only
+    while it is still the one this operation made.
 
     Args:
         accept_identical: Whether an existing regular file with the source's
@@ -311,12 +322,22 @@ class CopyOperation:
             named temporary files, as on filesystems without it).
     """
 
-    __slots__ = ("_accept_identical", "_created", "_no_tmpfile", "_swept", "_unnamed")
+    __slots__ = (
+        "_accept_identical",
+        "_created",
+        "_existing",
+        "_no_tmpfile",
+        "_swept",
+        "_unnamed",
+    )
 
-    def __init__(self, *, accept_identical: bool = True, unnamed_temp: bool = True):
+    def __init__(
+        self, *, accept_identical: bool = True, unnamed_temp: bool = True
+    ) -> None:
         self._accept_identical = accept_identical
         self._unnamed = unnamed_temp and _unnamed_temp_supported()
         self._created: dict[str, int] = {}
+        self._existing: dict[str, frozenset[str]] = {}
         self._no_tmpfile: set[str] = set()
         self._swept: set[str] = set()
 
@@ -325,6 +346,22 @@ class CopyOperation:
         """Target paths this operation created (and has not undone)."""
         return self._created
 
+    def scan_targets(self, targets: Sequence[str]) -> None:
+        """List the target folders that receive many files, once, up front.
+
+        :meth:`apply` then knows which targets exist without a ``stat`` each;
+        targets in other folders are checked one by one. Listing is only a
+        shortcut: a target that appears later is still never overwritten.
+        """
+        for folder, names in _names_by_folder(targets).items():
+            if len(names) < _SCAN_FROM:
+                continue
+            try:
+                with os.scandir(folder) as listing:
+                    self._existing[folder] = frozenset(e.name for e in listing)
+            except (FileNotFoundError, NotADirectoryError):
+                self._existing[folder] = frozenset()
+
     def apply(self, source: str, target: str) -> None:
         """Copy ``source`` to the new file ``target``.
 
@@ -332,48 +369,44 @@ class CopyOperation:
         exists (even as a dangling symlink), or after copying if it appeared
         meanwhile; the temporary copy is gone in either case.
         """
-        if os.path.lexists(target):
+        folder, _, name = target.rpartition("/")
+        folder = folder or "/"
+        listed = self._existing.get(folder)
+        if (listed is None or name in listed) and os.path.lexists(target):
             raise _exists_error(target)
-        self._copy(source, target)
-
-    def _copy(self, source: str, target: str) -> None:
-        src = os.open(source, os.O_RDONLY | _O_CLOEXEC)
+        src = os.open(source, _O_READ)
         try:
             st = os.fstat(src)
             if not stat.S_ISREG(st.st_mode):
                 raise IsADirectoryError(
                     errno.EISDIR, "not a regular file (it changed?)", source
                 )
-            if st.st_size >= _CANCEL_CHECK_SIZE:
+            size = st.st_size
+            if size >= _CANCEL_CHECK_SIZE:
                 _cancel_point()
-            folder, _, name = target.rpartition("/")
-            folder = folder or "/"
-            key: int | None = None
+            copied = -1
             if self._unnamed and folder not in self._no_tmpfile:
-                key = self._copy_unnamed(src, st, folder, target)
-            if key is None:
-                key = self._copy_named(src, st, folder, name, target)
-            self._created[target] = key
+                copied = self._copy_unnamed(src, st, folder, target)
+            if copied < 0:
+                copied = self._copy_named(src, st, folder, name, target)
+            self._created[target] = hash((copied, st.st_mtime_ns))
         finally:
             os.close(src)
 
     def _copy_unnamed(
         self, src: int, st: os.stat_result, folder: str, target: str
-    ) -> int | None:
-        """Copy via ``O_TMPFILE``; ``None`` if the folder's filesystem lacks it."""
+    ) -> int:
+        """Copy via ``O_TMPFILE``; bytes copied, or -1 if the filesystem lacks it."""
         try:
-            fd = os.open(
-                folder, _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC, st.st_mode & 0o777
-            )
+            fd = os.open(folder, _O_UNNAMED, st.st_mode & 0o777)
         except OSError as exc:
             if exc.errno in _NO_TMPFILE:
                 self._no_tmpfile.add(folder)
-                return None
+                return -1
             raise
         try:
-            _copy_data(src, fd, st.st_size)
+            copied = _copy_data(src, fd, st.st_size)
             os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-            key = _key(os.fstat(fd))
             _link_following(f"/proc/self/fd/{fd}", target)
         except BaseException:
             os.close(fd)
@@ -381,22 +414,21 @@ class CopyOperation:
         try:
             os.close(fd)
         except BaseException:
-            _remove_if_ours(target, key)
+            _remove_if_ours(target, hash((copied, st.st_mtime_ns)))
             raise
-        return key
+        return copied
 
     def _copy_named(
         self, src: int, st: os.stat_result, folder: str, name: str, target: str
     ) -> int:
-        """Copy via a hidden temporary file in ``folder``."""
+        """Copy via a hidden temporary file in ``folder``; bytes copied."""
         if folder not in self._swept:
             self._swept.add(folder)
             remove_stale_temps(folder)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
         for _ in range(100):
             temp = _temp_path(folder, name)
             try:
-                fd = os.open(temp, flags, st.st_mode & 0o777)
+                fd = os.open(temp, _O_NEW, st.st_mode & 0o777)
             except FileExistsError:
                 continue
             break
@@ -404,9 +436,8 @@ class CopyOperation:
             raise OSError(errno.EAGAIN, "could not create a temporary file", folder)
         try:
             try:
-                _copy_data(src, fd, st.st_size)
+                copied = _copy_data(src, fd, st.st_size)
                 os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-                key = _key(os.fstat(fd))
             finally:
                 os.close(fd)
             os.link(temp, target, follow_symlinks=False)
@@ -417,11 +448,11 @@ class CopyOperation:
         try:
             os.unlink(temp)
         except BaseException:
-            _remove_if_ours(target, key)
+            _remove_if_ours(target, hash((copied, st.st_mtime_ns)))
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        return key
+        return copied
 
     def matches(self, source: str, target: str) -> bool:
         """Whether ``target`` already is a regular file equal to ``source``."""
@@ -444,6 +475,18 @@ class CopyOperation:
             except OSError as exc:
                 errors.append(exc)
         return errors
+
+
+def _names_by_folder(paths: Iterable[str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        folder, _, name = path.rpartition("/")
+        bucket = groups.get(folder or "/")
+        if bucket is None:
+            groups[folder or "/"] = [name]
+        else:
+            bucket.append(name)
+    return groups
 
 
 class HardLinkOperation(CopyOperation):
@@ -470,7 +513,8 @@ class HardLinkOperation(CopyOperation):
             super().apply(source, target)
             return
         try:
-            self._created[target] = _key(os.lstat(target))
+            st = os.lstat(target)
+            self._created[target] = hash((st.st_size, st.st_mtime_ns))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(target)
@@ -478,10 +522,16 @@ class HardLinkOperation(CopyOperation):
 
 
 def _remove_if_ours(target: str, key: int) -> None:
+    """Remove ``target`` if it is a regular file with the recorded size and mtime.
+
+    Not the inode: a file removed and replaced by another may get the same
+    number at once. The mtime was copied from the source to the nanosecond,
+    which a replacement is very unlikely to have.
+    """
     try:
         st = os.lstat(target)
     except FileNotFoundError:
         return
-    if stat.S_ISREG(st.st_mode) and _key(st) == key:
+    if stat.S_ISREG(st.st_mode) and hash((st.st_size, st.st_mtime_ns)) == key:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)

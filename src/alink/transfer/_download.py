@@ -161,8 +161,12 @@ class DownloadConnectionBase:
         self._roots = roots
         self._options = options
 
-    def _new_operation(self) -> _fs.Operation:
-        """The operation for one download call (a fresh one if it keeps state)."""
+    async def _prepare_operation(self, targets: Sequence[str]) -> _fs.Operation:
+        """The operation for one download call into ``targets`` (validated).
+
+        Subclasses may return a fresh one that keeps state, and look at the
+        local side first (off the event loop).
+        """
         return self._operation
 
     @property
@@ -234,8 +238,9 @@ class DownloadConnectionBase:
             if plan.targets
             else []
         )
+        operation = await self._prepare_operation(plan.targets)
         return await engine.run(
-            self._new_operation(),
+            operation,
             plan.sources,
             plan.targets,
             folders=folders,

@@ -79,8 +79,10 @@ class CopyDownloadConnection(DownloadConnectionBase):
         """Whether files are hard-linked where possible instead of copied."""
         return self._hard_link
 
-    def _new_operation(self) -> CopyOperation:
-        return _operation(self._hard_link, accept_identical=True)
+    async def _prepare_operation(self, targets: Sequence[str]) -> CopyOperation:
+        operation = _operation(self._hard_link, accept_identical=True)
+        await anyio.to_thread.run_sync(operation.scan_targets, targets)
+        return operation
 
 
 class CopyUploadConnection:
