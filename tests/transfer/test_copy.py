@@ -244,6 +244,68 @@ async def test_never_writes_through_a_symlink(
     assert temp_files(tmp_path) == []
 
 
+@pytest.mark.parametrize("conflict", ["identical", "different", "dangling-link"])
+async def test_busy_folder_listed_up_front(
+    temp_mode: str, source: Path, tmp_path: Path, conflict: str
+) -> None:
+    """A folder receiving many files is listed once; existing files are still
+    recognised (kept when identical, refused otherwise)."""
+    for i in range(6, 80):
+        (source / f"f{i}.dat").write_bytes(os.urandom(64) + bytes([i]))
+    ds = Dataset(type="raw", source_folder=str(source))
+    out = tmp_path / "out"
+    out.mkdir()
+    blocker = out / "f50.dat"
+    if conflict == "identical":
+        blocker.write_bytes((source / "f50.dat").read_bytes())
+    elif conflict == "different":
+        blocker.write_bytes(b"other")
+    else:
+        blocker.symlink_to(tmp_path / "nowhere")
+    before = tree(out)
+    local = [out / n for n in names(80)]
+    transfer = CopyFileTransfer()
+    if conflict == "identical":
+        await download(transfer, ds, remote(source, *names(80)), local)
+        assert tree(out)["f50.dat"] == before["f50.dat"]
+        assert len(os.listdir(out)) == 80
+    else:
+        with pytest.raises(FileExistsError):
+            await download(transfer, ds, remote(source, *names(80)), local)
+        assert tree(out) == before
+    assert temp_files(tmp_path) == []
+
+
+async def test_file_appearing_after_the_listing_is_not_overwritten(
+    temp_mode: str,
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for i in range(6, 80):
+        (source / f"f{i}.dat").write_bytes(os.urandom(64))
+    ds = Dataset(type="raw", source_folder=str(source))
+    out = tmp_path / "out"
+    out.mkdir()
+    real_scan = _copy_ops.CopyOperation.scan_targets
+
+    def scan_then_race(self: _copy_ops.CopyOperation, targets: list[str]) -> None:
+        real_scan(self, targets)
+        (out / "f60.dat").write_bytes(b"arrived late")
+
+    monkeypatch.setattr(_copy_ops.CopyOperation, "scan_targets", scan_then_race)
+    with pytest.raises(FileExistsError):
+        await download(
+            CopyFileTransfer(),
+            ds,
+            remote(source, *names(80)),
+            [out / n for n in names(80)],
+        )
+    assert os.listdir(out) == ["f60.dat"]
+    assert (out / "f60.dat").read_bytes() == b"arrived late"
+    assert temp_files(tmp_path) == []
+
+
 def test_same_content_rules(tmp_path: Path) -> None:
     a = tmp_path / "a"
     a.write_bytes(b"x" * 3000 + b"y")
