@@ -39,7 +39,7 @@ from pathlib import Path
 
 import anyio
 
-from alink import Dataset, RemotePath
+from alink import Dataset, Engine, RemotePath
 from alink.transfer.copy import CopyFileTransfer
 
 
@@ -102,7 +102,7 @@ def run_cp(source: Path, target: Path) -> float:
 
 
 async def run_alink(
-    source: Path, target: Path, names: list[str]
+    source: Path, target: Path, names: list[str], workers: int | None
 ) -> tuple[float, list[float]]:
     """Copy with alink; the elapsed time and the loop lags seen meanwhile."""
     dataset = Dataset(type="raw", source_folder=str(source))
@@ -121,7 +121,9 @@ async def run_alink(
     async with anyio.create_task_group() as tg:
         tg.start_soon(ticker)
         began = time.perf_counter()
-        transfer = CopyFileTransfer()
+        transfer = CopyFileTransfer(
+            engine=Engine(workers=workers) if workers is not None else None
+        )
         async with transfer.connect_for_download(dataset, names[0]) as con:
             await con.download_files(remote=remote, local=local)
         elapsed = time.perf_counter() - began
@@ -143,7 +145,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bench(scenario: Scenario, directory: Path, repeat: int, backend: str) -> Result:
+def bench(
+    scenario: Scenario,
+    directory: Path,
+    repeat: int,
+    backend: str,
+    workers: int | None,
+) -> Result:
     need = 3 * scenario.files * (scenario.size + 4096)
     free = shutil.disk_usage(directory).free
     if free < need * 1.1:
@@ -166,7 +174,7 @@ def bench(scenario: Scenario, directory: Path, repeat: int, backend: str) -> Res
                     cp_times.append(run_cp(source, target))
                 else:
                     elapsed, seen = anyio.run(
-                        run_alink, source, target, names, backend=backend
+                        run_alink, source, target, names, workers, backend=backend
                     )
                     alink_times.append(elapsed)
                     lags.extend(seen)
@@ -217,12 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds per tool")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--quick", action="store_true", help="1/10 of the files")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="engine worker threads (default)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     directory = args.dir or default_directory()
-    chosen = list(SCENARIOS.values()) if args.scenario == "all" else [
-        SCENARIOS[args.scenario]
-    ]
+    chosen = (
+        list(SCENARIOS.values())
+        if args.scenario == "all"
+        else [SCENARIOS[args.scenario]]
+    )
     results: list[Result] = []
     for scenario in chosen:
         if args.quick:
@@ -232,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
                 scenario.size,
                 scenario.target_ratio,
             )
-        results.append(bench(scenario, directory, args.repeat, args.backend))
+        results.append(
+            bench(scenario, directory, args.repeat, args.backend, args.workers)
+        )
     print()
     print(
         f"{'scenario':8} {'files':>7} {'GiB':>5} {'cp -r':>8} {'alink':>8}"
@@ -245,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
             f" {r.target_ratio:>6.2f} {r.lag_p99_ms:>6.2f}ms {r.lag_max_ms:>6.2f}ms"
             f"  {'ok' if r.passed else 'SLOWER THAN TARGET'}"
         )
-    print(f"directory: {directory}, backend: {args.backend}, python {sys.version.split()[0]}")
+    load = os.getloadavg()[0]
+    print(
+        f"directory: {directory}, backend: {args.backend},"
+        f" python {sys.version.split()[0]}, cpus: {os.cpu_count()},"
+        f" load average now: {load:.2f}"
+    )
     if args.json:
         args.json.write_text(
             json.dumps([asdict(r) | {"passed": r.passed} for r in results], indent=2)
