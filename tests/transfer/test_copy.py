@@ -449,6 +449,54 @@ async def test_cancel_during_a_large_copy(
     assert temp_files(tmp_path) == []
 
 
+async def test_cancel_between_files_of_a_batch(
+    temp_mode: str,
+    dataset: Dataset,
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Files of 1 MiB and more check for cancellation before they are copied,
+    so a cancelled batch stops at the next such file."""
+    block = os.urandom(1 << 20)
+    big = [f"big{i}" for i in range(20)]
+    for name in big:
+        (source / name).write_bytes(block)
+    real = os.copy_file_range
+    calls = 0
+    started = anyio.Event()
+    cancelled = threading.Event()
+
+    def copy_range(src: int, dst: int, count: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            anyio.from_thread.run_sync(started.set)
+            assert cancelled.wait(30)
+        return real(src, dst, count)
+
+    monkeypatch.setattr(_copy_ops, "_copy_file_range", copy_range)
+    out = tmp_path / "out"
+    transfer = CopyFileTransfer(engine=Engine(workers=1))
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_when_started() -> None:
+                await started.wait()
+                scope.cancel()
+                cancelled.set()
+
+            tg.start_soon(cancel_when_started)
+            await download(
+                transfer, dataset, remote(source, *big), [out / n for n in big]
+            )
+            tg.cancel_scope.cancel()  # not cancelled in time: fails below
+    assert scope.cancelled_caught
+    assert calls == 1
+    assert not out.exists()
+    assert temp_files(tmp_path) == []
+
+
 # --- hard links ---------------------------------------------------------------
 
 

@@ -46,7 +46,7 @@ __all__ = [
 #: Bytes per ``copy_file_range`` call; cancellation is checked between calls.
 _CHUNK = 64 << 20
 #: Files at least this large check for cancellation before and while copying.
-_CANCEL_CHECK_SIZE = 4 << 20
+_CANCEL_CHECK_SIZE = 1 << 20
 #: Bytes per read when comparing contents.
 _COMPARE_CHUNK = 1 << 20
 #: Longest file-name stem (in bytes) kept in a temporary name (NAME_MAX is 255).
