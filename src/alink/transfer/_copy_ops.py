@@ -31,6 +31,7 @@ import os
 import re
 import socket
 import stat
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import anyio.from_thread
@@ -80,6 +81,7 @@ _O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
 #: the checks cannot hang a worker (it has no effect on regular files).
 _O_READ = os.O_RDONLY | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
 _O_UNNAMED = _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC
+_O_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC
 #: A new temporary file: never an existing one, never through a symlink.
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
 #: Folders receiving at least this many files are listed once up front.
@@ -106,7 +108,7 @@ def _unnamed_temp_supported() -> bool:
 @functools.cache
 def _root_fd() -> int:
     """A descriptor of ``/``, kept open: see :func:`_link_following`."""
-    return os.open("/", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
+    return os.open("/", _O_DIRECTORY)
 
 
 def _link_following(source: str, target: str) -> None:
@@ -118,6 +120,41 @@ def _link_following(source: str, target: str) -> None:
     descriptor is otherwise ignored.
     """
     os.link(source, target, src_dir_fd=_root_fd(), follow_symlinks=True)
+
+
+_fd_dir_lock = threading.Lock()
+#: This process's ``/proc/self/fd``, opened on first use (see :func:`_link_unnamed`).
+_fd_dir: int | None = None
+
+
+def _forget_fd_dir() -> None:
+    """After a fork the inherited descriptor names the parent's table: drop it."""
+    global _fd_dir
+    if _fd_dir is not None:
+        with contextlib.suppress(OSError):
+            os.close(_fd_dir)
+    _fd_dir = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_fd_dir)
+
+
+def _link_unnamed(fd: int, target: str) -> None:
+    """Give the ``O_TMPFILE`` file behind ``fd`` the name ``target``.
+
+    ``linkat`` with ``AT_SYMLINK_FOLLOW`` through ``/proc/self/fd/<fd>``; the
+    folder is kept open, which saves looking up ``/proc/self/fd`` per file.
+    Like every ``link``, it never replaces an existing ``target``.
+    """
+    global _fd_dir
+    folder = _fd_dir
+    if folder is None:
+        with _fd_dir_lock:
+            if _fd_dir is None:
+                _fd_dir = os.open("/proc/self/fd", _O_DIRECTORY)
+            folder = _fd_dir
+    os.link(str(fd), target, src_dir_fd=folder, follow_symlinks=True)
 
 
 def _exists_error(path: str) -> FileExistsError:
@@ -407,7 +444,7 @@ class CopyOperation:
         try:
             copied = _copy_data(src, fd, st.st_size)
             os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-            _link_following(f"/proc/self/fd/{fd}", target)
+            _link_unnamed(fd, target)
         except BaseException:
             os.close(fd)
             raise

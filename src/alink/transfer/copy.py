@@ -324,7 +324,10 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
             :class:`~alink.UnsafePathError` before any filesystem access.
         follow_external_symlinks: Allow remote files that are symlinks
             resolving outside the dataset's source folder (refused by default).
-        engine: Batching and thread settings.
+        engine: Batching and thread settings. The default uses longer batches
+            than a link transfer's (25 ms instead of 4 ms): a copy batch has
+            fewer files, so the per-batch thread hand-off would weigh more.
+            Large files check for cancellation between themselves anyway.
     """
 
     def __init__(
@@ -340,7 +343,7 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
             source_folder=source_folder,
             allowed_roots=allowed_roots,
             follow_external_symlinks=follow_external_symlinks,
-            engine=engine,
+            engine=engine if engine is not None else Engine(batch_seconds=0.025),
         )
         self._hard_link = hard_link
 
