@@ -57,5 +57,16 @@ async def test_connections_satisfy_the_protocols(tmp_path: Path) -> None:
         files = await uploader.upload_files(File.from_local(tmp_path / "new.dat"))
         assert all(f.is_on_remote for f in files)
         await uploader.revert_upload(*files)
+    # The concrete connections satisfy the protocols too.
+    copy = CopyFileTransfer()
+    async with copy.connect_for_download(dataset, first) as copy_down:
+        concrete_down: DownloadConnection = copy_down
+    async with copy.connect_for_upload(dataset, first) as copy_up:
+        concrete_up: UploadConnection = copy_up
+    async with LinkFileTransfer().connect_for_download(dataset, first) as link_down:
+        link_connection: DownloadConnection = link_down
+    assert isinstance(concrete_down, DownloadConnection)
+    assert isinstance(concrete_up, UploadConnection)
+    assert isinstance(link_connection, DownloadConnection)
     assert (tmp_path / "out" / "a.dat").read_bytes() == b"a"
     assert not (tmp_path / "ds" / "new.dat").exists()

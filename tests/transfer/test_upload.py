@@ -73,7 +73,11 @@ async def test_upload_and_revert(local: Path, storage: Path) -> None:
         assert isinstance(con, CopyUploadConnection)
         assert con.source_folder == RemotePath(str(folder))
         assert con.remote_path("x/y") == RemotePath(f"{folder}/x/y")
-        uploaded = await con.upload_files(*to_upload)
+        seen: list[tuple[int, int]] = []
+        uploaded = await con.upload_files(
+            *to_upload, progress=lambda d, t: seen.append((d, t))
+        )
+        assert seen[-1] == (2, 2)
         assert [f.remote_path for f in uploaded] == [
             RemotePath(str(folder / "a.dat")),
             RemotePath(str(folder / "sub" / "c.dat")),

@@ -40,7 +40,7 @@ from . import _fs, _plan
 from ._base import FilesystemTransferBase
 from ._copy_ops import CopyOperation, HardLinkOperation
 from ._download import DownloadConnectionBase, DownloadOptions, check_allowed_roots
-from ._engine import Engine
+from ._engine import Engine, ProgressCallback
 
 if TYPE_CHECKING:
     from .._model import Dataset
@@ -122,12 +122,15 @@ class CopyUploadConnection:
         """The full remote path for ``filename`` (relative to the source folder)."""
         return self.source_folder / filename
 
-    async def upload_files(self, *files: File) -> list[File]:
+    async def upload_files(
+        self, *files: File, progress: ProgressCallback | None = None
+    ) -> list[File]:
         """Copy each file's ``local_path`` to ``source_folder / file.remote_path``.
 
         All or nothing: everything is validated first; if any copy fails (or
         the caller is cancelled), whatever this call created is removed again
-        before the error propagates.
+        before the error propagates. ``progress(done, total)`` is called on the
+        event loop as files complete.
 
         Returns:
             The files, in input order, marked as on the remote, with their full
@@ -151,7 +154,7 @@ class CopyUploadConnection:
         created: list[str] = []
         try:
             await anyio.to_thread.run_sync(_fs.ensure_dirs, folders, created)
-            await self._engine.run(self._operation, local, targets)
+            await self._engine.run(self._operation, local, targets, progress=progress)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_fs.remove_empty_dirs, created)
