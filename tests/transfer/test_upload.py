@@ -194,6 +194,22 @@ async def test_hard_link_upload(local: Path, storage: Path) -> None:
     assert not (storage / "ds").exists()
 
 
+async def test_hard_link_revert_after_the_file_changed(
+    local: Path, storage: Path
+) -> None:
+    """A hard link is recognised by its inode: still reverted after the shared
+    file's contents and mtime changed."""
+    ds = Dataset(type="raw", source_folder=str(storage / "ds"))
+    async with CopyFileTransfer(hard_link=True).connect_for_upload(ds, "a") as con:
+        uploaded = await con.upload_files(*files(local, "a.dat"))
+        with (local / "a.dat").open("ab") as f:
+            f.write(b"more")
+        os.utime(local / "a.dat", ns=(1, 1))
+        await con.revert_upload(*uploaded)
+    assert not (storage / "ds").exists()
+    assert (local / "a.dat").read_bytes().endswith(b"more")
+
+
 async def test_upload_folder_pattern(local: Path, storage: Path) -> None:
     ds = Dataset(
         type="raw",

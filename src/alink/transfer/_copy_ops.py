@@ -347,9 +347,10 @@ class CopyOperation:
     """``target`` becomes a copy of ``source``; see the module docstring.
 
     One instance serves one run (or one upload connection): it remembers
-    every file it created (by size and modification time, which it copies
-    from the source to the nanosecond), so :meth:`undo` removes a file only
-    while it is still the one this operation made.
+    every file it created (a copy by its size and modification time, which
+    it copies from the source to the nanosecond; a hard link by its inode),
+    so :meth:`undo` removes a file only while it is still the one this
+    operation made.
 
     Args:
         accept_identical: Whether an existing regular file with the source's
@@ -426,7 +427,7 @@ class CopyOperation:
                 copied = self._copy_unnamed(src, st, folder, target)
             if copied < 0:
                 copied = self._copy_named(src, st, folder, name, target)
-            self._created[target] = hash((copied, st.st_mtime_ns))
+            self._created[target] = _copy_key(copied, st.st_mtime_ns)
         finally:
             os.close(src)
 
@@ -451,7 +452,7 @@ class CopyOperation:
         try:
             os.close(fd)
         except BaseException:
-            _remove_if_ours(target, hash((copied, st.st_mtime_ns)))
+            _remove_if_ours(target, _copy_key(copied, st.st_mtime_ns))
             raise
         return copied
 
@@ -485,7 +486,7 @@ class CopyOperation:
         try:
             os.unlink(temp)
         except BaseException:
-            _remove_if_ours(target, hash((copied, st.st_mtime_ns)))
+            _remove_if_ours(target, _copy_key(copied, st.st_mtime_ns))
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
@@ -550,25 +551,41 @@ class HardLinkOperation(CopyOperation):
             super().apply(source, target)
             return
         try:
-            st = os.lstat(target)
-            self._created[target] = hash((st.st_size, st.st_mtime_ns))
+            self._created[target] = _link_key(os.lstat(target))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(target)
             raise
 
 
-def _remove_if_ours(target: str, key: int) -> None:
-    """Remove ``target`` if it is a regular file with the recorded size and mtime.
+def _copy_key(size: int, mtime_ns: int) -> int:
+    """What a copy we made is recognised by: its size and mtime.
 
-    Not the inode: a file removed and replaced by another may get the same
+    Not its inode: a file removed and replaced by another may get the same
     number at once. The mtime was copied from the source to the nanosecond,
     which a replacement is very unlikely to have.
     """
+    return hash((size, mtime_ns))
+
+
+def _link_key(st: os.stat_result) -> int:
+    """What a hard link we made is recognised by: the source's inode.
+
+    That inode cannot be reused while the source exists, and its size and
+    mtime may change with the source.
+    """
+    return hash(("link", st.st_dev, st.st_ino))
+
+
+def _remove_if_ours(target: str, key: int) -> None:
+    """Remove ``target`` if it is a regular file matching the recorded key."""
     try:
         st = os.lstat(target)
     except FileNotFoundError:
         return
-    if stat.S_ISREG(st.st_mode) and hash((st.st_size, st.st_mtime_ns)) == key:
+    if stat.S_ISREG(st.st_mode) and key in (
+        _copy_key(st.st_size, st.st_mtime_ns),
+        _link_key(st),
+    ):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
