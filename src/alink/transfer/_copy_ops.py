@@ -9,13 +9,16 @@ given that name with ``link()``, which never replaces an existing entry:
 - otherwise into a hidden temporary file ``.<name>.alink-<host>-<pid>-<n>.part``
   created with ``O_EXCL`` (so it never follows a symlink), linked to the final
   name and unlinked. Temporary files left by a killed process on this host are
-  removed the next time a copy writes into the same folder.
+  removed the next time a named temporary file is written into that folder.
 
 Either way a half-written file never appears under its final name, and a
 copy never writes through an existing symlink into another file. The data
 is moved by the kernel (``copy_file_range``, falling back to ``sendfile`` and
 then to plain reads and writes); times and permission bits (less the umask,
 as ``cp`` does) follow the source.
+
+This protects against a killed or crashed process, not against a power cut:
+nothing is ``fsync``-ed (neither does ``cp``).
 
 Everything here blocks; the engine calls it on worker threads.
 """
