@@ -7,6 +7,7 @@ whose names start with ``_`` are private.
 from ._errors import (
     FileNotAccessibleError,
     IntegrityError,
+    NoSuitableTransferError,
     ScicatCommError,
     ScicatLoginError,
     UnsafePathError,
@@ -24,6 +25,7 @@ __all__ = [
     "File",
     "FileNotAccessibleError",
     "IntegrityError",
+    "NoSuitableTransferError",
     "ProgressCallback",
     "RemotePath",
     "ScicatCommError",

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FileNotAccessibleError",
     "IntegrityError",
+    "NoSuitableTransferError",
     "ScicatCommError",
     "ScicatLoginError",
     "UnsafePathError",
@@ -74,3 +75,22 @@ class UnsafePathError(ValueError):
     local file name ``..``, a source folder outside ``allowed_roots`` or a
     remote symlink that points out of the dataset.
     """
+
+
+class NoSuitableTransferError(FileNotAccessibleError):
+    """No transfer of a :class:`~alink.transfer.select.SelectFileTransfer` could
+    connect.
+
+    Attributes:
+        errors: What each child transfer raised, in the order they were tried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        remote_path: RemotePath | None,
+        errors: Sequence[BaseException],
+    ) -> None:
+        super().__init__(message, remote_path=remote_path)
+        self.errors: tuple[BaseException, ...] = tuple(errors)

@@ -20,7 +20,8 @@ import msgspec
 from .._errors import ScicatCommError, ScicatLoginError
 from .._model import PID, Dataset
 from ..transfer._engine import ProgressCallback
-from ._download import DownloadTransfer, VerifyLevel
+from ..typing import Downloader
+from ._download import VerifyLevel
 from ._download import download_files as _download_files
 from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
 from ._parse import parse_dataset
@@ -67,7 +68,7 @@ class Client:
         *,
         session: HttpSession,
         token: Token | None,
-        file_transfer: DownloadTransfer | None,
+        file_transfer: Downloader | None,
         max_files: int,
     ) -> None:
         """Use the factories; this signature is internal."""
@@ -106,7 +107,7 @@ class Client:
         *,
         url: str,
         token: str,
-        file_transfer: DownloadTransfer | None = None,
+        file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
@@ -143,7 +144,7 @@ class Client:
         url: str,
         username: str,
         password: str,
-        file_transfer: DownloadTransfer | None = None,
+        file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (HTTP)
         retry: RetryPolicy | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
@@ -190,7 +191,7 @@ class Client:
         cls,
         *,
         url: str,
-        file_transfer: DownloadTransfer | None = None,
+        file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
@@ -244,7 +245,7 @@ class Client:
         return self._token is not None
 
     @property
-    def file_transfer(self) -> DownloadTransfer | None:
+    def file_transfer(self) -> Downloader | None:
         """The file transfer used by :meth:`download_files`."""
         return self._file_transfer
 

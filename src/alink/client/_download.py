@@ -25,9 +25,8 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -36,13 +35,14 @@ from .._errors import IntegrityError
 from .._model import Dataset, File
 from .._paths import RemotePath
 from ..transfer._engine import ProgressCallback
+from ..typing import Downloader
 from . import _local
 from ._checksum import normalize_algorithm
 from ._layout import Layout, plan_layout
 from ._select import FileSelector, select_files
 from ._uptodate import LocalState, settle, triage
 
-__all__ = ["DownloadTransfer", "VerifyLevel", "download_files"]
+__all__ = ["VerifyLevel", "download_files"]
 
 _log = logging.getLogger("alink.client")
 
@@ -60,16 +60,6 @@ _HASH_BATCH_FILES = 512
 _HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 _T = TypeVar("_T")
-
-
-class DownloadTransfer(Protocol):
-    """What ``download_files`` needs of a file transfer (Scitacean's shape)."""
-
-    def connect_for_download(
-        self, dataset: Dataset, representative_file_path: RemotePath
-    ) -> AbstractAsyncContextManager[Any]:
-        """Connect to the dataset's source folder; yields a connection with
-        ``async download_files(*, remote, local, ...)``."""
 
 
 def _accepts(method: Callable[..., Any], *names: str) -> bool:
@@ -273,7 +263,7 @@ async def _decide(plan: _Plan, *, force: bool) -> tuple[list[int], set[int]]:
 
 
 async def download_files(
-    transfer: DownloadTransfer | None,
+    transfer: Downloader | None,
     dataset: Dataset,
     *,
     target: str | os.PathLike[str],
@@ -387,7 +377,7 @@ def _result(dataset: Dataset, layout: Layout) -> Dataset:
 
 
 async def _transfer(
-    transfer: DownloadTransfer,
+    transfer: Downloader,
     dataset: Dataset,
     folder: RemotePath,
     plan: _Plan,
@@ -405,7 +395,9 @@ async def _transfer(
     checks = plan.level != "none"
     representative = remote[0].relative_to(folder.resolve())
     async with transfer.connect_for_download(dataset, representative) as con:
-        method = con.download_files
+        # alink's own connections take plain str paths and the extras below;
+        # a transfer that only has Scitacean's shape gets Path objects.
+        method: Callable[..., Any] = con.download_files
         if _accepts(method, "replace", "verify"):
             extra: dict[str, Any] = {"replace": replace}
             if checks:
@@ -429,6 +421,10 @@ async def _transfer(
         )
 
 
+def _as_paths(local: Sequence[str]) -> list[Path]:
+    return [Path(p) for p in local]
+
+
 async def _transfer_then_verify(
     method: Callable[..., Any],
     plan: _Plan,
@@ -446,10 +442,11 @@ async def _transfer_then_verify(
     with_progress = progress is not None and _accepts(method, "progress")
     if progress is not None and not with_progress:
         progress(0, total)
+    paths = await _maybe_thread(lambda: _as_paths(local), len(local))
     if with_progress:
-        await method(remote=remote, local=local, progress=progress)
+        await method(remote=remote, local=paths, progress=progress)
     else:
-        await method(remote=remote, local=local)
+        await method(remote=remote, local=paths)
     try:
         if checks:
             await _verify_all(plan, pending, local)

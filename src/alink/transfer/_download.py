@@ -21,7 +21,12 @@ from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 if TYPE_CHECKING:
     from .._model import Dataset
 
-__all__ = ["DownloadConnectionBase", "DownloadOptions", "prepare_connect"]
+__all__ = [
+    "DownloadConnectionBase",
+    "DownloadOptions",
+    "check_allowed_roots",
+    "prepare_connect",
+]
 
 
 class DownloadOptions:
@@ -63,15 +68,20 @@ def _source_folder_text(dataset: Dataset, cwd: str) -> str:
     return _plan.absolute_remote(folder, cwd)
 
 
-def prepare_connect(dataset: Dataset, options: DownloadOptions, cwd: str) -> str:
-    """The absolute source folder, checked against ``allowed_roots`` (no I/O)."""
-    source = _source_folder_text(dataset, cwd)
+def check_allowed_roots(source: str, options: DownloadOptions) -> None:
+    """Refuse an absolute remote folder outside ``allowed_roots`` (no I/O)."""
     roots = options.allowed_roots
     if roots is not None and not any(_fs.is_inside(source, r) for r in roots):
         raise UnsafePathError(
             f"the dataset's source folder {source!r} is not inside the allowed"
             f" roots {list(roots)!r}"
         )
+
+
+def prepare_connect(dataset: Dataset, options: DownloadOptions, cwd: str) -> str:
+    """The absolute source folder, checked against ``allowed_roots`` (no I/O)."""
+    source = _source_folder_text(dataset, cwd)
+    check_allowed_roots(source, options)
     return source
 
 
@@ -147,6 +157,14 @@ class DownloadConnectionBase:
         self._source = source_folder
         self._roots = roots
         self._options = options
+
+    async def _prepare_operation(self, targets: Sequence[str]) -> _fs.Operation:
+        """The operation for one download call into ``targets`` (validated).
+
+        Subclasses may return a fresh one that keeps state, and look at the
+        local side first (off the event loop).
+        """
+        return self._operation
 
     @property
     def source_folder(self) -> RemotePath:
@@ -238,8 +256,9 @@ class DownloadConnectionBase:
         await engine.run_chunked(prepare, len(remote), initial=4096)
         await anyio.to_thread.run_sync(duplicates.check, plan.targets)
         await self._check_sources(plan, layout, remote)
+        operation = await self._prepare_operation(plan.targets)
         return await engine.run(
-            self._operation,
+            operation,
             plan.sources,
             plan.targets,
             folders=list(layout.local_folders),

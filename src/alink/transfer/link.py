@@ -14,23 +14,14 @@ absolute remote path.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, NoReturn
 
-import anyio.to_thread
-
 from .._paths import RemotePath
 from . import _fs
-from ._download import (
-    DownloadConnectionBase,
-    DownloadOptions,
-    _connect_checks,
-    prepare_connect,
-)
-from ._engine import Engine
-from ._source_folder import source_folder_for
+from ._base import FilesystemTransferBase
+from ._download import DownloadConnectionBase
 
 if TYPE_CHECKING:
     from .._model import Dataset
@@ -50,7 +41,7 @@ class LinkDownloadConnection(DownloadConnectionBase):
     _operation = _fs.SymlinkOperation()
 
 
-class LinkFileTransfer:
+class LinkFileTransfer(FilesystemTransferBase[LinkDownloadConnection]):
     """Download files by symlinking them from storage mounted on this machine.
 
     Args:
@@ -66,55 +57,10 @@ class LinkFileTransfer:
             tmpfs and network mounts alike.
     """
 
-    def __init__(
-        self,
-        *,
-        source_folder: str | RemotePath | None = None,
-        allowed_roots: Sequence[str | RemotePath] | None = None,
-        follow_external_symlinks: bool = False,
-        engine: Engine | None = None,
-    ) -> None:
-        self._source_folder_pattern = (
-            RemotePath(source_folder) if source_folder is not None else None
-        )
-        self._options = DownloadOptions(
-            allowed_roots=allowed_roots,
-            follow_external_symlinks=follow_external_symlinks,
-            engine=engine,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"LinkFileTransfer(source_folder={self._source_folder_pattern!r},"
-            f" allowed_roots={self._options.allowed_roots!r})"
-        )
-
-    def source_folder_for(self, dataset: Dataset) -> RemotePath:
-        """The folder uploads for ``dataset`` would go to."""
-        return source_folder_for(dataset, self._source_folder_pattern)
-
-    @asynccontextmanager
-    async def connect_for_download(
-        self,
-        dataset: Dataset,
-        representative_file_path: RemotePath | str | None = None,
-    ) -> AsyncIterator[LinkDownloadConnection]:
-        """Connect to the dataset's source folder for downloading.
-
-        Checks, on a worker thread, that the source folder and
-        ``source_folder / representative_file_path`` exist.
-
-        Raises:
-            ValueError: the dataset has no source folder.
-            UnsafePathError: the source folder is outside ``allowed_roots``.
-            FileNotAccessibleError: the source folder or representative file
-                cannot be reached from this machine.
-        """
-        source = prepare_connect(dataset, self._options, os.getcwd())
-        roots = await anyio.to_thread.run_sync(
-            _connect_checks, source, representative_file_path, self._options
-        )
-        yield LinkDownloadConnection(
+    def _download_connection(
+        self, source: str, roots: tuple[str, ...] | None
+    ) -> LinkDownloadConnection:
+        return LinkDownloadConnection(
             source_folder=source, roots=roots, options=self._options
         )
 

@@ -1,0 +1,594 @@
+"""Copy and hard-link operations for the batch engine (worker-thread code).
+
+A copy is first written where no one can see it under its final name, then
+given that name with ``link()``, which never replaces an existing entry:
+
+- where the kernel and filesystem support it, into an unnamed ``O_TMPFILE``
+  inode in the target folder, linked in through ``/proc/self/fd`` (a crash or
+  ``kill -9`` leaves nothing at all behind);
+- otherwise into a hidden temporary file ``.<name>.alink-<host>-<pid>-<n>.part``
+  created with ``O_EXCL`` (so it never follows a symlink), linked to the final
+  name and unlinked. Temporary files left by a killed process on this host are
+  removed the next time a named temporary file is written into that folder.
+
+Either way a half-written file never appears under its final name, and a
+copy never writes through an existing symlink into another file. The data
+is moved by the kernel (``copy_file_range``, falling back to ``sendfile`` and
+then to plain reads and writes); times and permission bits (less the umask,
+as ``cp`` does) follow the source.
+
+This protects against a killed or crashed process, not against a power cut:
+nothing is ``fsync``-ed (neither does ``cp``).
+
+Everything here blocks; the engine calls it on worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import hashlib
+import itertools
+import os
+import re
+import socket
+import stat
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import anyio.from_thread
+
+__all__ = [
+    "CopyOperation",
+    "HardLinkOperation",
+    "TEMP_NAME",
+    "remove_stale_temps",
+    "same_content",
+]
+
+#: Bytes per ``copy_file_range`` call; cancellation is checked between calls.
+_CHUNK = 64 << 20
+#: Files at least this large check for cancellation before and while copying.
+_CANCEL_CHECK_SIZE = 1 << 20
+#: Bytes per read when comparing contents.
+_COMPARE_CHUNK = 1 << 20
+#: Longest file-name stem (in bytes) kept in a temporary name (NAME_MAX is 255).
+_STEM_BYTES = 200
+
+#: ``copy_file_range``/``sendfile`` failures that mean "not supported here".
+_NO_FAST_COPY = frozenset(
+    {
+        errno.EXDEV,
+        errno.ENOSYS,
+        errno.EINVAL,
+        errno.EOPNOTSUPP,
+        errno.ENOTSUP,
+        errno.ETXTBSY,
+        errno.EPERM,
+        errno.ENOTSOCK,
+        errno.EBADF,
+    }
+)
+#: ``open(O_TMPFILE)`` failures that mean "not supported here".
+_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL})
+#: ``link()`` failures for which a hard-linking transfer copies instead.
+_NO_HARDLINK = frozenset(
+    {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.EOPNOTSUPP}
+)
+
+_O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
+_O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
+#: Reading a source: ``O_NONBLOCK`` so that a source swapped for a FIFO after
+#: the checks cannot hang a worker (it has no effect on regular files).
+_O_READ = os.O_RDONLY | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
+_O_UNNAMED = _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC
+_O_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC
+#: A new temporary file: never an existing one, never through a symlink.
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+#: Folders receiving at least this many files are listed once up front.
+_SCAN_FROM = 32
+
+_HOST = hashlib.blake2b(
+    socket.gethostname().encode("utf-8", "surrogateescape"), digest_size=4
+).hexdigest()
+_counter = itertools.count()
+
+#: The temporary names this module creates (see the module docstring).
+TEMP_NAME = re.compile(
+    r"\A\..*\.alink-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[0-9]+\.part\Z",
+    re.DOTALL,
+)
+
+
+@functools.cache
+def _unnamed_temp_supported() -> bool:
+    """Whether ``O_TMPFILE`` files can be linked in via ``/proc/self/fd``."""
+    return bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
+
+
+@functools.cache
+def _root_fd() -> int:
+    """A descriptor of ``/``, kept open: see :func:`_link_following`."""
+    return os.open("/", _O_DIRECTORY)
+
+
+def _link_following(source: str, target: str) -> None:
+    """``linkat(source, target, AT_SYMLINK_FOLLOW)`` for absolute paths.
+
+    Plain ``link()`` (what ``os.link`` calls without a directory descriptor)
+    links a symlink itself on Linux; passing a descriptor makes Python call
+    ``linkat`` with ``AT_SYMLINK_FOLLOW``. Both paths are absolute, so the
+    descriptor is otherwise ignored.
+    """
+    os.link(source, target, src_dir_fd=_root_fd(), follow_symlinks=True)
+
+
+_fd_dir_lock = threading.Lock()
+#: This process's ``/proc/self/fd``, opened on first use (see :func:`_link_unnamed`).
+_fd_dir: int | None = None
+
+
+def _forget_fd_dir() -> None:
+    """After a fork the inherited descriptor names the parent's table: drop it."""
+    global _fd_dir
+    if _fd_dir is not None:
+        with contextlib.suppress(OSError):
+            os.close(_fd_dir)
+    _fd_dir = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_fd_dir)
+
+
+def _link_unnamed(fd: int, target: str) -> None:
+    """Give the ``O_TMPFILE`` file behind ``fd`` the name ``target``.
+
+    ``linkat`` with ``AT_SYMLINK_FOLLOW`` through ``/proc/self/fd/<fd>``; the
+    folder is kept open, which saves looking up ``/proc/self/fd`` per file.
+    Like every ``link``, it never replaces an existing ``target``.
+    """
+    global _fd_dir
+    folder = _fd_dir
+    if folder is None:
+        with _fd_dir_lock:
+            if _fd_dir is None:
+                _fd_dir = os.open("/proc/self/fd", _O_DIRECTORY)
+            folder = _fd_dir
+    os.link(str(fd), target, src_dir_fd=folder, follow_symlinks=True)
+
+
+def _exists_error(path: str) -> FileExistsError:
+    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+
+
+def _cancel_point() -> None:
+    """Raise the caller's cancellation, if any, when running on an anyio worker."""
+    with contextlib.suppress(RuntimeError):  # not on an anyio worker thread
+        anyio.from_thread.check_cancelled()
+
+
+def _temp_path(folder: str, name: str) -> str:
+    raw = os.fsencode(name)
+    stem = os.fsdecode(raw[:_STEM_BYTES]) if len(raw) > _STEM_BYTES else name
+    return f"{folder}/.{stem}.alink-{_HOST}-{os.getpid()}-{next(_counter)}.part"
+
+
+def _is_stale_temp(name: str) -> bool:
+    """Whether ``name`` is our temporary file from a process on this host that died."""
+    match = TEMP_NAME.match(name)
+    if match is None or match["host"] != _HOST:
+        return False
+    pid = int(match["pid"])
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False  # alive (not ours to signal) or not a valid pid
+    return False
+
+
+def remove_stale_temps(folder: str) -> list[str]:
+    """Remove temporary files that killed copies on this host left in ``folder``.
+
+    Only regular files named like ours, from a process that no longer runs,
+    are removed. Returns the removed paths.
+    """
+    removed: list[str] = []
+    try:
+        listing = os.scandir(folder)
+    except OSError:
+        return removed
+    with listing:
+        for entry in listing:
+            name = entry.name
+            if (
+                ".alink-" in name
+                and _is_stale_temp(name)
+                and entry.is_file(follow_symlinks=False)
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+    return removed
+
+
+def _copy_slow(src: int, dst: int, size: int, copied: int) -> int:
+    """Copy with ``sendfile``, or reads and writes where that fails too.
+
+    ``copied`` bytes were already moved; returns the total.
+    """
+    check = size >= _CANCEL_CHECK_SIZE
+    while copied < size:
+        try:
+            sent = os.sendfile(dst, src, None, min(size - copied, _CHUNK))
+        except OSError as exc:
+            if copied or exc.errno not in _NO_FAST_COPY:
+                raise
+            break
+        if sent == 0:
+            return copied
+        copied += sent
+        if check:
+            _cancel_point()
+    else:
+        return copied
+    while copied < size:
+        block = os.read(src, min(size - copied, _COMPARE_CHUNK))
+        if not block:
+            break
+        view = memoryview(block)
+        while view:
+            view = view[os.write(dst, view) :]
+        copied += len(block)
+        if check:
+            _cancel_point()
+    return copied
+
+
+_copy_file_range: Callable[[int, int, int], int] | None = getattr(
+    os, "copy_file_range", None
+)
+
+
+def _copy_data(src: int, dst: int, size: int) -> int:
+    """Copy up to ``size`` bytes from the current position of ``src`` to ``dst``.
+
+    Returns the bytes copied: ``size``, or less if the source shrank meanwhile.
+    """
+    copy_range = _copy_file_range
+    if copy_range is None or size == 0:
+        return _copy_slow(src, dst, size, 0)
+    try:
+        copied = copy_range(src, dst, min(size, _CHUNK))
+    except OSError as exc:
+        if exc.errno not in _NO_FAST_COPY:
+            raise
+        return _copy_slow(src, dst, size, 0)
+    if copied == size:  # every small file
+        return copied
+    if copied == 0:  # shrank to nothing, or a filesystem that copies nothing
+        return _copy_slow(src, dst, size, 0)
+    while 0 < copied < size:
+        _cancel_point()
+        moved = copy_range(src, dst, min(size - copied, _CHUNK))
+        if moved == 0:
+            break  # the source shrank while we copied
+        copied += moved
+    return copied
+
+
+def _read_full(fd: int, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``fd`` (short only at end of file); bytes read."""
+    view = memoryview(buffer)
+    total = 0
+    while total < len(buffer):
+        got = os.readv(fd, [view[total:]])
+        if got == 0:
+            break
+        total += got
+    return total
+
+
+def same_content(source: str, target: str) -> bool:
+    """Whether ``target`` is a regular file (not a symlink) equal to ``source``.
+
+    Sizes are compared first; contents only when the sizes agree (and not at
+    all when both names are the same inode).
+    """
+    try:
+        tst = os.lstat(target)
+        sst = os.stat(source)
+    except OSError:
+        return False
+    if not stat.S_ISREG(tst.st_mode) or tst.st_size != sst.st_size:
+        return False
+    if (tst.st_dev, tst.st_ino) == (sst.st_dev, sst.st_ino):
+        return True
+    try:
+        a = os.open(source, _O_READ)
+    except OSError:
+        return False
+    try:
+        try:
+            b = os.open(target, _O_READ | _O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            return _equal_streams(a, b, sst.st_size >= _CANCEL_CHECK_SIZE)
+        finally:
+            os.close(b)
+    finally:
+        os.close(a)
+
+
+def _equal_streams(a: int, b: int, check_cancel: bool) -> bool:
+    buf_a = bytearray(_COMPARE_CHUNK)
+    buf_b = bytearray(_COMPARE_CHUNK)
+    while True:
+        got_a = _read_full(a, buf_a)
+        got_b = _read_full(b, buf_b)
+        if got_a != got_b:
+            return False
+        if got_a == 0:
+            return True
+        if got_a == _COMPARE_CHUNK:
+            if buf_a != buf_b:
+                return False
+        elif memoryview(buf_a)[:got_a] != memoryview(buf_b)[:got_b]:
+            return False
+        if check_cancel:
+            _cancel_point()
+
+
+class CopyOperation:
+    """``target`` becomes a copy of ``source``; see the module docstring.
+
+    One instance serves one run (or one upload connection): it remembers
+    every file it created (a copy by its size and modification time, which
+    it copies from the source to the nanosecond; a hard link by its inode),
+    so :meth:`undo` removes a file only while it is still the one this
+    operation made.
+
+    Args:
+        accept_identical: Whether an existing regular file with the source's
+            size and content counts as done (downloads: yes, so a re-run is a
+            no-op; uploads: no, nothing that exists is ever claimed).
+        unnamed_temp: Use ``O_TMPFILE`` where possible (``False`` forces
+            named temporary files, as on filesystems without it).
+    """
+
+    __slots__ = (
+        "_accept_identical",
+        "_created",
+        "_existing",
+        "_no_tmpfile",
+        "_swept",
+        "_unnamed",
+    )
+
+    def __init__(
+        self, *, accept_identical: bool = True, unnamed_temp: bool = True
+    ) -> None:
+        self._accept_identical = accept_identical
+        self._unnamed = unnamed_temp and _unnamed_temp_supported()
+        self._created: dict[str, int] = {}
+        self._existing: dict[str, frozenset[str]] = {}
+        self._no_tmpfile: set[str] = set()
+        self._swept: set[str] = set()
+
+    @property
+    def created(self) -> Mapping[str, int]:
+        """Target paths this operation created (and has not undone)."""
+        return self._created
+
+    def scan_targets(self, targets: Sequence[str]) -> None:
+        """List the target folders that receive many files, once, up front.
+
+        :meth:`apply` then knows which targets exist without a ``stat`` each;
+        targets in other folders are checked one by one. Listing is only a
+        shortcut: a target that appears later is still never overwritten.
+        """
+        for folder, names in _names_by_folder(targets).items():
+            if len(names) < _SCAN_FROM:
+                continue
+            try:
+                with os.scandir(folder) as listing:
+                    self._existing[folder] = frozenset(e.name for e in listing)
+            except (FileNotFoundError, NotADirectoryError):
+                self._existing[folder] = frozenset()
+
+    def apply(self, source: str, target: str) -> None:
+        """Copy ``source`` to the new file ``target``.
+
+        Raises ``FileExistsError`` before copying anything if ``target``
+        exists (even as a dangling symlink), or after copying if it appeared
+        meanwhile; the temporary copy is gone in either case.
+        """
+        folder, _, name = target.rpartition("/")
+        folder = folder or "/"
+        listed = self._existing.get(folder)
+        if (listed is None or name in listed) and os.path.lexists(target):
+            raise _exists_error(target)
+        src = os.open(source, _O_READ)
+        try:
+            st = os.fstat(src)
+            if not stat.S_ISREG(st.st_mode):
+                raise IsADirectoryError(
+                    errno.EISDIR, "not a regular file (it changed?)", source
+                )
+            size = st.st_size
+            if size >= _CANCEL_CHECK_SIZE:
+                _cancel_point()
+            copied = -1
+            if self._unnamed and folder not in self._no_tmpfile:
+                copied = self._copy_unnamed(src, st, folder, target)
+            if copied < 0:
+                copied = self._copy_named(src, st, folder, name, target)
+            self._created[target] = _copy_key(copied, st.st_mtime_ns)
+        finally:
+            os.close(src)
+
+    def _copy_unnamed(
+        self, src: int, st: os.stat_result, folder: str, target: str
+    ) -> int:
+        """Copy via ``O_TMPFILE``; bytes copied, or -1 if the filesystem lacks it."""
+        try:
+            fd = os.open(folder, _O_UNNAMED, st.st_mode & 0o777)
+        except OSError as exc:
+            if exc.errno in _NO_TMPFILE:
+                self._no_tmpfile.add(folder)
+                return -1
+            raise
+        try:
+            copied = _copy_data(src, fd, st.st_size)
+            os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            _link_unnamed(fd, target)
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            os.close(fd)
+        except BaseException:
+            _remove_if_ours(target, _copy_key(copied, st.st_mtime_ns))
+            raise
+        return copied
+
+    def _copy_named(
+        self, src: int, st: os.stat_result, folder: str, name: str, target: str
+    ) -> int:
+        """Copy via a hidden temporary file in ``folder``; bytes copied."""
+        if folder not in self._swept:
+            self._swept.add(folder)
+            remove_stale_temps(folder)
+        for _ in range(100):
+            temp = _temp_path(folder, name)
+            try:
+                fd = os.open(temp, _O_NEW, st.st_mode & 0o777)
+            except FileExistsError:
+                continue
+            break
+        else:  # pragma: no cover - a hundred collisions with our own unique names
+            raise OSError(errno.EAGAIN, "could not create a temporary file", folder)
+        try:
+            try:
+                copied = _copy_data(src, fd, st.st_size)
+                os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(fd)
+            os.link(temp, target, follow_symlinks=False)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        try:
+            os.unlink(temp)
+        except BaseException:
+            _remove_if_ours(target, _copy_key(copied, st.st_mtime_ns))
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return copied
+
+    def matches(self, source: str, target: str) -> bool:
+        """Whether ``target`` already is a regular file equal to ``source``."""
+        return self._accept_identical and same_content(source, target)
+
+    def undo(self, source: str, target: str) -> None:
+        """Remove ``target`` if it is still the file this operation created."""
+        key = self._created.get(target)
+        if key is None:
+            return
+        _remove_if_ours(target, key)
+        self._created.pop(target, None)
+
+    def undo_all(self, targets: Iterable[str]) -> list[OSError]:
+        """:meth:`undo` each target; collect errors instead of stopping."""
+        errors: list[OSError] = []
+        for target in targets:
+            try:
+                self.undo("", target)
+            except OSError as exc:
+                errors.append(exc)
+        return errors
+
+
+def _names_by_folder(paths: Iterable[str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        folder, _, name = path.rpartition("/")
+        bucket = groups.get(folder or "/")
+        if bucket is None:
+            groups[folder or "/"] = [name]
+        else:
+            bucket.append(name)
+    return groups
+
+
+class HardLinkOperation(CopyOperation):
+    """``target`` becomes a hard link to ``source``, or a copy where linking fails.
+
+    Linking fails across filesystems (``EXDEV``), where the kernel forbids it
+    (``EPERM``, e.g. ``fs.protected_hardlinks``) or where the filesystem has no
+    hard links; those files are copied like :class:`CopyOperation` does.
+    Beware: a hard link shares its bytes with the source, so changing one
+    changes the other.
+    """
+
+    __slots__ = ()
+
+    def apply(self, source: str, target: str) -> None:
+        """Hard-link ``target`` to ``source`` (following a symlinked source)."""
+        try:
+            _link_following(source, target)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno not in _NO_HARDLINK:
+                raise
+            super().apply(source, target)
+            return
+        try:
+            self._created[target] = _link_key(os.lstat(target))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+            raise
+
+
+def _copy_key(size: int, mtime_ns: int) -> int:
+    """What a copy we made is recognised by: its size and mtime.
+
+    Not its inode: a file removed and replaced by another may get the same
+    number at once. The mtime was copied from the source to the nanosecond,
+    which a replacement is very unlikely to have.
+    """
+    return hash((size, mtime_ns))
+
+
+def _link_key(st: os.stat_result) -> int:
+    """What a hard link we made is recognised by: the source's inode.
+
+    That inode cannot be reused while the source exists, and its size and
+    mtime may change with the source.
+    """
+    return hash(("link", st.st_dev, st.st_ino))
+
+
+def _remove_if_ours(target: str, key: int) -> None:
+    """Remove ``target`` if it is a regular file matching the recorded key."""
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode) and key in (
+        _copy_key(st.st_size, st.st_mtime_ns),
+        _link_key(st),
+    ):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)

@@ -1,0 +1,72 @@
+"""The transfers satisfy the protocols of :mod:`alink.typing`.
+
+mypy checks this module (see ``[tool.mypy] files``): an assignment below fails
+type checking if a transfer or connection stops matching its protocol. The
+tests also check the runtime view (``isinstance`` on the protocols).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alink import Dataset, File, RemotePath
+from alink.transfer.copy import CopyFileTransfer
+from alink.transfer.link import LinkFileTransfer
+from alink.transfer.select import SelectFileTransfer
+from alink.typing import (
+    DownloadConnection,
+    Downloader,
+    FileTransfer,
+    UploadConnection,
+    Uploader,
+)
+
+
+def test_transfers_satisfy_the_protocols() -> None:
+    link: FileTransfer = LinkFileTransfer()
+    copy: FileTransfer = CopyFileTransfer(hard_link=True)
+    select: FileTransfer = SelectFileTransfer([link, copy])
+    downloaders: list[Downloader] = [link, copy, select]
+    uploaders: list[Uploader] = [link, copy, select]
+    for transfer in (link, copy, select):
+        assert isinstance(transfer, FileTransfer)
+    assert len(downloaders) == len(uploaders) == 3
+    assert not isinstance(object(), Downloader)
+
+
+@pytest.mark.anyio
+async def test_connections_satisfy_the_protocols(tmp_path: Path) -> None:
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "a.dat").write_bytes(b"a")
+    (tmp_path / "new.dat").write_bytes(b"new")
+    dataset = Dataset(type="raw", source_folder=str(tmp_path / "ds"))
+    first = RemotePath("a.dat")
+    transfer: FileTransfer = SelectFileTransfer([CopyFileTransfer()])
+    async with transfer.connect_for_download(dataset, first) as down:
+        connection: DownloadConnection = down
+        assert isinstance(connection, DownloadConnection)
+        await connection.download_files(
+            remote=[RemotePath(str(tmp_path / "ds" / "a.dat"))],
+            local=[tmp_path / "out" / "a.dat"],
+        )
+    async with transfer.connect_for_upload(dataset, RemotePath("new.dat")) as up:
+        uploader: UploadConnection = up
+        assert isinstance(uploader, UploadConnection)
+        files = await uploader.upload_files(File.from_local(tmp_path / "new.dat"))
+        assert all(f.is_on_remote for f in files)
+        await uploader.revert_upload(*files)
+    # The concrete connections satisfy the protocols too.
+    copy = CopyFileTransfer()
+    async with copy.connect_for_download(dataset, first) as copy_down:
+        concrete_down: DownloadConnection = copy_down
+    async with copy.connect_for_upload(dataset, first) as copy_up:
+        concrete_up: UploadConnection = copy_up
+    async with LinkFileTransfer().connect_for_download(dataset, first) as link_down:
+        link_connection: DownloadConnection = link_down
+    assert isinstance(concrete_down, DownloadConnection)
+    assert isinstance(concrete_up, UploadConnection)
+    assert isinstance(link_connection, DownloadConnection)
+    assert (tmp_path / "out" / "a.dat").read_bytes() == b"a"
+    assert not (tmp_path / "ds" / "new.dat").exists()
