@@ -1,0 +1,433 @@
+"""The ``alink`` command group and its commands: ``demo``, ``download``, ``show``.
+
+Argument parsing is click's; each command validates its input synchronously
+(one line and exit code 2 on bad input, nothing touched), then runs its async
+part with :func:`._run.run_job` under a progress reporter, and finally prints
+its result (standard output) or one error line (standard error).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from .. import __version__
+from . import _demo, _format
+from ._auth import Login, resolve_login
+from ._download import DownloadRequest, Mode, VerifyLevel, download
+from ._exit import ExitCode
+from ._progress import open_reporter
+from ._run import fail, finish, log_to_stderr, run_job
+from ._show import as_json, as_text, fetch
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Environment variable with colon-separated allowed roots.
+ALLOWED_ROOTS_ENV = "ALINK_ALLOWED_ROOTS"
+
+
+class _Group(click.Group):
+    """A click group whose usage errors are one line, like every other error."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(
+                args, prog_name, complete_var, standalone_mode=False, **extra
+            )
+        try:
+            code = super().main(
+                args, prog_name, complete_var, standalone_mode=False, **extra
+            )
+        except click.ClickException as exc:
+            where = (
+                exc.ctx.command_path
+                if isinstance(exc, click.UsageError) and exc.ctx
+                else "alink"
+            )
+            hint = (
+                f" (see '{where} --help')" if isinstance(exc, click.UsageError) else ""
+            )
+            click.echo(f"alink: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(ExitCode.USAGE)
+        except click.Abort:
+            click.echo("alink: interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+class _AllowedRoot(click.ParamType):  # type: ignore[type-arg]
+    """An absolute folder; relative ones are taken against the working directory.
+
+    In ``ALINK_ALLOWED_ROOTS``, several roots are separated by colons.
+    """
+
+    name = "path"
+    envvar_list_splitter = ":"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+        if not text.strip():
+            self.fail("an allowed root must not be empty", param, ctx)
+        return os.path.abspath(text)
+
+
+class _Regex(click.ParamType):  # type: ignore[type-arg]
+    """A Python regular expression."""
+
+    name = "regex"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> re.Pattern[str]:
+        if isinstance(value, re.Pattern):
+            return value
+        try:
+            return re.compile(value)
+        except re.error as exc:
+            self.fail(
+                f"{value!r} is not a valid regular expression ({exc})", param, ctx
+            )
+
+
+def _run_options(func: F) -> F:
+    """``--backend``, ``--quiet`` and ``--debug``, shared by every command."""
+    func = click.option(
+        "--debug",
+        is_flag=True,
+        help="On errors, show the full traceback too.",
+    )(func)
+    func = click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        help="No progress output (errors are still printed).",
+    )(func)
+    return click.option(
+        "--backend",
+        type=click.Choice(["asyncio", "trio"]),
+        default="asyncio",
+        show_default=True,
+        help="Event loop to run on (trio must be installed).",
+    )(func)
+
+
+def _server_options(func: F) -> F:
+    """Where SciCat is and how to log in, shared by ``download`` and ``show``."""
+    options = [
+        click.option(
+            "--url",
+            envvar="SCICAT_URL",
+            required=True,
+            help="SciCat URL, e.g. https://scicat.example.org (env SCICAT_URL).",
+        ),
+        click.option(
+            "--token-env",
+            default="SCICAT_TOKEN",
+            show_default=True,
+            metavar="NAME",
+            help="Environment variable that holds your SciCat token.",
+        ),
+        click.option(
+            "--username",
+            metavar="USER",
+            help="Log in with a user name; the password comes from"
+            " SCICAT_PASSWORD or a prompt.",
+        ),
+        click.option(
+            "--public",
+            is_flag=True,
+            help="Do not log in (published datasets only).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=30.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Timeout of each phase of a request to SciCat.",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            default=3,
+            show_default=True,
+            help="Retries of a request after a connection error or a 502/503/504.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _check_backend(backend: str) -> None:
+    if backend == "trio" and importlib.util.find_spec("trio") is None:
+        fail("--backend trio: trio is not installed (pip install trio)")
+
+
+def _login(ctx: click.Context, **kwargs: Any) -> Login:
+    source = ctx.get_parameter_source("token_env")
+    return resolve_login(
+        url=kwargs["url"],
+        token_env=kwargs["token_env"],
+        token_env_given=source is not click.core.ParameterSource.DEFAULT,
+        username=kwargs["username"],
+        public=kwargs["public"],
+        timeout=kwargs["timeout"],
+        retries=kwargs["retries"],
+    )
+
+
+@click.group(
+    name="alink", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="alink")
+def cli() -> None:
+    """alink: make the files of a SciCat dataset available locally.
+
+    Files are symlinked when the facility storage is mounted on this machine
+    (--link), or copied (--copy). Start with `alink demo`.
+
+    Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 login failed, 4 dataset
+    not found or forbidden, 5 SciCat unreachable or bad answer, 6 files not
+    accessible here, 7 integrity (size/checksum), 8 file exists, 9 unsafe
+    path, 10 dataset cannot be downloaded as is, 11 local filesystem error,
+    130 interrupted.
+    """
+
+
+@cli.command()
+@click.option(
+    "--files",
+    type=click.IntRange(min=1),
+    default=20_000,
+    show_default=True,
+    help="Number of files in the generated dataset.",
+)
+@click.option(
+    "--file-size",
+    type=click.IntRange(min=0),
+    default=1024,
+    show_default=True,
+    metavar="BYTES",
+    help="Size of each generated file.",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Keep the storage and the links in DIR (new or empty) instead of"
+    " deleting them.",
+)
+@click.option(
+    "--verify",
+    type=click.Choice(["checksum", "size", "none"]),
+    default="checksum",
+    show_default=True,
+    help="How to check the linked files.",
+)
+@_run_options
+def demo(
+    files: int,
+    file_size: int,
+    keep: Path | None,
+    verify: VerifyLevel,
+    backend: str,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Link a generated dataset from a local SciCat double: no network, no set-up.
+
+    Creates temporary facility storage (on /dev/shm when there is one) with
+    many small files in nested folders, serves the dataset from alink's SciCat
+    test double on 127.0.0.1, fetches it with alink.Client, links every file,
+    verifies, reports the speed and how long the event loop was blocked at
+    most, and cleans up.
+    """
+    _check_backend(backend)
+    options = _demo.DemoOptions(
+        files=files, file_size=file_size, keep=keep, verify=verify
+    )
+    with log_to_stderr(debug=debug), open_reporter(quiet=quiet) as reporter:
+        outcome = run_job(lambda: _demo.demo(options, reporter), backend=backend)
+    result = finish(
+        outcome, debug=debug, interrupted_message="the demo's files were removed"
+    )
+    for line in _demo.summary(result):
+        click.echo(line)
+
+
+@cli.command(name="download")
+@click.argument("pid")
+@click.option(
+    "--target",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Local folder for the files (created when needed).",
+)
+@click.option(
+    "--link",
+    "mode",
+    flag_value="link",
+    default=True,
+    help="Symlink the files (the storage must be mounted here). [default]",
+)
+@click.option("--copy", "mode", flag_value="copy", help="Copy the files.")
+@click.option(
+    "--auto",
+    "mode",
+    flag_value="auto",
+    help="Link when the storage is mounted here, else copy.",
+)
+@click.option(
+    "--select",
+    "patterns",
+    type=_Regex(),
+    multiple=True,
+    metavar="REGEX",
+    help="Only files whose path (as `alink show` lists it) matches; repeatable.",
+)
+@click.option(
+    "--keep-tree",
+    is_flag=True,
+    help="Keep the dataset's sub-folders (default: all files flat in DIR).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace existing local files even when they are up to date.",
+)
+@click.option(
+    "--checksum/--no-checksum",
+    default=None,
+    help="Verify checksums, not just sizes. Default: on for --copy and"
+    " --auto, off for --link (a link is the facility's own file).",
+)
+@click.option(
+    "--allowed-root",
+    "allowed_roots",
+    type=_AllowedRoot(),
+    multiple=True,
+    envvar=ALLOWED_ROOTS_ENV,
+    metavar="PATH",
+    help="Refuse datasets whose source folder is outside PATH; repeatable"
+    f" (env {ALLOWED_ROOTS_ENV}, colon-separated).",
+)
+@_server_options
+@_run_options
+@click.pass_context
+def download_command(
+    ctx: click.Context,
+    /,
+    pid: str,
+    target: Path,
+    mode: Mode,
+    patterns: tuple[re.Pattern[str], ...],
+    keep_tree: bool,
+    force: bool,
+    checksum: bool | None,
+    allowed_roots: tuple[str, ...],
+    backend: str,
+    quiet: bool,
+    debug: bool,
+    **server: Any,
+) -> None:
+    """Download the files of dataset PID into DIR: link, copy, or either.
+
+    All or nothing: if anything fails, or you press Ctrl-C, whatever this run
+    created is removed again. Files already in place are kept.
+    """
+    _check_backend(backend)
+    if not pid.strip():
+        fail("the PID is empty")
+    if target.exists() and not target.is_dir():
+        fail(f"--target {target}: exists and is not a folder", ExitCode.FILE_EXISTS)
+    login = _login(ctx, **server)
+    if checksum is None:
+        checksum = mode != "link"
+    request = DownloadRequest(
+        pid=pid.strip(),
+        target=target,
+        mode=mode,
+        patterns=patterns,
+        keep_tree=keep_tree,
+        force=force,
+        verify="checksum" if checksum else "size",
+        allowed_roots=allowed_roots or None,
+    )
+    with log_to_stderr(debug=debug), open_reporter(quiet=quiet) as reporter:
+        outcome = run_job(lambda: download(request, login, reporter), backend=backend)
+    result = finish(
+        outcome,
+        debug=debug,
+        interrupted_message="this run's files were removed again",
+    )
+    if quiet:
+        return
+    kept = (
+        f", {_format.count(result.up_to_date)} already up to date"
+        if result.up_to_date
+        else ""
+    )
+    click.echo(
+        f"{_format.plural(result.selected, 'file')}"
+        f" ({_format.size(result.size)}) of {request.pid} ready in {target}"
+        f" ({_format.count(result.transferred)} {result.verb}{kept};"
+        f" {_format.duration(result.seconds)})"
+    )
+
+
+@cli.command()
+@click.argument("pid")
+@click.option("--json", "as_json_", is_flag=True, help="Print JSON instead of text.")
+@_server_options
+@_run_options
+@click.pass_context
+def show(
+    ctx: click.Context,
+    /,
+    pid: str,
+    as_json_: bool,
+    backend: str,
+    quiet: bool,
+    debug: bool,
+    **server: Any,
+) -> None:
+    """Show dataset PID: its main fields and its files (sizes, paths)."""
+    _check_backend(backend)
+    if not pid.strip():
+        fail("the PID is empty")
+    login = _login(ctx, **server)
+    with log_to_stderr(debug=debug), open_reporter(quiet=quiet or as_json_) as reporter:
+        outcome = run_job(lambda: fetch(login, pid.strip(), reporter), backend=backend)
+    dataset = finish(outcome, debug=debug, interrupted_message="nothing was changed")
+    if as_json_:
+        click.echo(json.dumps(as_json(dataset), indent=2))
+        return
+    for line in as_text(dataset):
+        click.echo(line)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The console script ``alink``."""
+    cli.main(args=argv, prog_name="alink")
+    raise AssertionError("unreachable: click exits")  # pragma: no cover

@@ -1,0 +1,159 @@
+"""How the command logs in to SciCat: a token from the environment, a user
+name and password, or no login at all (``--public``).
+
+Everything here is decided before the event loop starts (the password prompt
+is synchronous), so a missing token is a usage error that touches nothing.
+The token and the password are kept out of every repr and message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import click
+import httpx
+
+from ..client import Client, RetryPolicy
+from ..transfer.copy import CopyFileTransfer
+from ..transfer.link import LinkFileTransfer
+from ..transfer.select import SelectFileTransfer
+from ._exit import ExitCode
+from ._run import fail
+
+__all__ = ["Login", "Transfer", "check_url", "connect", "resolve_login"]
+
+#: The transfers the command line can use.
+Transfer = LinkFileTransfer | CopyFileTransfer | SelectFileTransfer
+
+#: Where ``--username`` reads the password from before asking for it.
+PASSWORD_ENV = "SCICAT_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """The server and how to log in to it; secrets never appear in the repr."""
+
+    url: str
+    timeout: float
+    retries: int
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def public(self) -> bool:
+        """Whether requests go without a login (published datasets only)."""
+        return self.token is None and self.username is None
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL without credentials; else exit 2."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL as exc:
+        fail(f"--url: not a valid URL ({exc})")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        fail(f"--url: expected an http:// or https:// URL with a host, got {url!r}")
+    if parsed.userinfo:
+        fail(
+            "--url must not contain a user name or password; use --username or"
+            " a token in the environment"
+        )
+    if parsed.query or parsed.fragment:
+        fail(f"--url must not have a query or fragment, got {url!r}")
+    return url.strip()
+
+
+def resolve_login(
+    *,
+    url: str,
+    token_env: str,
+    token_env_given: bool,
+    username: str | None,
+    public: bool,
+    timeout: float,
+    retries: int,
+) -> Login:
+    """Decide how to log in; prompts for a password when one is needed.
+
+    Exits with code 2 (one line, nothing touched) when the choice is
+    contradictory or the token / password is missing.
+    """
+    url = check_url(url)
+    if public and username is not None:
+        fail("--public and --username exclude each other")
+    if public and token_env_given:
+        fail("--public and --token-env exclude each other")
+    if username is not None and token_env_given:
+        fail("--username and --token-env exclude each other")
+    if public:
+        return Login(url=url, timeout=timeout, retries=retries)
+    if username is not None:
+        if not username.strip():
+            fail("--username must not be empty")
+        password = os.environ.get(PASSWORD_ENV)
+        if not password:
+            try:
+                password = click.prompt(
+                    f"SciCat password for {username}", hide_input=True, err=True
+                )
+            except click.Abort:
+                fail(
+                    f"no password for {username!r}: type it when asked, or set"
+                    f" {PASSWORD_ENV}"
+                )
+        return Login(
+            url=url,
+            timeout=timeout,
+            retries=retries,
+            username=username,
+            password=password,
+        )
+    if not token_env.strip() or "=" in token_env:
+        fail(f"--token-env: not an environment variable name: {token_env!r}")
+    token = os.environ.get(token_env, "").strip()
+    if not token:
+        fail(
+            f"no SciCat token: the environment variable {token_env} is not set or"
+            " empty; set it to your token, or use --username USER (password"
+            f" prompt or {PASSWORD_ENV}) or --public",
+            ExitCode.USAGE,
+        )
+    return Login(url=url, timeout=timeout, retries=retries, token=token)
+
+
+@asynccontextmanager
+async def connect(
+    login: Login, file_transfer: Transfer | None = None
+) -> AsyncIterator[Client]:
+    """An open :class:`~alink.Client` for ``login``; closed on exit."""
+    retry = RetryPolicy(attempts=login.retries + 1)
+    if login.token is not None:
+        client = Client.from_token(
+            url=login.url,
+            token=login.token,
+            file_transfer=file_transfer,
+            timeout=login.timeout,
+            retry=retry,
+        )
+    elif login.username is not None:
+        client = await Client.from_credentials(
+            url=login.url,
+            username=login.username,
+            password=login.password or "",
+            file_transfer=file_transfer,
+            timeout=login.timeout,
+            retry=retry,
+        )
+    else:
+        client = Client.without_login(
+            url=login.url,
+            file_transfer=file_transfer,
+            timeout=login.timeout,
+            retry=retry,
+        )
+    async with client:
+        yield client

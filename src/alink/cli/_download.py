@@ -1,0 +1,159 @@
+"""``alink download``: fetch a dataset and make its files available locally."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from .._model import Dataset, File
+from ..transfer.copy import CopyFileTransfer
+from ..transfer.link import LinkFileTransfer
+from ..transfer.select import SelectFileTransfer
+from . import _format
+from ._auth import Login, Transfer, connect
+from ._progress import Reporter
+from ._show import relative_path
+
+__all__ = [
+    "DownloadRequest",
+    "DownloadResult",
+    "Mode",
+    "VerifyLevel",
+    "download",
+    "make_transfer",
+]
+
+#: ``--link``, ``--copy`` or ``--auto`` (link where possible, else copy).
+Mode = Literal["link", "copy", "auto"]
+#: How downloaded files are checked (``Client.download_files(verify=...)``).
+VerifyLevel = Literal["checksum", "size", "none"]
+
+_VERBS: dict[Mode, tuple[str, str]] = {
+    "link": ("linking", "linked"),
+    "copy": ("copying", "copied"),
+    "auto": ("downloading", "downloaded"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadRequest:
+    """Everything ``alink download`` was asked to do, already validated."""
+
+    pid: str
+    target: Path
+    mode: Mode
+    patterns: tuple[re.Pattern[str], ...]
+    keep_tree: bool
+    force: bool
+    verify: VerifyLevel
+    allowed_roots: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    """What a download did, for the summary line."""
+
+    dataset: Dataset
+    verb: str
+    selected: int
+    transferred: int
+    size: int
+    seconds: float
+
+    @property
+    def up_to_date(self) -> int:
+        """Selected files that were already in place and kept untouched."""
+        return self.selected - self.transferred
+
+
+def make_transfer(mode: Mode, allowed_roots: Sequence[str] | None) -> Transfer:
+    """The file transfer for ``--link``, ``--copy`` or ``--auto``."""
+    if mode == "link":
+        return LinkFileTransfer(allowed_roots=allowed_roots)
+    if mode == "copy":
+        return CopyFileTransfer(allowed_roots=allowed_roots)
+    return SelectFileTransfer(
+        [
+            LinkFileTransfer(allowed_roots=allowed_roots),
+            CopyFileTransfer(allowed_roots=allowed_roots),
+        ]
+    )
+
+
+def _selector(
+    dataset: Dataset, patterns: Sequence[re.Pattern[str]]
+) -> bool | Callable[[File], bool]:
+    """``True``, or a predicate: any pattern is found in the file's path below
+    the source folder (as ``alink show`` lists it)."""
+    if not patterns:
+        return True
+    folder = dataset.source_folder
+
+    def chosen(file: File) -> bool:
+        path = relative_path(file, folder)
+        return any(p.search(path) for p in patterns)
+
+    return chosen
+
+
+async def download(
+    request: DownloadRequest, login: Login, reporter: Reporter
+) -> DownloadResult:
+    """Fetch the dataset, then link / copy its (selected) files, all or nothing."""
+    transfer = make_transfer(request.mode, request.allowed_roots)
+    async with connect(login, transfer) as client:
+        reporter.begin(f"fetching dataset {request.pid}")
+        dataset = await client.get_dataset(request.pid)
+        on_remote = [f for f in dataset.files if f.is_on_remote]
+        reporter.end(
+            f"fetched dataset {request.pid}:"
+            f" {_format.plural(len(on_remote), 'file')},"
+            f" {_format.size(sum(f.size for f in on_remote))}"
+        )
+        select = _selector(dataset, request.patterns)
+        chosen = [f for f in on_remote if select(f)] if callable(select) else on_remote
+        if request.patterns and not chosen:
+            shown = " ".join(f"--select {p.pattern!r}" for p in request.patterns)
+            raise click.UsageError(
+                f"no file of dataset {request.pid} matches {shown}"
+                f" ({_format.plural(len(on_remote), 'file')} listed; `alink show"
+                f" {request.pid}` lists them)"
+            )
+        doing, done_word = _VERBS[request.mode]
+        reporter.begin(f"{doing} files", total=len(chosen))
+        transferred = 0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal transferred
+            transferred = total
+            reporter.update(done, total)
+
+        began = time.perf_counter()
+        result = await client.download_files(
+            dataset,
+            target=request.target,
+            select=select,
+            force=request.force,
+            keep_tree=request.keep_tree,
+            verify=request.verify,
+            progress=progress,
+        )
+        seconds = time.perf_counter() - began
+        reporter.end(
+            f"{done_word} {_format.plural(transferred, 'file')}"
+            f" in {_format.duration(seconds)}"
+        )
+    return DownloadResult(
+        dataset=result,
+        verb=done_word,
+        selected=len(chosen),
+        transferred=transferred,
+        size=sum(f.size for f in chosen),
+        seconds=seconds,
+    )

@@ -1,0 +1,94 @@
+"""Exit codes of the ``alink`` command and the one-line message for each error.
+
+Every failure the command expects maps to its own exit code, so scripts can
+tell "the dataset does not exist" from "the storage is not mounted here"
+without parsing text. The table is documented in ``docs/cli.md``; a test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import click
+
+from .._errors import (
+    FileNotAccessibleError,
+    IntegrityError,
+    ScicatCommError,
+    ScicatLoginError,
+    UnsafePathError,
+)
+
+__all__ = ["ExitCode", "classify"]
+
+
+class ExitCode(enum.IntEnum):
+    """What ``alink`` returns to the shell."""
+
+    OK = 0
+    """Everything worked."""
+    ERROR = 1
+    """An unexpected error (a bug, or something alink does not know about)."""
+    USAGE = 2
+    """Bad command line: unknown option, bad URL or regex, missing token, ..."""
+    LOGIN = 3
+    """SciCat rejected the login (wrong password, expired token)."""
+    NOT_FOUND = 4
+    """The dataset does not exist, or SciCat refuses to show it."""
+    SCICAT = 5
+    """SciCat could not be reached or answered something unusable."""
+    NOT_ACCESSIBLE = 6
+    """The dataset's files cannot be reached from this machine."""
+    INTEGRITY = 7
+    """A downloaded file does not match the catalogue (size or checksum)."""
+    FILE_EXISTS = 8
+    """Something is already where a downloaded file should go."""
+    UNSAFE_PATH = 9
+    """A path would escape the dataset or the allowed roots."""
+    INVALID_DATASET = 10
+    """The dataset cannot be downloaded as it is (no source folder, two files
+    with one local name, an unknown checksum algorithm, ...)."""
+    FILESYSTEM = 11
+    """The local filesystem refused (permission denied, disk full, ...)."""
+    INTERRUPTED = 130
+    """Interrupted (Ctrl-C or SIGTERM); what the run had created was undone."""
+
+
+def classify(error: BaseException) -> tuple[ExitCode, str]:
+    """The exit code and the one-line message for an error.
+
+    The message is the error's own text (alink's errors are written to be read
+    by people and never contain a token), prefixed where the text alone would
+    not say what went wrong.
+    """
+    text = " ".join(str(error).split()) or type(error).__name__
+    # Order matters: UnsafePathError is a ValueError, FileExistsError an OSError.
+    if isinstance(error, click.ClickException):
+        return ExitCode.USAGE, error.format_message()
+    if isinstance(error, ScicatLoginError):
+        return ExitCode.LOGIN, text
+    if isinstance(error, ScicatCommError):
+        if error.status_code in (401, 403, 404):
+            return ExitCode.NOT_FOUND, text
+        return ExitCode.SCICAT, text
+    if isinstance(error, FileNotAccessibleError):
+        return ExitCode.NOT_ACCESSIBLE, text
+    if isinstance(error, IntegrityError):
+        return ExitCode.INTEGRITY, text
+    if isinstance(error, UnsafePathError):
+        return ExitCode.UNSAFE_PATH, f"unsafe path: {text}"
+    if isinstance(error, FileExistsError):
+        return ExitCode.FILE_EXISTS, _os_text(error, "already exists")
+    if isinstance(error, ValueError | TypeError):
+        return ExitCode.INVALID_DATASET, text
+    if isinstance(error, OSError):
+        return ExitCode.FILESYSTEM, _os_text(error, "filesystem error")
+    return ExitCode.ERROR, f"unexpected error ({type(error).__name__}): {text}"
+
+
+def _os_text(error: OSError, fallback: str) -> str:
+    """``OSError`` text: alink's own message, or ``strerror: filename``."""
+    if error.strerror and error.filename is not None:
+        return f"{error.strerror}: {error.filename!s}"
+    return " ".join(str(error).split()) or fallback
