@@ -1,0 +1,208 @@
+"""Scenario 1 — link throughput on tmpfs: alink against the baselines.
+
+1k/10k/100k files, flat (one folder) and nested (100 folders). Every tool
+gets its inputs built before timing and runs alone (only its own inputs are
+alive, so no tool pays the garbage collector for another's objects): one
+warm-up run, then the timed repeats; after each run the links are verified
+and removed (untimed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import _linktools as lt
+from ._harness import (
+    LAYOUTS,
+    Measurement,
+    ScenarioResult,
+    Section,
+    Settings,
+    Target,
+    TreeSpec,
+    count_label,
+    log,
+    make_remote_tree,
+    markdown_table,
+    remove_tree,
+    scratch_dir,
+    time_table,
+    timed_repeats,
+)
+
+NAME = "throughput"
+TITLE = "1. Link throughput on tmpfs"
+FULL_ONLY = False
+
+REFERENCE = "alink (asyncio)"
+#: The naive per-file thread hand-off is run up to this many files only.
+NAIVE_MAX = 10_000
+
+
+def sizes(settings: Settings) -> tuple[int, ...]:
+    if settings.sizes:
+        return settings.sizes
+    return (1000, 10_000) if settings.quick else (1000, 10_000, 100_000)
+
+
+def make_tools() -> list[lt.LinkTool]:
+    """The compared tools, in table column order."""
+    return [
+        *(lt.AlinkTool(b) for b in lt.backends("asyncio", "trio", "uvloop")),
+        lt.PythonLoopTool(),
+        lt.CLoopTool(),
+        lt.CpTool(),
+        lt.ScitaceanTool(),
+        lt.NaiveThreadTool(lt.Backend("asyncio")),
+    ]
+
+
+def measure_case(
+    case: lt.LinkCase,
+    tools: Sequence[lt.LinkTool],
+    unavailable: dict[str, str],
+    settings: Settings,
+    *,
+    verify_sample: int | None = None,
+) -> list[Measurement]:
+    """Time every tool on one case (one warm-up run, then the repeats)."""
+    results = []
+    for tool in tools:
+        m = Measurement(case=case.label, tool=tool.name, files=case.count)
+        results.append(m)
+        if tool.name in unavailable:
+            m.skipped = unavailable[tool.name]
+            continue
+        if isinstance(tool, lt.NaiveThreadTool) and case.count > NAIVE_MAX:
+            m.skipped = f"only run up to {count_label(NAIVE_MAX)} files (too slow)"
+            continue
+        inputs = tool.prepare(case)
+
+        def after(tool: lt.LinkTool = tool) -> None:
+            case.verify(tool.output(case), sample=verify_sample)
+            tool.cleanup(case)
+
+        m.seconds = timed_repeats(
+            lambda tool=tool, inputs=inputs: tool.run(case, inputs),  # type: ignore[misc]
+            repeats=settings.repeats,
+            after_each=after,
+        )
+        del inputs
+        log(f"  {case.label:>12}  {tool.name:<22} median {m.median:.4f} s")
+    return results
+
+
+def check_tools(tools: Sequence[lt.LinkTool]) -> dict[str, str]:
+    """Map each tool that cannot run here to the reason."""
+    reasons = {}
+    for tool in tools:
+        reason = tool.unavailable()
+        if reason:
+            reasons[tool.name] = reason
+            log(f"  skipping {tool.name}: {reason}")
+    return reasons
+
+
+def _ratios(
+    measurements: Sequence[Measurement], tool: str, other: str
+) -> dict[str, float]:
+    """Per case: median(other) / median(tool)."""
+    by = {(m.case, m.tool): m.median for m in measurements}
+    out = {}
+    for case in dict.fromkeys(m.case for m in measurements):
+        a, b = by.get((case, tool)), by.get((case, other))
+        if a and b:
+            out[case] = b / a
+    return out
+
+
+def targets(measurements: Sequence[Measurement]) -> list[Target]:
+    """The issue's throughput goals, evaluated per case."""
+    found: list[Target] = []
+    for alink in ("alink (asyncio)", "alink (trio)"):
+        vs_loop = _ratios(measurements, "python loop", alink)
+        if vs_loop:
+            worst = max(vs_loop.values())
+            found.append(
+                Target(
+                    f"{alink} ≤ 1.1× the raw Python loop",
+                    worst <= 1.1,
+                    ", ".join(f"{c}: {r:.2f}×" for c, r in vs_loop.items()),
+                )
+            )
+        vs_sci = _ratios(measurements, alink, "scitacean")
+        if vs_sci:
+            least = min(vs_sci.values())
+            found.append(
+                Target(
+                    f"{alink} ≥ 2.5× faster than Scitacean",
+                    least >= 2.5,
+                    ", ".join(f"{c}: {r:.2f}× faster" for c, r in vs_sci.items()),
+                )
+            )
+    return found
+
+
+def rate_table(measurements: Sequence[Measurement]) -> str:
+    """Rows = cases, columns = tools; cells = thousand files per second."""
+    cases = list(dict.fromkeys(m.case for m in measurements))
+    tools = list(dict.fromkeys(m.tool for m in measurements))
+    by = {(m.case, m.tool): m for m in measurements}
+    rows = []
+    for case in cases:
+        row = [case]
+        for tool in tools:
+            rate = by[case, tool].rate() if (case, tool) in by else None
+            row.append(f"{rate / 1000:.0f}k" if rate else "–")
+        rows.append(row)
+    return markdown_table(["files/s", *tools], rows)
+
+
+def run(settings: Settings) -> ScenarioResult:
+    result = ScenarioResult(NAME, TITLE)
+    tools = make_tools()
+    try:
+        unavailable = check_tools(tools)
+        with scratch_dir(settings, NAME) as root:
+            for layout in LAYOUTS:
+                for n in sizes(settings):
+                    spec = TreeSpec(layout, n)
+                    case = lt.LinkCase(
+                        spec,
+                        remote=root / f"remote-{layout}-{n}",
+                        local=root / f"local-{layout}-{n}",
+                        rel=[],
+                    )
+                    log(f"[{NAME}] {spec.label}: creating {n} remote files")
+                    case.rel = make_remote_tree(case.remote, spec)
+                    case.prepare_local()
+                    result.measurements += measure_case(
+                        case, tools, unavailable, settings
+                    )
+                    remove_tree(case.remote)
+                    remove_tree(case.local)
+    finally:
+        lt.close_all(tools)
+    ms = result.measurements
+    notes = [
+        f"Median of {settings.repeats} runs after a warm-up run; ratio = tool time /"
+        f" {REFERENCE} time (above 1 = slower than alink).",
+        "Inputs (RemotePath/Path lists for the libraries, str lists for the loops)"
+        " are built before timing; nested local sub-folders exist beforehand for"
+        " every tool (cp -rs creates its own).",
+        "C symlink() times only its loop (the physical limit); cp -rs includes"
+        " starting the process; alink runs include connect_for_download and the"
+        " existence check of every remote file, which the raw loops skip.",
+        f"naive to_thread = one `await anyio.to_thread.run_sync(os.symlink, ...)` per"
+        f" file, run up to {count_label(NAIVE_MAX)} files.",
+    ]
+    result.sections.append(
+        Section(
+            "Time per run (median) and ratio vs alink (asyncio)",
+            time_table(ms, reference=REFERENCE),
+            notes=notes,
+            targets=targets(ms),
+        )
+    )
+    result.sections.append(Section("Throughput (files per second)", rate_table(ms)))
+    return result

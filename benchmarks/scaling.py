@@ -1,0 +1,246 @@
+"""Scenario 4 — scaling and memory: 10k, 100k and 1M files.
+
+Does the time per file stay flat as datasets grow, how much memory does a run
+need beyond its inputs, and does the number of threads stay bounded? Each
+(tool, layout, size) is measured in a fresh process
+(:mod:`benchmarks._scaling_child`) so memory numbers are not polluted by
+other tools. Full mode only (or ``--only scaling``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._harness import (
+    LAYOUTS,
+    Measurement,
+    ScenarioResult,
+    Section,
+    Settings,
+    Target,
+    TreeSpec,
+    count_label,
+    log,
+    make_remote_tree,
+    markdown_table,
+    remove_tree,
+    scratch_dir,
+)
+
+NAME = "scaling"
+TITLE = "4. Scaling and memory"
+FULL_ONLY = True
+
+TOOLS = ("alink (asyncio)", "alink (trio)", "python loop", "C symlink()", "scitacean")
+ALINKS = ("alink (asyncio)", "alink (trio)")
+TARGET_RSS_MB = 64
+TARGET_THREADS = 8
+#: Time per file at the largest size may be at most this times the smallest's.
+TARGET_FLATNESS = 1.5
+
+
+def sizes(settings: Settings) -> tuple[int, ...]:
+    if settings.sizes:
+        return settings.sizes
+    return (10_000, 100_000) if settings.quick else (10_000, 100_000, 1_000_000)
+
+
+def run_child(
+    tool: str, spec: TreeSpec, remote: Path, local: Path, repeats: int
+) -> dict[str, Any]:
+    """Measure one (tool, layout, size) in a fresh interpreter."""
+    package_parent = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_parent, env.get("PYTHONPATH")) if p
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks._scaling_child",
+            "--tool",
+            tool,
+            "--layout",
+            spec.layout,
+            "--count",
+            str(spec.count),
+            "--remote",
+            str(remote),
+            "--local",
+            str(local),
+            "--repeats",
+            str(repeats),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"scaling child for {tool} {spec.label} failed:\n{done.stderr[-2000:]}"
+        )
+    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return data
+
+
+def _mb(kb: float | None) -> str:
+    return "–" if kb is None else f"{kb / 1024:.1f} MB"
+
+
+def time_per_file_table(measurements: Sequence[Measurement]) -> str:
+    counts = sorted({m.files for m in measurements})
+    rows = []
+    for layout in LAYOUTS:
+        for tool in TOOLS:
+            row = [f"{tool}, {layout}"]
+            for n in counts:
+                m = next(
+                    (
+                        x
+                        for x in measurements
+                        if x.tool == tool and x.files == n and x.case.startswith(layout)
+                    ),
+                    None,
+                )
+                if m is None or m.median is None:
+                    row.append("skipped" if m else "–")
+                else:
+                    row.append(f"{m.median / n * 1e6:.2f} µs")
+            rows.append(row)
+    return markdown_table(["tool, layout", *(count_label(n) for n in counts)], rows)
+
+
+def memory_table(measurements: Sequence[Measurement]) -> str:
+    rows = []
+    for m in measurements:
+        if m.skipped or m.tool == "C symlink()":
+            continue
+        peaks = m.extra.get("peak_extra_kb") or []
+        rows.append(
+            [
+                m.case,
+                m.tool,
+                _mb(m.extra.get("inputs_kb")),
+                _mb(max(peaks)) if peaks else "n/a",
+                str(m.extra.get("max_threads", "–")),
+            ]
+        )
+    return markdown_table(
+        ["case", "tool", "inputs (RSS)", "peak extra RSS during run", "max threads"],
+        rows,
+    )
+
+
+def targets(measurements: Sequence[Measurement]) -> list[Target]:
+    found = []
+    for tool in ALINKS:
+        ms = [m for m in measurements if m.tool == tool and m.median]
+        if not ms:
+            continue
+        for layout in LAYOUTS:
+            curve = sorted(
+                (m.files, m.median / m.files)  # type: ignore[operator]
+                for m in ms
+                if m.case.startswith(layout)
+            )
+            if len(curve) >= 2:
+                ratio = curve[-1][1] / curve[0][1]
+                found.append(
+                    Target(
+                        f"{tool}, {layout}: time per file stays flat"
+                        f" (≤ {TARGET_FLATNESS}× from {count_label(curve[0][0])} to"
+                        f" {count_label(curve[-1][0])})",
+                        ratio <= TARGET_FLATNESS,
+                        " → ".join(f"{t * 1e6:.2f} µs" for _, t in curve)
+                        + f" ({ratio:.2f}×)",
+                    )
+                )
+        peaks = [
+            (m.case, max(m.extra["peak_extra_kb"]) / 1024)
+            for m in ms
+            if m.extra.get("peak_extra_kb")
+        ]
+        if peaks:
+            found.append(
+                Target(
+                    f"{tool}: ≤ {TARGET_RSS_MB} MB extra RSS beyond the inputs",
+                    all(p <= TARGET_RSS_MB for _, p in peaks),
+                    ", ".join(f"{c}: {p:.1f} MB" for c, p in peaks),
+                )
+            )
+        else:
+            found.append(
+                Target(
+                    f"{tool}: ≤ {TARGET_RSS_MB} MB extra RSS",
+                    None,
+                    "peak RSS could not be reset here (/proc/self/clear_refs)",
+                )
+            )
+        threads = [(m.case, m.extra.get("max_threads", 0)) for m in ms]
+        found.append(
+            Target(
+                f"{tool}: bounded threads (≤ {TARGET_THREADS} at every size)",
+                all(t <= TARGET_THREADS for _, t in threads),
+                ", ".join(f"{c}: {t}" for c, t in threads),
+            )
+        )
+    return found
+
+
+def run(settings: Settings) -> ScenarioResult:
+    result = ScenarioResult(NAME, TITLE)
+    repeats = min(settings.repeats, 3)
+    with scratch_dir(settings, NAME) as root:
+        for layout in LAYOUTS:
+            for n in sizes(settings):
+                spec = TreeSpec(layout, n)
+                remote, local = root / f"remote-{layout}-{n}", root / "local"
+                log(f"[{NAME}] {spec.label}: creating {n} remote files")
+                make_remote_tree(remote, spec)
+                for tool in TOOLS:
+                    m = Measurement(case=spec.label, tool=tool, files=n)
+                    data = run_child(tool, spec, remote, local, repeats)
+                    if "skipped" in data:
+                        m.skipped = data["skipped"]
+                        log(f"  skipping {tool}: {m.skipped}")
+                    else:
+                        m.seconds = data.pop("seconds")
+                        m.extra = data
+                        peaks = data["peak_extra_kb"]
+                        log(
+                            f"  {spec.label:>12}  {tool:<16} median {m.median:.3f} s"
+                            f"  {m.median / n * 1e6:.2f} µs/file"  # type: ignore[operator]
+                            f"  peak +{_mb(max(peaks) if peaks else None)}"
+                            f"  threads {data['max_threads']}"
+                        )
+                    result.measurements.append(m)
+                remove_tree(remote)
+    ms = result.measurements
+    result.sections += [
+        Section(
+            f"Time per file (median of {repeats}, fresh process per tool and size)",
+            time_per_file_table(ms),
+            targets=[t for t in targets(ms) if "per file" in t.goal],
+        ),
+        Section(
+            "Memory and threads",
+            memory_table(ms),
+            notes=[
+                "inputs = RSS growth from building the tool's input lists"
+                " (RemotePath/Path objects for the libraries, str for the loop);"
+                " peak extra RSS = VmHWM during a run minus VmRSS just before it"
+                " (VmHWM reset through /proc/self/clear_refs), the largest over the"
+                " runs; max threads = most threads seen by a 5 ms sampler,"
+                " main thread included, the sampler excluded.",
+            ],
+            targets=[t for t in targets(ms) if "per file" not in t.goal],
+        ),
+    ]
+    return result
