@@ -12,6 +12,7 @@ import datetime
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -92,6 +93,26 @@ def default_json(mode: str, only: list[str] | None) -> Path:
     return RESULTS / f"link-{mode}{suffix}.json"
 
 
+def write_results(
+    path: Path,
+    results: list[ScenarioResult],
+    info: dict[str, Any],
+    settings: Settings,
+    mode: str,
+    stamp: str,
+) -> None:
+    """Write (or rewrite) the JSON results; called after every scenario."""
+    data = {
+        "mode": mode,
+        "started": stamp,
+        "repeats": settings.repeats,
+        "machine": info,
+        "scenarios": {r.name: r.to_json() for r in results},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     kwargs: dict[str, Any] = {"install_fuse": args.install_fuse}
@@ -110,28 +131,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     results: list[ScenarioResult] = []
+    failed = False
     for module in select(args.only, args.quick):
         log(f"[{module.NAME}] {module.TITLE}")
         began = time.perf_counter()
-        results.append(module.run(settings))
+        try:
+            results.append(module.run(settings))
+        except Exception as exc:  # one broken scenario must not lose the others
+            failed = True
+            traceback.print_exc()
+            results.append(
+                ScenarioResult(module.NAME, module.TITLE, skipped=f"FAILED: {exc!r}")
+            )
         log(f"[{module.NAME}] done in {time.perf_counter() - began:.1f} s")
+        write_results(json_path, results, info, settings, mode, stamp)
 
     report = render(results, info, mode, stamp)
     sys.stdout.write(report)
-    data = {
-        "mode": mode,
-        "started": stamp,
-        "repeats": settings.repeats,
-        "machine": info,
-        "scenarios": {r.name: r.to_json() for r in results},
-    }
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(data, indent=1) + "\n")
     json_path.with_suffix(".md").write_text(report)
     log(f"results: {json_path} (+ .md)")
     if {link_throughput.NAME, scaling.NAME} & {r.name for r in results}:
         plot.from_json(json_path, json_path.with_suffix(".png"))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -10,19 +10,17 @@ small modules.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import platform
 import shutil
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 __all__ = [
     "LAYOUTS",
@@ -36,16 +34,20 @@ __all__ = [
     "TreeSpec",
     "count_label",
     "fmt_seconds",
+    "free_inodes",
     "log",
     "machine_info",
     "make_remote_tree",
     "markdown_table",
     "percentile",
     "remove_tree",
+    "rotated",
     "scratch_base",
     "scratch_dir",
     "time_table",
 ]
+
+T = TypeVar("T")
 
 Layout = Literal["flat", "nested"]
 LAYOUTS: tuple[Layout, ...] = ("flat", "nested")
@@ -220,27 +222,17 @@ class Measurement:
         return data
 
 
-def timed_repeats(
-    run_once: Callable[[], float],
-    *,
-    repeats: int,
-    after_each: Callable[[], None],
-    warmup: bool = True,
-) -> list[float]:
-    """Run ``run_once`` (which returns its own elapsed seconds) ``repeats`` times.
+def rotated(items: Sequence[T], round_: int) -> list[T]:
+    """``items`` rotated by ``round_``: interleaved rounds vary who goes first."""
+    if not items:
+        return []
+    shift = round_ % len(items)
+    return [*items[shift:], *items[:shift]]
 
-    A warm-up run comes first and is discarded; ``after_each`` (untimed)
-    restores the starting state after every run. The garbage collector is
-    emptied before each run so one tool does not pay for another's garbage.
-    """
-    times: list[float] = []
-    for i in range(repeats + (1 if warmup else 0)):
-        gc.collect()
-        elapsed = run_once()
-        after_each()
-        if i > 0 or not warmup:
-            times.append(elapsed)
-    return times
+
+def free_inodes(path: Path) -> int:
+    """Inodes still available on the filesystem holding ``path``."""
+    return os.statvfs(path).f_favail
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -252,11 +244,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     lo = int(k)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def perf_counter() -> float:
-    """The clock every scenario uses (monotonic, high resolution)."""
-    return time.perf_counter()
 
 
 # ---------------------------------------------------------------------- results
@@ -432,6 +419,7 @@ def machine_info(settings: Settings) -> dict[str, Any]:
         ),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "kernel": f"{platform.system()} {platform.release()}",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "scratch": str(settings.scratch),
         "scratch_filesystem": _filesystem_of(settings.scratch),
         "versions": {
@@ -449,6 +437,8 @@ def machine_markdown(info: dict[str, Any]) -> str:
             f"- CPU: {info['cpu']} ({info['cores']} cores)",
             f"- Memory: {info['memory']}",
             f"- Python: {info['python']}; kernel: {info['kernel']}",
+            "- Load average at start (1/5/15 min):"
+            f" {' / '.join(str(x) for x in info['load_average_at_start'])}",
             f"- Scratch: `{info['scratch']}` on {info['scratch_filesystem']}",
             f"- Versions: {versions}",
         ]

@@ -60,7 +60,7 @@ _MOUNT_TIMEOUT = 15.0
 def size(settings: Settings) -> int:
     if settings.sizes:
         return max(settings.sizes)
-    return 500 if settings.quick else 2000
+    return 300 if settings.quick else 2000
 
 
 def _fusermount() -> str | None:

@@ -1,14 +1,15 @@
 """Scenario 1 — link throughput on tmpfs: alink against the baselines.
 
-1k/10k/100k files, flat (one folder) and nested (100 folders). Every tool
-gets its inputs built before timing and runs alone (only its own inputs are
-alive, so no tool pays the garbage collector for another's objects): one
-warm-up run, then the timed repeats; after each run the links are verified
+1k/10k/100k files, flat (one folder) and nested (100 folders). Every run
+gets freshly built inputs before timing (only that tool's objects are alive,
+so no tool pays the garbage collector for another's); a warm-up round, then
+the timed rounds, tools interleaved; after each run the links are verified
 and removed (untimed).
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 
 from . import _linktools as lt
@@ -25,9 +26,9 @@ from ._harness import (
     make_remote_tree,
     markdown_table,
     remove_tree,
+    rotated,
     scratch_dir,
     time_table,
-    timed_repeats,
 )
 
 NAME = "throughput"
@@ -37,6 +38,11 @@ FULL_ONLY = False
 REFERENCE = "alink (asyncio)"
 #: The naive per-file thread hand-off is run up to this many files only.
 NAIVE_MAX = 10_000
+NAIVE_MAX_QUICK = 1000
+
+
+def naive_max(settings: Settings) -> int:
+    return NAIVE_MAX_QUICK if settings.quick else NAIVE_MAX
 
 
 def sizes(settings: Settings) -> tuple[int, ...]:
@@ -65,31 +71,49 @@ def measure_case(
     *,
     verify_sample: int | None = None,
 ) -> list[Measurement]:
-    """Time every tool on one case (one warm-up run, then the repeats)."""
-    results = []
+    """Time every tool on one case: a warm-up round, then ``repeats`` rounds.
+
+    Rounds interleave the tools (the order rotates each round), so a slow
+    phase of a noisy machine hits every tool alike instead of one tool's
+    whole series. Each run gets freshly built inputs (untimed), so only that
+    tool's objects are alive while it runs.
+    """
+    results = {
+        t.name: Measurement(case=case.label, tool=t.name, files=case.count)
+        for t in tools
+    }
+    active = []
     for tool in tools:
-        m = Measurement(case=case.label, tool=tool.name, files=case.count)
-        results.append(m)
         if tool.name in unavailable:
-            m.skipped = unavailable[tool.name]
-            continue
-        if isinstance(tool, lt.NaiveThreadTool) and case.count > NAIVE_MAX:
-            m.skipped = f"only run up to {count_label(NAIVE_MAX)} files (too slow)"
-            continue
-        inputs = tool.prepare(case)
+            results[tool.name].skipped = unavailable[tool.name]
+        elif isinstance(tool, lt.NaiveThreadTool) and case.count > naive_max(settings):
+            results[
+                tool.name
+            ].skipped = (
+                f"only run up to {count_label(naive_max(settings))} files (too slow)"
+            )
+        else:
+            active.append(tool)
+    for round_ in range(settings.repeats + 1):  # round 0 warms up
+        for tool in rotated(active, round_):
+            elapsed = run_once(tool, case, verify_sample)
+            if round_ > 0:
+                results[tool.name].seconds.append(elapsed)
+    for m in results.values():
+        if m.seconds:
+            log(f"  {case.label:>12}  {m.tool:<26} median {m.median:.4f} s")
+    return list(results.values())
 
-        def after(tool: lt.LinkTool = tool) -> None:
-            case.verify(tool.output(case), sample=verify_sample)
-            tool.cleanup(case)
 
-        m.seconds = timed_repeats(
-            lambda tool=tool, inputs=inputs: tool.run(case, inputs),  # type: ignore[misc]
-            repeats=settings.repeats,
-            after_each=after,
-        )
-        del inputs
-        log(f"  {case.label:>12}  {tool.name:<22} median {m.median:.4f} s")
-    return results
+def run_once(tool: lt.LinkTool, case: lt.LinkCase, verify_sample: int | None) -> float:
+    """Build inputs, run once (timed by the tool), verify and clean up."""
+    inputs = tool.prepare(case)
+    gc.collect()
+    elapsed = tool.run(case, inputs)
+    del inputs
+    case.verify(tool.output(case), sample=verify_sample)
+    tool.cleanup(case)
+    return elapsed
 
 
 def check_tools(tools: Sequence[lt.LinkTool]) -> dict[str, str]:
@@ -185,8 +209,9 @@ def run(settings: Settings) -> ScenarioResult:
         lt.close_all(tools)
     ms = result.measurements
     notes = [
-        f"Median of {settings.repeats} runs after a warm-up run; ratio = tool time /"
-        f" {REFERENCE} time (above 1 = slower than alink).",
+        f"Median of {settings.repeats} runs after a warm-up run, tools interleaved"
+        f" round by round; ratio = tool time / {REFERENCE} time (above 1 = slower"
+        " than alink).",
         "Inputs (RemotePath/Path lists for the libraries, str lists for the loops)"
         " are built before timing; nested local sub-folders exist beforehand for"
         " every tool (cp -rs creates its own).",
@@ -194,7 +219,7 @@ def run(settings: Settings) -> ScenarioResult:
         " starting the process; alink runs include connect_for_download and the"
         " existence check of every remote file, which the raw loops skip.",
         f"naive to_thread = one `await anyio.to_thread.run_sync(os.symlink, ...)` per"
-        f" file, run up to {count_label(NAIVE_MAX)} files.",
+        f" file, run up to {count_label(naive_max(settings))} files.",
     ]
     result.sections.append(
         Section(

@@ -43,6 +43,7 @@ TICK = 0.001
 #: The naive per-file hand-off links this many files at most (lag does not
 #: depend on the total, only on what one step does).
 NAIVE_MAX = 10_000
+NAIVE_MAX_QUICK = 2000
 #: How long the idle reference run sleeps.
 IDLE_SECONDS = 0.5
 TARGET_P99 = 0.005
@@ -53,6 +54,10 @@ def size(settings: Settings) -> int:
     if settings.sizes:
         return max(settings.sizes)
     return 20_000 if settings.quick else 100_000
+
+
+def naive_size(settings: Settings) -> int:
+    return min(size(settings), NAIVE_MAX_QUICK if settings.quick else NAIVE_MAX)
 
 
 @dataclass(slots=True)
@@ -189,7 +194,7 @@ def run(settings: Settings) -> ScenarioResult:
         log(f"[{NAME}] creating {n} remote files")
         rel = make_remote_tree(root / "remote", spec)
         big = lt.LinkCase(spec, root / "remote", root / "local", rel)
-        small_spec = TreeSpec("flat", min(n, NAIVE_MAX))
+        small_spec = TreeSpec("flat", naive_size(settings))
         small = lt.LinkCase(
             small_spec, root / "remote", root / "local", rel[: small_spec.count]
         )
@@ -217,7 +222,7 @@ def run(settings: Settings) -> ScenarioResult:
                 "scitacean inline = Scitacean's synchronous download called from a"
                 " coroutine: the loop is blocked for the whole run, so one tick"
                 " lasts as long as the download.",
-                f"naive to_thread links {count_label(min(n, NAIVE_MAX))} files (one"
+                f"naive to_thread links {count_label(naive_size(settings))} files (one"
                 " thread hand-off per file is slow; its lag does not grow with the"
                 " total).",
             ],
