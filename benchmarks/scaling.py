@@ -209,12 +209,16 @@ def measure_size(
     for round_ in range(rounds):
         for tool in rotated(list(TOOLS), round_):
             m = ms[tool]
-            if m.skipped:
+            if m.skipped or "failed" in m.extra:
                 continue
             try:
                 data = run_child(tool, spec, remote, local, 1)
             except RuntimeError as exc:
-                m.skipped = str(exc).splitlines()[-1][:200]
+                # Keep the rounds that worked; stop this tool for this size.
+                reason = str(exc).splitlines()[-1][:300]
+                m.extra["failed"] = f"round {round_ + 1}: {reason}"
+                if not m.seconds:
+                    m.skipped = f"failed: {reason}"
                 log(f"  {tool} failed: {exc}")
                 remove_tree(local)
                 continue
@@ -252,7 +256,7 @@ def remote_home(root: Path, n: int) -> tuple[Path, str | None]:
     """Where the remote tree of ``n`` files goes: the scratch tmpfs if it has
     inodes for it and the links, else a folder on the temp disk (with a note).
     """
-    need = 2 * n + 10_000
+    need = 2 * n + n // 2 + 10_000  # margin: the machine may be shared
     if free_inodes(root) >= need:
         return root, None
     disk = Path(tempfile.gettempdir())
@@ -289,6 +293,11 @@ def run(settings: Settings) -> ScenarioResult:
     }
     result.data["remote_tree_notes"] = notes
     ms = result.measurements
+    notes += [
+        f"{m.tool}, {m.case}: {m.extra['failed']} (the other rounds are shown)"
+        for m in ms
+        if "failed" in m.extra and m.seconds
+    ]
     result.sections += [
         Section(
             "Time per file (median of the interleaved rounds, a fresh process per run)",
