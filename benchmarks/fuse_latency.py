@@ -16,6 +16,7 @@ extra); the scenario is skipped with the reason otherwise.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import json
 import os
@@ -192,12 +193,14 @@ def measure(
     if reason:
         m.skipped = reason
         return m
-    inputs = tool.prepare(case)
     ops: dict[str, int] = {}
     for i in range(repeats + 1):
+        inputs = tool.prepare(case)  # fresh objects each run, as in scenario 1
+        gc.collect()
         server.reset()
         elapsed = tool.run(case, inputs)
         ops = server.counts()
+        del inputs
         case.verify(tool.output(case))
         tool.cleanup(case)
         if i > 0:

@@ -10,6 +10,7 @@ pooled.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,10 +125,12 @@ def measure(
         m.skipped = reason
         log(f"  skipping {tool.name}: {reason}")
         return m
-    inputs = tool.prepare(case) if not isinstance(tool, IdleTool) else None
     pooled: list[float] = []
     for i in range(repeats + 1):
+        inputs = tool.prepare(case)  # fresh objects each run, as in scenario 1
+        gc.collect()
         elapsed, lags = tool.backend.run(run_with_ticker, tool, case, inputs)
+        del inputs
         if not isinstance(tool, IdleTool):
             case.verify(tool.output(case))
         tool.cleanup(case)
