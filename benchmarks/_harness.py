@@ -1,0 +1,445 @@
+"""Shared benchmark machinery: settings, scratch trees, repeats, results, output.
+
+Scenario modules only describe *what* to measure; everything every scenario
+needs — where scratch files go (tmpfs when available), how a measurement is
+repeated and summarised, how results become a Markdown table and JSON — lives
+here once, so new scenario groups (client, copy, checksums) can be added as
+small modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+__all__ = [
+    "LAYOUTS",
+    "Layout",
+    "Measurement",
+    "Scenario",
+    "ScenarioResult",
+    "Section",
+    "Settings",
+    "Target",
+    "TreeSpec",
+    "count_label",
+    "fmt_seconds",
+    "free_inodes",
+    "log",
+    "machine_info",
+    "make_remote_tree",
+    "markdown_table",
+    "percentile",
+    "remove_tree",
+    "rotated",
+    "scratch_base",
+    "scratch_dir",
+    "time_table",
+]
+
+T = TypeVar("T")
+
+Layout = Literal["flat", "nested"]
+LAYOUTS: tuple[Layout, ...] = ("flat", "nested")
+
+#: Number of sub-folders in the "nested" layout of the link scenarios.
+NESTED_FOLDERS = 100
+
+
+def log(message: str) -> None:
+    """Progress output: stderr, so stdout carries only the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------- settings
+
+
+@dataclass(slots=True)
+class Settings:
+    """What the command line asked for, shared by every scenario.
+
+    Attributes:
+        quick: Smoke run (small sizes, 1-2 repeats) instead of the full run.
+        repeats: Timed repetitions per (case, tool); a warm-up run comes first.
+        scratch: Folder for temporary trees (tmpfs when available).
+        sizes: Overrides a scenario's file counts (tests use tiny ones).
+    """
+
+    quick: bool = False
+    repeats: int = 5
+    scratch: Path = field(default_factory=lambda: scratch_base())
+    sizes: tuple[int, ...] | None = None
+    install_fuse: bool = False
+
+    @classmethod
+    def for_mode(cls, *, quick: bool, **kwargs: Any) -> Settings:
+        """Default repeats for the mode: 2 in quick mode, 5 in full mode."""
+        kwargs.setdefault("repeats", 2 if quick else 5)
+        return cls(quick=quick, **kwargs)
+
+
+def scratch_base() -> Path:
+    """``/dev/shm`` (tmpfs) when present and writable, else the temp folder.
+
+    Link creation on a disk filesystem measures the journal, not the tool; tmpfs
+    keeps the numbers about the software.
+    """
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """Remove a scratch tree (a symlink is removed, never followed)."""
+    if os.path.islink(path):
+        os.unlink(path)
+    elif os.path.lexists(path):
+        shutil.rmtree(path)
+
+
+@contextlib.contextmanager
+def scratch_dir(settings: Settings, prefix: str) -> Iterator[Path]:
+    """A fresh temporary folder under the scratch base, removed on exit."""
+    path = Path(tempfile.mkdtemp(prefix=f"alink-bench-{prefix}-", dir=settings.scratch))
+    try:
+        yield path
+    finally:
+        remove_tree(path)
+
+
+# ------------------------------------------------------------------- file trees
+
+
+@dataclass(frozen=True, slots=True)
+class TreeSpec:
+    """The shape of a dataset: ``count`` files, flat or spread over sub-folders.
+
+    The relative paths are a pure function of the spec, so a child process can
+    rebuild the same list without receiving it.
+    """
+
+    layout: Layout
+    count: int
+    folders: int = NESTED_FOLDERS
+
+    @property
+    def label(self) -> str:
+        """E.g. ``flat 10k`` or ``nested 100k``."""
+        return f"{self.layout} {count_label(self.count)}"
+
+    def subfolders(self) -> list[str]:
+        """Relative sub-folders (empty for the flat layout)."""
+        if self.layout == "flat":
+            return []
+        return [f"d{i:03d}" for i in range(min(self.folders, self.count))]
+
+    def relative_paths(self) -> list[str]:
+        """Relative file paths, in a stable order (files of one folder together)."""
+        if self.layout == "flat":
+            return [f"f{i:07d}" for i in range(self.count)]
+        subs = self.subfolders()
+        per, extra = divmod(self.count, len(subs))
+        paths: list[str] = []
+        index = 0
+        for n, sub in enumerate(subs):
+            for _ in range(per + (1 if n < extra else 0)):
+                paths.append(f"{sub}/f{index:07d}")
+                index += 1
+        return paths
+
+
+def make_remote_tree(root: Path, spec: TreeSpec) -> list[str]:
+    """Create ``spec``'s empty files under ``root``; return their relative paths.
+
+    Files are empty: linking never reads content, and empty files keep a 1M
+    file tree cheap on tmpfs.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in spec.subfolders():
+        (root / sub).mkdir(exist_ok=True)
+    rel = spec.relative_paths()
+    base = str(root)
+    flags = os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC
+    for path in rel:
+        os.close(os.open(f"{base}/{path}", flags, 0o644))
+    return rel
+
+
+def count_label(n: int) -> str:
+    """``1000 -> '1k'``, ``1000000 -> '1M'``, other numbers unchanged."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+# ----------------------------------------------------------------- measurements
+
+
+@dataclass(slots=True)
+class Measurement:
+    """Repeated timings of one tool on one case, or why it was skipped."""
+
+    case: str
+    tool: str
+    files: int
+    seconds: list[float] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        """Median of the timed repeats (the headline number)."""
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def best(self) -> float | None:
+        """Fastest repeat (closest to the machine's capability)."""
+        return min(self.seconds) if self.seconds else None
+
+    def rate(self) -> float | None:
+        """Files per second at the median time."""
+        median = self.median
+        return self.files / median if median else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["median"] = self.median
+        data["best"] = self.best
+        data["files_per_second"] = self.rate()
+        return data
+
+
+def rotated(items: Sequence[T], round_: int) -> list[T]:
+    """``items`` rotated by ``round_``: interleaved rounds vary who goes first."""
+    if not items:
+        return []
+    shift = round_ % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def free_inodes(path: Path) -> int:
+    """Inodes still available on the filesystem holding ``path``."""
+    return os.statvfs(path).f_favail
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# ---------------------------------------------------------------------- results
+
+
+@dataclass(slots=True)
+class Target:
+    """A goal from the issue and whether this run met it (``None``: not measured)."""
+
+    goal: str
+    met: bool | None
+    detail: str
+
+    def line(self) -> str:
+        mark = {True: "✅ met", False: "❌ missed", None: "➖ n/a"}[self.met]
+        return f"- {mark} — **{self.goal}**: {self.detail}"
+
+
+@dataclass(slots=True)
+class Section:
+    """One table of a scenario's report, with its notes and targets."""
+
+    title: str
+    table: str
+    notes: list[str] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        parts = [f"### {self.title}", "", self.table]
+        if self.targets:
+            parts += ["", "Targets:", *(t.line() for t in self.targets)]
+        if self.notes:
+            parts += ["", *(f"> {n}" for n in self.notes)]
+        return "\n".join(parts)
+
+
+@dataclass(slots=True)
+class ScenarioResult:
+    """Everything one scenario produced: tables for people, data for JSON."""
+
+    name: str
+    title: str
+    sections: list[Section] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+    def markdown(self) -> str:
+        head = f"## {self.title}"
+        if self.skipped:
+            return f"{head}\n\nSkipped: {self.skipped}"
+        return "\n\n".join([head, *(s.markdown() for s in self.sections)])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "skipped": self.skipped,
+            "measurements": [m.to_json() for m in self.measurements],
+            "targets": [asdict(t) for s in self.sections for t in s.targets],
+            "notes": [n for s in self.sections for n in s.notes],
+            "data": self.data,
+        }
+
+
+class Scenario(Protocol):
+    """What ``__main__`` needs from a scenario module."""
+
+    NAME: str
+    TITLE: str
+    FULL_ONLY: bool
+
+    def run(self, settings: Settings) -> ScenarioResult: ...
+
+
+# ----------------------------------------------------------------------- tables
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table (first column left, others right)."""
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt_seconds(seconds: float) -> str:
+    """Seconds with a unit that keeps 3 significant digits readable."""
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 0.001:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def time_table(
+    measurements: Sequence[Measurement],
+    *,
+    reference: str,
+    tools: Sequence[str] | None = None,
+) -> str:
+    """Rows = cases, columns = tools; cells = median time and ratio to ``reference``.
+
+    The ratio is ``tool time / reference time``: above 1 the tool is slower than
+    the reference, below 1 faster.
+    """
+    cases = list(dict.fromkeys(m.case for m in measurements))
+    tools = list(tools or dict.fromkeys(m.tool for m in measurements))
+    by_key = {(m.case, m.tool): m for m in measurements}
+    rows = []
+    for case in cases:
+        ref = by_key.get((case, reference))
+        ref_time = ref.median if ref else None
+        row = [case]
+        for tool in tools:
+            m = by_key.get((case, tool))
+            if m is None:
+                row.append("–")
+            elif m.skipped or m.median is None:
+                row.append("skipped")
+            elif ref_time:
+                row.append(f"{fmt_seconds(m.median)} ({m.median / ref_time:.2f}×)")
+            else:
+                row.append(fmt_seconds(m.median))
+        rows.append(row)
+    return markdown_table(["case", *tools], rows)
+
+
+# ---------------------------------------------------------------------- machine
+
+
+def _first_line_with(path: str, key: str) -> str | None:
+    with contextlib.suppress(OSError), open(path) as f:
+        for line in f:
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def _filesystem_of(path: Path) -> str:
+    """The filesystem type of the mount holding ``path`` (from /proc/mounts)."""
+    best, kind = "", "unknown"
+    target = str(path.resolve())
+    with contextlib.suppress(OSError), open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            mount = parts[1]
+            inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best):
+                best, kind = mount, parts[2]
+    return f"{kind} ({best or '?'})"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info(settings: Settings) -> dict[str, Any]:
+    """Cores, memory, Python, kernel, scratch filesystem and library versions."""
+    mem_kb = _first_line_with("/proc/meminfo", "MemTotal")
+    return {
+        "cpu": _first_line_with("/proc/cpuinfo", "model name") or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory": (
+            f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB" if mem_kb else "unknown"
+        ),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "kernel": f"{platform.system()} {platform.release()}",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "scratch": str(settings.scratch),
+        "scratch_filesystem": _filesystem_of(settings.scratch),
+        "versions": {
+            name: _version(name)
+            for name in ("alink", "anyio", "trio", "uvloop", "scitacean", "mfusepy")
+        },
+    }
+
+
+def machine_markdown(info: dict[str, Any]) -> str:
+    """The machine description as a short bullet list."""
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
+    return "\n".join(
+        [
+            f"- CPU: {info['cpu']} ({info['cores']} cores)",
+            f"- Memory: {info['memory']}",
+            f"- Python: {info['python']}; kernel: {info['kernel']}",
+            "- Load average at start (1/5/15 min):"
+            f" {' / '.join(str(x) for x in info['load_average_at_start'])}",
+            f"- Scratch: `{info['scratch']}` on {info['scratch_filesystem']}",
+            f"- Versions: {versions}",
+        ]
+    )

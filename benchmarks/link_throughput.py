@@ -1,0 +1,233 @@
+"""Scenario 1 — link throughput on tmpfs: alink against the baselines.
+
+1k/10k/100k files, flat (one folder) and nested (100 folders). Every run
+gets freshly built inputs before timing (only that tool's objects are alive,
+so no tool pays the garbage collector for another's); a warm-up round, then
+the timed rounds, tools interleaved; after each run the links are verified
+and removed (untimed).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+
+from . import _linktools as lt
+from ._harness import (
+    LAYOUTS,
+    Measurement,
+    ScenarioResult,
+    Section,
+    Settings,
+    Target,
+    TreeSpec,
+    count_label,
+    log,
+    make_remote_tree,
+    markdown_table,
+    remove_tree,
+    rotated,
+    scratch_dir,
+    time_table,
+)
+
+NAME = "throughput"
+TITLE = "1. Link throughput on tmpfs"
+FULL_ONLY = False
+
+REFERENCE = "alink (asyncio)"
+#: The naive per-file thread hand-off is run up to this many files only.
+NAIVE_MAX = 10_000
+NAIVE_MAX_QUICK = 1000
+
+
+def naive_max(settings: Settings) -> int:
+    return NAIVE_MAX_QUICK if settings.quick else NAIVE_MAX
+
+
+def sizes(settings: Settings) -> tuple[int, ...]:
+    if settings.sizes:
+        return settings.sizes
+    return (1000, 10_000) if settings.quick else (1000, 10_000, 100_000)
+
+
+def make_tools() -> list[lt.LinkTool]:
+    """The compared tools, in table column order."""
+    return [
+        *(lt.AlinkTool(b) for b in lt.backends("asyncio", "trio", "uvloop")),
+        lt.PythonLoopTool(),
+        lt.CLoopTool(),
+        lt.CpTool(),
+        lt.ScitaceanTool(),
+        lt.NaiveThreadTool(lt.Backend("asyncio")),
+    ]
+
+
+def measure_case(
+    case: lt.LinkCase,
+    tools: Sequence[lt.LinkTool],
+    unavailable: dict[str, str],
+    settings: Settings,
+    *,
+    verify_sample: int | None = None,
+) -> list[Measurement]:
+    """Time every tool on one case: a warm-up round, then ``repeats`` rounds.
+
+    Rounds interleave the tools (the order rotates each round), so a slow
+    phase of a noisy machine hits every tool alike instead of one tool's
+    whole series. Each run gets freshly built inputs (untimed), so only that
+    tool's objects are alive while it runs.
+    """
+    results = {
+        t.name: Measurement(case=case.label, tool=t.name, files=case.count)
+        for t in tools
+    }
+    active = []
+    for tool in tools:
+        if tool.name in unavailable:
+            results[tool.name].skipped = unavailable[tool.name]
+        elif isinstance(tool, lt.NaiveThreadTool) and case.count > naive_max(settings):
+            results[
+                tool.name
+            ].skipped = (
+                f"only run up to {count_label(naive_max(settings))} files (too slow)"
+            )
+        else:
+            active.append(tool)
+    for round_ in range(settings.repeats + 1):  # round 0 warms up
+        for tool in rotated(active, round_):
+            elapsed = run_once(tool, case, verify_sample)
+            if round_ > 0:
+                results[tool.name].seconds.append(elapsed)
+    for m in results.values():
+        if m.seconds:
+            log(f"  {case.label:>12}  {m.tool:<26} median {m.median:.4f} s")
+    return list(results.values())
+
+
+def run_once(tool: lt.LinkTool, case: lt.LinkCase, verify_sample: int | None) -> float:
+    """Build inputs, run once (timed by the tool), verify and clean up."""
+    inputs = tool.prepare(case)
+    gc.collect()
+    elapsed = tool.run(case, inputs)
+    del inputs
+    case.verify(tool.output(case), sample=verify_sample)
+    tool.cleanup(case)
+    return elapsed
+
+
+def check_tools(tools: Sequence[lt.LinkTool]) -> dict[str, str]:
+    """Map each tool that cannot run here to the reason."""
+    reasons = {}
+    for tool in tools:
+        reason = tool.unavailable()
+        if reason:
+            reasons[tool.name] = reason
+            log(f"  skipping {tool.name}: {reason}")
+    return reasons
+
+
+def _ratios(
+    measurements: Sequence[Measurement], tool: str, other: str
+) -> dict[str, float]:
+    """Per case: median(other) / median(tool)."""
+    by = {(m.case, m.tool): m.median for m in measurements}
+    out = {}
+    for case in dict.fromkeys(m.case for m in measurements):
+        a, b = by.get((case, tool)), by.get((case, other))
+        if a and b:
+            out[case] = b / a
+    return out
+
+
+def targets(measurements: Sequence[Measurement]) -> list[Target]:
+    """The issue's throughput goals, evaluated per case."""
+    found: list[Target] = []
+    for alink in ("alink (asyncio)", "alink (trio)"):
+        vs_loop = _ratios(measurements, "python loop", alink)
+        if vs_loop:
+            worst = max(vs_loop.values())
+            found.append(
+                Target(
+                    f"{alink} ≤ 1.1× the raw Python loop",
+                    worst <= 1.1,
+                    ", ".join(f"{c}: {r:.2f}×" for c, r in vs_loop.items()),
+                )
+            )
+        vs_sci = _ratios(measurements, alink, "scitacean")
+        if vs_sci:
+            least = min(vs_sci.values())
+            found.append(
+                Target(
+                    f"{alink} ≥ 2.5× faster than Scitacean",
+                    least >= 2.5,
+                    ", ".join(f"{c}: {r:.2f}× faster" for c, r in vs_sci.items()),
+                )
+            )
+    return found
+
+
+def rate_table(measurements: Sequence[Measurement]) -> str:
+    """Rows = cases, columns = tools; cells = thousand files per second."""
+    cases = list(dict.fromkeys(m.case for m in measurements))
+    tools = list(dict.fromkeys(m.tool for m in measurements))
+    by = {(m.case, m.tool): m for m in measurements}
+    rows = []
+    for case in cases:
+        row = [case]
+        for tool in tools:
+            rate = by[case, tool].rate() if (case, tool) in by else None
+            row.append(f"{rate / 1000:.0f}k" if rate else "–")
+        rows.append(row)
+    return markdown_table(["files/s", *tools], rows)
+
+
+def run(settings: Settings) -> ScenarioResult:
+    result = ScenarioResult(NAME, TITLE)
+    tools = make_tools()
+    try:
+        unavailable = check_tools(tools)
+        with scratch_dir(settings, NAME) as root:
+            for layout in LAYOUTS:
+                for n in sizes(settings):
+                    spec = TreeSpec(layout, n)
+                    case = lt.LinkCase(
+                        spec,
+                        remote=root / f"remote-{layout}-{n}",
+                        local=root / f"local-{layout}-{n}",
+                        rel=[],
+                    )
+                    log(f"[{NAME}] {spec.label}: creating {n} remote files")
+                    case.rel = make_remote_tree(case.remote, spec)
+                    case.prepare_local()
+                    result.measurements += measure_case(
+                        case, tools, unavailable, settings
+                    )
+                    remove_tree(case.remote)
+                    remove_tree(case.local)
+    finally:
+        lt.close_all(tools)
+    ms = result.measurements
+    notes = [
+        f"Median of {settings.repeats} runs after a warm-up run, tools interleaved"
+        f" round by round; ratio = tool time / {REFERENCE} time (above 1 = slower"
+        " than alink).",
+        "Inputs (RemotePath/Path lists for the libraries, str lists for the loops)"
+        " are built before timing; nested local sub-folders exist beforehand for"
+        " every tool (cp -rs creates its own).",
+        "C symlink() times only its loop (the physical limit); cp -rs includes"
+        " starting the process; alink runs include connect_for_download and the"
+        " existence check of every remote file, which the raw loops skip.",
+        f"naive to_thread = one `await anyio.to_thread.run_sync(os.symlink, ...)` per"
+        f" file, run up to {count_label(naive_max(settings))} files.",
+    ]
+    result.sections.append(
+        Section(
+            "Time per run (median) and ratio vs alink (asyncio)",
+            time_table(ms, reference=REFERENCE),
+            notes=notes,
+            targets=targets(ms),
+        )
+    )
+    result.sections.append(Section("Throughput (files per second)", rate_table(ms)))
+    return result
