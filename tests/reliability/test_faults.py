@@ -139,7 +139,7 @@ async def test_every_call_failing_leaves_the_disk_unchanged(
             replace=stale,
         )
     # 40 links plus source checks and folders: every one was failed once.
-    assert positions > 60
+    assert positions >= 55
 
 
 # --- large dataset: a few positions -----------------------------------------

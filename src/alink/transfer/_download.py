@@ -277,7 +277,9 @@ class DownloadConnectionBase:
         # One job per remote folder: on high-latency storage several folders
         # are checked at once.
         await self._options.engine.run_steps(
-            _fs.check_sources(plan.sources, folder, runs, self._roots, report)
+            _fs.check_sources(
+                plan.sources, folder, runs, self._roots, report, self._source
+            )
             for folder, runs in layout.remote_runs.items()
         )
         if report.escaping:
