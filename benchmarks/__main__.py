@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: small sizes, 2 repeats, no scaling scenario (< 2 minutes)",
+        help="smoke run: small sizes, 2 repeats, no scaling scenario (about 2 minutes)",
     )
     parser.add_argument(
         "--only",

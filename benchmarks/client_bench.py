@@ -278,7 +278,8 @@ def measure_verification(settings: Settings) -> tuple[list[Measurement], str]:
     from alink.testing import ScicatServer, make_dataset
 
     count, size = checksum_files(settings)
-    case = f"{count_label(count)} × {size // 1024} KiB"
+    unit = f"{size // MIB} MiB" if size % MIB == 0 else f"{size // 1024} KiB"
+    case = f"{count_label(count)} × {unit}"
     asyncio = lt.Backend("asyncio")
     with scratch_dir(settings, NAME) as root:
         remote = root / "remote"
