@@ -17,7 +17,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import fuse_latency, link_throughput, plot, responsiveness, scaling
+from . import (
+    client_bench,
+    copy_throughput,
+    fuse_latency,
+    link_throughput,
+    plot,
+    responsiveness,
+    scaling,
+)
 from ._harness import (
     ScenarioResult,
     Settings,
@@ -28,7 +36,15 @@ from ._harness import (
 
 #: Every scenario module, in run order.
 SCENARIOS: dict[str, ModuleType] = {
-    m.NAME: m for m in (link_throughput, responsiveness, fuse_latency, scaling)
+    m.NAME: m
+    for m in (
+        link_throughput,
+        responsiveness,
+        fuse_latency,
+        scaling,
+        client_bench,
+        copy_throughput,
+    )
 }
 RESULTS = Path(__file__).with_name("results")
 
@@ -42,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: small sizes, 2 repeats, no scaling scenario (< 2 minutes)",
+        help="smoke run: small sizes, 2 repeats, no scaling scenario (about 2 minutes)",
     )
     parser.add_argument(
         "--only",

@@ -20,8 +20,18 @@ if importlib.util.find_spec("benchmarks") is None:  # plain `pytest` from elsewh
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import __main__ as cli  # noqa: E402
-from benchmarks import _harness, link_throughput, plot, responsiveness  # noqa: E402
+from benchmarks import (  # noqa: E402
+    _harness,
+    client_bench,
+    copy_throughput,
+    link_throughput,
+    plot,
+    responsiveness,
+)
 from benchmarks import _linktools as lt  # noqa: E402
+
+#: The multiplication sign of the report's case labels and targets.
+X = "\N{MULTIPLICATION SIGN}"
 
 
 @pytest.fixture
@@ -80,6 +90,74 @@ def test_responsiveness_measures_loop_lag(
         lag = m.extra["lag"]
         assert lag["p50"] <= lag["p99"] <= lag["max"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_client_compares_get_dataset_and_checksum_verification(
+    settings: _harness.Settings, tmp_path: Path
+) -> None:
+    result = client_bench.run(settings)
+
+    got = {(m.case, m.tool): m for m in result.measurements}
+    for loop in ("asyncio", "trio"):
+        assert len(got["24 files", f"alink ({loop})"].seconds) == 1
+    scitacean = got["24 files", client_bench.SCITACEAN]
+    if importlib.util.find_spec("scitacean") is None:
+        assert scitacean.skipped
+    else:
+        assert len(scitacean.seconds) == 1
+    for tool in (
+        client_bench.MD5SUM,
+        client_bench.ALINK_CHECKSUM,
+        client_bench.ALINK_NONE,
+    ):
+        assert len(got[f"24 {X} 16 KiB", tool].seconds) == 1
+    assert set(result.data["verification"]) == {
+        "md5sum",
+        "checksum",
+        "none",
+        "verification",
+    }
+    assert list(tmp_path.iterdir()) == []
+    report = result.markdown()
+    assert "| 24 files |" in report
+    assert "alink verification (difference)" in report
+    json.dumps(result.to_json())
+
+
+def test_copy_compares_with_cp_and_measures_lag(
+    settings: _harness.Settings, tmp_path: Path
+) -> None:
+    result = copy_throughput.run(settings)
+
+    got = {(m.case, m.tool): m for m in result.measurements}
+    cases = [f"24 {X} 64 KiB", f"24 {X} 4 KiB"]
+    tools = ["cp -r", "alink (asyncio)", "alink (trio)"]
+    assert set(got) == {(c, t) for c in cases for t in tools}
+    for m in result.measurements:
+        assert len(m.seconds) == 1, m
+        if m.tool.startswith("alink"):
+            lag = m.extra["lag"]
+            assert lag["p50"] <= lag["p99"] <= lag["max"]
+    assert list(tmp_path.iterdir()) == []
+    report = result.markdown()
+    assert f"within 1.2{X} of cp -r" in report
+    assert f"within 1.5{X} of cp -r" in report
+    json.dumps(result.to_json())
+
+
+def test_copy_cases_follow_the_mode() -> None:
+    full = copy_throughput.cases(_harness.Settings())
+    assert [(c.files, c.size) for c in full] == [(2000, 1 << 20), (100_000, 4096)]
+    assert [c.label for c in full] == [f"2k {X} 1 MiB", f"100k {X} 4 KiB"]
+    quick = copy_throughput.cases(_harness.Settings(quick=True))
+    assert all(q.files < f.files for q, f in zip(quick, full, strict=True))
+    assert client_bench.checksum_files(_harness.Settings()) == (2048, 1 << 20)
+    assert client_bench.dataset_sizes(_harness.Settings()) == (1000, 100_000)
+
+
+def test_cli_registers_client_and_copy() -> None:
+    assert {"client", "copy"} <= set(cli.SCENARIOS)
+    assert cli.select(["copy"], quick=True) == [copy_throughput]
 
 
 def test_cli_writes_json_report_and_plot(
