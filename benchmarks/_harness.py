@@ -89,11 +89,15 @@ class Settings:
 
 
 def scratch_base() -> Path:
-    """``/dev/shm`` (tmpfs) when present and writable, else the temp folder.
+    """``$ALINK_BENCH_SCRATCH``, else ``/dev/shm`` (tmpfs) when present and
+    writable, else the temp folder.
 
     Link creation on a disk filesystem measures the journal, not the tool; tmpfs
     keeps the numbers about the software.
     """
+    chosen = os.environ.get("ALINK_BENCH_SCRATCH")
+    if chosen:
+        return Path(chosen)
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
         return shm
