@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import math
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,23 @@ def _advance(steps: Iterator[object], seconds: float) -> tuple[bool, float, floa
     deadline = wall + seconds
     more = any(time.perf_counter() >= deadline for _ in steps)
     return more, time.perf_counter() - wall, time.thread_time() - cpu
+
+
+class _SharedJobs:
+    """Jobs (generators of steps) handed out to several worker threads."""
+
+    def __init__(self, jobs: Iterable[Iterator[object]]) -> None:
+        self._jobs = iter(jobs)
+        self._lock = threading.Lock()
+
+    def _next(self) -> Iterator[object] | None:
+        with self._lock:
+            return next(self._jobs, None)
+
+    def steps(self) -> Iterator[object]:
+        """One worker's steps: whole jobs, one after another, until none is left."""
+        while (job := self._next()) is not None:
+            yield from job
 
 
 @dataclass(slots=True)
@@ -166,31 +184,34 @@ class Engine:
         (high-latency storage), more workers take further jobs at once, up to
         ``max_workers``. The first error stops the rest and is raised.
         """
-        pending = iter(jobs)
+        pending = _SharedJobs(jobs)
         limiter = limiter or anyio.CapacityLimiter(self.max_workers)
         workers = 1
         first_error: BaseException | None = None
 
         async def worker(tg: anyio.abc.TaskGroup) -> None:
             nonlocal workers, first_error
-            for steps in pending:
-                more = True
-                while more:
-                    try:
-                        more, wall, cpu = await anyio.to_thread.run_sync(
-                            _advance, steps, self.batch_seconds, limiter=limiter
-                        )
-                    except Exception as exc:
-                        first_error = first_error or exc
-                        tg.cancel_scope.cancel()
-                        return
-                    if (
-                        workers < self.max_workers
-                        and wall > self.slow_item_seconds * 20
-                        and cpu < wall / 2
-                    ):
-                        workers += 1
-                        tg.start_soon(worker, tg)
+            # Small jobs (a folder of ten files) share a hand-off: the worker's
+            # steps run through job after job until the time budget is spent.
+            steps = pending.steps()
+            more = True
+            while more:
+                try:
+                    more, wall, cpu = await anyio.to_thread.run_sync(
+                        _advance, steps, self.batch_seconds, limiter=limiter
+                    )
+                except Exception as exc:
+                    first_error = first_error or exc
+                    tg.cancel_scope.cancel()
+                    return
+                if (
+                    more
+                    and workers < self.max_workers
+                    and wall > self.slow_item_seconds * 20
+                    and cpu < wall / 2
+                ):
+                    workers += 1
+                    tg.start_soon(worker, tg)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(worker, tg)
