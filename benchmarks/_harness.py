@@ -73,6 +73,8 @@ class Settings:
         repeats: Timed repetitions per (case, tool); a warm-up run comes first.
         scratch: Folder for temporary trees (tmpfs when available).
         sizes: Overrides a scenario's file counts (tests use tiny ones).
+        install_fuse: Let the FUSE scenario ``apt-get install fuse3`` when
+            ``fusermount3`` is missing (root only).
     """
 
     quick: bool = False

@@ -89,6 +89,10 @@ def unavailable(settings: Settings) -> str | None:
     return None
 
 
+class MountError(RuntimeError):
+    """The FUSE filesystem could not be mounted here."""
+
+
 class FuseServer:
     """A running :mod:`_latencyfs` process; talk to it for operation counts."""
 
@@ -156,7 +160,7 @@ def mounted(backing: Path, mountpoint: Path, latency: float) -> Iterator[FuseSer
             err = ""
             if process.poll() is not None and process.stderr is not None:
                 err = process.stderr.read()[-500:]
-            raise RuntimeError(f"FUSE mount did not come up: {err.strip()}")
+            raise MountError(f"FUSE mount did not come up: {err.strip()}")
         yield FuseServer(process, mountpoint)
     finally:
         _unmount(process, mountpoint)
@@ -276,7 +280,7 @@ def run(settings: Settings) -> ScenarioResult:
                 for case in cases:
                     for tool in tools:
                         result.measurements.append(measure(server, tool, case, repeats))
-        except RuntimeError as exc:
+        except MountError as exc:
             result.skipped = str(exc)
             log(f"[{NAME}] skipped: {exc}")
             return result
