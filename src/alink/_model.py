@@ -437,6 +437,7 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
     new_file = _new_file
     files: list[File] = []
     append = files.append
+    fromisoformat = datetime.fromisoformat
     for n, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise TypeError(
@@ -457,8 +458,13 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
         checksum = entry.get("chk") or None
         if checksum is not None and not isinstance(checksum, str):
             raise ValueError(f"{where}.dataFileList[{n}].chk must be a string")
+        time_text = entry.get("time")
         try:
-            created = _parse_time(entry.get("time"))
+            created = (
+                fromisoformat(time_text)
+                if type(time_text) is str and time_text
+                else _parse_time(time_text)
+            )
         except ValueError:
             raise ValueError(
                 f"{where}.dataFileList[{n}].time is not an ISO 8601 time:"
@@ -477,7 +483,7 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
             remote = folder / path if folder is not None else RemotePath(path)
         append(
             new_file(
-                remote, size, created, checksum, algorithm, MappingProxyType(entry)
+                remote, size, created, checksum, algorithm, entry
             )
         )
     return files
