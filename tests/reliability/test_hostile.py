@@ -3,8 +3,10 @@
 A dataset's file list is written by other people. Whatever it holds (``..``,
 absolute paths, empty or odd names, unicode, very long names, duplicates
 after normalisation, NUL bytes, trailing slashes, ``.``), a download either
-links files that lie inside the dataset's source folder to names inside the
-target, or refuses with a clear error and creates nothing. At the transfer
+links (or copies) files that lie inside the dataset's source folder to
+names inside the target, or refuses with a clear error and creates nothing.
+The transfer-level tests run with links and copies (and hard links for the
+named examples). At the transfer
 level, local names are derived the way the client does by default
 (``target/<last segment>``); the client tests use its own layouts (flat and
 ``keep_tree``).
@@ -38,7 +40,7 @@ from alink import (
 )
 from alink.transfer.link import LinkFileTransfer
 
-from ._helpers import outcome
+from ._helpers import kinds, make_transfer, outcome
 
 pytestmark = pytest.mark.anyio
 
@@ -154,13 +156,15 @@ def _describe(exc: BaseException) -> str:
 counter = itertools.count()
 
 
-async def check_hostile(base: Path, snapshot: Snap, paths: list[str]) -> None:
+async def check_hostile(
+    base: Path, snapshot: Snap, paths: list[str], kind: str = "link"
+) -> None:
     root = base / str(next(counter))
     source, target = build_world(root, paths)
     before = snapshot(root)
     remote = [f"{source}/{p}" if not p.startswith("/") else p for p in paths]
     local = [f"{target}/{p.rpartition('/')[2]}" for p in paths]
-    exc = await outcome(download(source, remote, local))
+    exc = await outcome(download(source, remote, local, kind))
     event("refused: " + type(exc).__name__ if exc is not None else "linked")
     if exc is not None:
         assert not isinstance(exc, BaseExceptionGroup), exc
@@ -185,17 +189,25 @@ async def check_hostile(base: Path, snapshot: Snap, paths: list[str]) -> None:
             raise exc
     else:
         # Linked: every entry is a link from inside the target to a file
-        # inside the source folder; nothing else changed.
+        # inside the source folder (or a copy of such a file); nothing else
+        # changed.
         after = snapshot(root)
         real_source = os.path.realpath(source)
-        for path in local:
+        for path, wanted in zip(local, remote, strict=True):
             rel = os.path.relpath(path, root)
             assert _inside(posixpath.normpath(path), str(target)), path
-            kind, link, _ = after.pop(rel)
-            assert kind == "link"
-            assert os.path.isabs(link)
-            assert _inside(link, str(source)), link
-            assert _inside(os.path.realpath(link), real_source), link
+            entry, link, _ = after.pop(rel)
+            if kind == "link":
+                assert entry == "link"
+                assert os.path.isabs(link)
+                assert _inside(link, str(source)), link
+                assert _inside(os.path.realpath(link), real_source), link
+            else:
+                assert entry == "file"
+                read = posixpath.normpath(wanted)
+                assert _inside(read, str(source)), read
+                assert _inside(os.path.realpath(read), real_source), read
+                assert bytes.fromhex(link) == Path(read).read_bytes(), read
         for rel in list(after):
             if rel not in before and after[rel][0] == "dir":
                 pytest.fail(f"unexpected folder {rel}")
@@ -206,9 +218,11 @@ async def check_hostile(base: Path, snapshot: Snap, paths: list[str]) -> None:
     shutil.rmtree(root)
 
 
-async def download(source: Path, remote: list[str], local: list[str]) -> None:
+async def download(
+    source: Path, remote: list[str], local: list[str], kind: str = "link"
+) -> None:
     dataset = Dataset(type="raw", source_folder=str(source))
-    async with LinkFileTransfer().connect_for_download(dataset) as con:
+    async with make_transfer(kind).connect_for_download(dataset) as con:
         await con.download_files(remote=remote, local=local)
 
 
@@ -222,21 +236,23 @@ _settings = {
 }
 
 
+@pytest.mark.parametrize("kind", kinds("link", "copy"), indirect=True)
 @settings(max_examples=50, **_settings)
 @given(paths=file_lists)
 async def test_hostile_file_lists(
-    tmp_path: Path, snapshot: Snap, paths: list[str]
+    tmp_path: Path, snapshot: Snap, kind: str, paths: list[str]
 ) -> None:
-    await check_hostile(tmp_path, snapshot, paths)
+    await check_hostile(tmp_path, snapshot, paths, kind)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", kinds("link", "copy"), indirect=True)
 @settings(max_examples=1000, **_settings)
 @given(paths=file_lists)
 async def test_hostile_file_lists_thoroughly(
-    tmp_path: Path, snapshot: Snap, paths: list[str]
+    tmp_path: Path, snapshot: Snap, kind: str, paths: list[str]
 ) -> None:
-    await check_hostile(tmp_path, snapshot, paths)
+    await check_hostile(tmp_path, snapshot, paths, kind)
 
 
 @pytest.mark.parametrize(
@@ -261,7 +277,11 @@ async def test_hostile_file_lists_thoroughly(
     ],
 )
 async def test_known_hostile_lists(
-    tmp_path: Path, snapshot: Snap, paths: list[str], error: type[Exception]
+    tmp_path: Path,
+    snapshot: Snap,
+    kind: str,
+    paths: list[str],
+    error: type[Exception],
 ) -> None:
     """Named examples of the generated classes, with the exact error."""
     root = tmp_path / "w"
@@ -270,7 +290,7 @@ async def test_known_hostile_lists(
     remote = [f"{source}/{p}" if not p.startswith("/") else p for p in paths]
     local = [f"{target}/{p.rpartition('/')[2]}" for p in paths]
     with pytest.raises(error):
-        await download(source, remote, local)
+        await download(source, remote, local, kind)
     assert snapshot(root) == before
 
 
@@ -279,11 +299,15 @@ async def test_known_hostile_lists(
     ["y" * 256, "/".join(["d" * 200] * 21) + "/f"],
     ids=["segment>255", "path>4096"],
 )
+@pytest.mark.parametrize(
+    "kind", kinds("link", "copy", "hardlink", "copy-named"), indirect=True
+)
 async def test_local_names_too_long_create_nothing(
-    tmp_path: Path, snapshot: Snap, name: str
+    tmp_path: Path, snapshot: Snap, kind: str, name: str
 ) -> None:
     """A local name the filesystem cannot hold: ``ENAMETOOLONG``, after the
-    files before it were linked, and everything is rolled back."""
+    files before it were made, and everything is rolled back (a copy's
+    temporary file too)."""
     root = tmp_path / "w"
     paths = [f"f{i}" for i in range(20)]
     source, target = build_world(root, paths)
@@ -291,7 +315,7 @@ async def test_local_names_too_long_create_nothing(
     remote = [f"{source}/{p}" for p in paths]
     local = [f"{target}/{p}" for p in paths[:-1]] + [f"{target}/{name}"]
     with pytest.raises(OSError) as info:  # noqa: PT011
-        await download(source, remote, local)
+        await download(source, remote, local, kind)
     assert info.value.errno == errno.ENAMETOOLONG
     assert snapshot(root) == before
 

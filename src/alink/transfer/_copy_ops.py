@@ -9,7 +9,9 @@ given that name with ``link()``, which never replaces an existing entry:
 - otherwise into a hidden temporary file ``.<name>.alink-<host>-<pid>-<n>.part``
   created with ``O_EXCL`` (so it never follows a symlink), linked to the final
   name and unlinked. Temporary files left by a killed process on this host are
-  removed the next time a named temporary file is written into that folder.
+  removed the next time a named temporary file is written into that folder,
+  or a download finds one of its files already there (a re-run: the killed
+  process may have named its copy and died before removing the temporary).
 
 Either way a half-written file never appears under its final name, and a
 copy never writes through an existing symlink into another file. The data
@@ -162,6 +164,30 @@ def _link_unnamed(fd: int, target: str) -> None:
 
 def _exists_error(path: str) -> FileExistsError:
     return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+
+
+def _close_after_error(fd: int) -> None:
+    """Close ``fd`` while an error propagates.
+
+    A failing ``close`` still releases the descriptor; its error must not
+    replace the one that is being raised.
+    """
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _unlink_after_error(path: str, error: BaseException) -> None:
+    """Remove our entry ``path`` while ``error`` propagates.
+
+    If that fails too, the entry stays: say so on ``error`` rather than
+    replace it.
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        error.add_note(f"alink could not remove {path!r}: {exc}")
 
 
 def _cancel_point() -> None:
@@ -414,6 +440,9 @@ class CopyOperation:
         folder = folder or "/"
         listed = self._existing.get(folder)
         if (listed is None or name in listed) and os.path.lexists(target):
+            # Perhaps a re-run after a kill that left a temporary file next
+            # to a finished copy: nothing else would remove it.
+            self._sweep(folder)
             raise _exists_error(target)
         src = os.open(source, _O_READ)
         try:
@@ -430,9 +459,18 @@ class CopyOperation:
                 copied = self._copy_unnamed(src, st, folder, target)
             if copied < 0:
                 copied = self._copy_named(src, st, folder, name, target)
-            self._created[target] = _copy_key(copied, st.st_mtime_ns)
-        finally:
+        except BaseException:
+            _close_after_error(src)
+            raise
+        key = _copy_key(copied, st.st_mtime_ns)
+        try:
             os.close(src)
+        except BaseException as exc:
+            # The copy exists, but apply() fails: the engine will not undo
+            # this pair, so remove it here (as for a failed close of the copy).
+            _remove_after_error(target, key, exc)
+            raise
+        self._created[target] = key
 
     def _copy_unnamed(
         self, src: int, st: os.stat_result, folder: str, target: str
@@ -450,12 +488,12 @@ class CopyOperation:
             os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
             _link_unnamed(fd, target)
         except BaseException:
-            os.close(fd)
+            _close_after_error(fd)
             raise
         try:
             os.close(fd)
-        except BaseException:
-            _remove_if_ours(target, _copy_key(copied, st.st_mtime_ns))
+        except BaseException as exc:
+            _remove_after_error(target, _copy_key(copied, st.st_mtime_ns), exc)
             raise
         return copied
 
@@ -463,9 +501,7 @@ class CopyOperation:
         self, src: int, st: os.stat_result, folder: str, name: str, target: str
     ) -> int:
         """Copy via a hidden temporary file in ``folder``; bytes copied."""
-        if folder not in self._swept:
-            self._swept.add(folder)
-            remove_stale_temps(folder)
+        self._sweep(folder)
         for _ in range(100):
             temp = _temp_path(folder, name)
             try:
@@ -479,21 +515,27 @@ class CopyOperation:
             try:
                 copied = _copy_data(src, fd, st.st_size)
                 os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-            finally:
-                os.close(fd)
+            except BaseException:
+                _close_after_error(fd)
+                raise
+            os.close(fd)
             os.link(temp, target, follow_symlinks=False)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+        except BaseException as exc:
+            _unlink_after_error(temp, exc)
             raise
         try:
             os.unlink(temp)
-        except BaseException:
-            _remove_if_ours(target, _copy_key(copied, st.st_mtime_ns))
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+        except BaseException as exc:
+            _remove_after_error(target, _copy_key(copied, st.st_mtime_ns), exc)
+            _unlink_after_error(temp, exc)
             raise
         return copied
+
+    def _sweep(self, folder: str) -> None:
+        """Once per folder: remove temporary files that killed copies left there."""
+        if folder not in self._swept:
+            self._swept.add(folder)
+            remove_stale_temps(folder)
 
     def matches(self, source: str, target: str) -> bool:
         """Whether ``target`` already is a regular file equal to ``source``."""
@@ -547,6 +589,7 @@ class HardLinkOperation(CopyOperation):
         try:
             _link_following(source, target)
         except FileExistsError:
+            self._sweep(target.rpartition("/")[0] or "/")  # as CopyOperation
             raise
         except OSError as exc:
             if exc.errno not in _NO_HARDLINK:
@@ -555,9 +598,8 @@ class HardLinkOperation(CopyOperation):
             return
         try:
             self._created[target] = _link_key(os.lstat(target))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(target)
+        except BaseException as exc:
+            _unlink_after_error(target, exc)
             raise
 
 
@@ -578,6 +620,15 @@ def _link_key(st: os.stat_result) -> int:
     mtime may change with the source.
     """
     return hash(("link", st.st_dev, st.st_ino))
+
+
+def _remove_after_error(target: str, key: int, error: BaseException) -> None:
+    """:func:`_remove_if_ours` while ``error`` propagates; a failure is noted
+    on ``error`` rather than replacing it."""
+    try:
+        _remove_if_ours(target, key)
+    except OSError as exc:
+        error.add_note(f"alink could not remove the copy it made at {target!r}: {exc}")
 
 
 def _remove_if_ours(target: str, key: int) -> None:

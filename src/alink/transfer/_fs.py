@@ -377,7 +377,12 @@ def apply_batch(
             for i in range(i, stop):
                 apply(sources[i], targets[i])
         except FileExistsError as exc:
-            if operation.matches(sources[i], targets[i]):
+            try:
+                done = operation.matches(sources[i], targets[i])
+            except BaseException as error:  # e.g. reading a file to compare
+                span[1] = i
+                return error
+            if done:
                 already_done.append(i)
                 i += 1
                 continue
@@ -535,7 +540,12 @@ class ReplacingOperation:
         backup = self._backups.pop(target, None)
         if backup is None:
             self._inner.undo(source, target)
-        elif self._inner.matches(source, target):
+            return
+        try:
+            ours = self._inner.matches(source, target)
+        except OSError:  # e.g. reading a copy to compare: cannot tell
+            ours = False
+        if ours:
             os.replace(backup, target)
         else:
             # Someone changed the path since (or it cannot be read): keep
