@@ -481,9 +481,5 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
             remote = from_clean(prefix + path)
         else:
             remote = folder / path if folder is not None else RemotePath(path)
-        append(
-            new_file(
-                remote, size, created, checksum, algorithm, entry
-            )
-        )
+        append(new_file(remote, size, created, checksum, algorithm, entry))
     return files

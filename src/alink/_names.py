@@ -7,11 +7,21 @@ from collections.abc import Sequence
 
 from ._errors import UnsafePathError
 
-__all__ = ["check_encodable", "encodable"]
+__all__ = ["check_encodable", "encodable", "summarise"]
 
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
 _SHOWN = 5
+
+
+def summarise(items: Sequence[str]) -> str:
+    """The first few items, quoted, and how many more there are.
+
+    Error messages name offending paths without growing with the input.
+    """
+    shown = ", ".join(repr(i) for i in items[:_SHOWN])
+    more = len(items) - _SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def encodable(text: str) -> bool:
@@ -29,9 +39,7 @@ def check_encodable(texts: Sequence[str], what: str) -> None:
     if encodable("\x00".join(texts)):  # one C-level pass for the slice
         return
     bad = [t for t in texts if not encodable(t)]
-    shown = ", ".join(repr(t) for t in bad[:_SHOWN])
-    more = f" and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else ""
     raise UnsafePathError(
         f"{len(bad)} {what} path(s) cannot be file names on this system"
-        f" (they hold characters with no encoding): {shown}{more}"
+        f" (they hold characters with no encoding): {summarise(bad)}"
     )

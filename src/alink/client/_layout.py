@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .._errors import UnsafePathError
 from .._model import File
-from .._names import check_encodable
+from .._names import check_encodable, summarise
 from .._paths import RemotePath
 
 __all__ = ["Layout", "full_remote_path", "plan_layout"]
@@ -60,12 +60,6 @@ class Layout:
 
     def __len__(self) -> int:
         return len(self.indices)
-
-
-def _summarise(items: Sequence[str]) -> str:
-    shown = ", ".join(repr(i) for i in items[:_SHOWN])
-    more = len(items) - _SHOWN
-    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _target_prefix(target: str | os.PathLike[str]) -> str:
@@ -130,7 +124,7 @@ def plan_layout(
     if outside:
         raise UnsafePathError(
             f"{len(outside)} file(s) lie outside the dataset's source folder"
-            f" {folder.posix!r} or have no usable name: {_summarise(outside)};"
+            f" {folder.posix!r} or have no usable name: {summarise(outside)};"
             " nothing was downloaded"
         )
     check_encodable(layout.local, "local")

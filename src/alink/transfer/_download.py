@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from .._errors import FileNotAccessibleError, UnsafePathError
+from .._names import summarise
 from .._paths import RemotePath
 from . import _fs, _plan
 from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
@@ -137,9 +138,7 @@ def _connect_checks(
 
 
 def _describe(kind: str, paths: Sequence[str]) -> str:
-    shown = ", ".join(repr(p) for p in paths[:5])
-    more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
-    return f"{len(paths)} {kind}: {shown}{more}"
+    return f"{len(paths)} {kind}: {summarise(paths)}"
 
 
 class DownloadConnectionBase:

@@ -16,7 +16,7 @@ from pathlib import PosixPath
 from typing import TypeAlias, cast
 
 from .._errors import UnsafePathError
-from .._names import check_encodable, encodable
+from .._names import check_encodable, encodable, summarise
 from .._paths import RemotePath
 
 __all__ = [
@@ -86,12 +86,6 @@ def _local_text(item: object) -> str:
     if "\x00" in text:
         raise UnsafePathError(f"local path contains a NUL byte: {text!r}")
     return text
-
-
-def _summarise(items: Sequence[str]) -> str:
-    shown = ", ".join(repr(i) for i in items[:_SHOWN])
-    more = len(items) - _SHOWN
-    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _plan_plain_slice(
@@ -229,12 +223,12 @@ def plan_pairs(
     if escaping:
         raise UnsafePathError(
             f"{len(escaping)} remote path(s) lie outside the dataset's source folder"
-            f" {source_folder!r}: {_summarise(escaping)}"
+            f" {source_folder!r}: {summarise(escaping)}"
         )
     if bad_names:
         raise UnsafePathError(
             f"{len(bad_names)} local path(s) do not end in a file name"
-            f" ('', '.' and '..' are refused): {_summarise(bad_names)}"
+            f" ('', '.' and '..' are refused): {summarise(bad_names)}"
         )
     check_encodable(plan.sources[first:], "remote")
     check_encodable(plan.targets[first:], "local")
@@ -287,7 +281,7 @@ class DuplicateCheck:
         duplicates = find_duplicates(targets)
         raise ValueError(
             f"{len(duplicates)} local path(s) are used more than once:"
-            f" {_summarise(duplicates)}"
+            f" {summarise(duplicates)}"
         )
 
 

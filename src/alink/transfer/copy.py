@@ -35,6 +35,7 @@ import anyio.to_thread
 
 from .._errors import FileNotAccessibleError, UnsafePathError
 from .._model import File
+from .._names import summarise
 from .._paths import RemotePath
 from . import _fs, _plan
 from ._base import FilesystemTransferBase
@@ -217,11 +218,6 @@ def _upload_pairs(
     return plan.targets, plan.sources
 
 
-def _summarise(paths: Sequence[str]) -> str:
-    shown = ", ".join(repr(p) for p in paths[:5])
-    return shown + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-
-
 def _check_upload(
     source: str, local: Sequence[str], targets: Sequence[str]
 ) -> list[os.stat_result]:
@@ -241,13 +237,12 @@ def _check_upload(
         stats.append(st)
     if missing:
         raise FileNotFoundError(
-            f"{len(missing)} local file(s) to upload do not exist:"
-            f" {_summarise(missing)}"
+            f"{len(missing)} local file(s) to upload do not exist: {summarise(missing)}"
         )
     if not_files:
         raise ValueError(
             f"{len(not_files)} local path(s) to upload are not regular files:"
-            f" {_summarise(not_files)}"
+            f" {summarise(not_files)}"
         )
     real_source = os.path.realpath(source)
     for parent in dict.fromkeys(t.rpartition("/")[0] for t in targets):
