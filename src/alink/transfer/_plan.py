@@ -35,8 +35,6 @@ RemoteInput: TypeAlias = "RemotePath | str"
 LocalInput: TypeAlias = "str | os.PathLike[str]"
 
 _BAD_NAMES = frozenset(("", ".", ".."))
-#: How many offending paths an error message lists before it says "and N more".
-_SHOWN = 5
 
 
 @dataclass(slots=True)
