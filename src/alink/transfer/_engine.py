@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -30,6 +31,17 @@ __all__ = ["Engine", "ProgressCallback", "RunResult", "VerifyCallback"]
 ProgressCallback = Callable[[int, int], object]
 #: ``verify(index, local_path)``, called on worker threads after all pairs exist.
 VerifyCallback = Callable[[int, str], None]
+
+
+#: Items in a worker's first batch; later batches adapt to how long it took.
+_FIRST_BATCH = 64
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _timed(
@@ -108,15 +120,18 @@ class _Journal:
 class Engine:
     """Batching and concurrency settings; users normally keep the defaults.
 
-    A run starts with one worker thread: on fast local storage a single
-    thread is fastest (entries in one folder serialise in the kernel) and
-    keeps the event loop's thread from waiting for the GIL. When items turn
-    out to be slow and the thread mostly waits rather than works (network
-    storage, large copies), more threads overlap the waiting without
-    contending for the GIL, so the run adds workers up to ``max_workers``.
+    A run starts with ``start_workers`` threads: with two CPUs, two threads
+    create entries 1.5 (one folder) to 1.9 (many folders) times as fast as
+    one, because most of the work happens in the kernel, outside the GIL.
+    When items turn out to be slow and the threads mostly wait rather than
+    work (network storage, large copies), more threads overlap the waiting
+    without contending for the GIL, so the run adds workers up to
+    ``max_workers``.
 
     Attributes:
         max_workers: Most worker threads one run uses at once.
+        start_workers: Worker threads a run starts with; ``None`` means two
+            when this process may use two or more CPUs, else one.
         slow_item_seconds: Per-item time above which a run adds a worker.
         batch_seconds: Target duration of one batch: long enough to amortise
             a thread hand-off, short enough for prompt progress and
@@ -126,6 +141,7 @@ class Engine:
     """
 
     max_workers: int = 8
+    start_workers: int | None = None
     slow_item_seconds: float = 50e-6
     batch_seconds: float = 0.004
     min_batch: int = 8
@@ -136,6 +152,16 @@ class Engine:
             raise ValueError("max_workers must be at least 1")
         if not 0 < self.min_batch <= self.max_batch:
             raise ValueError("need 0 < min_batch <= max_batch")
+        if self.start_workers is not None and self.start_workers < 1:
+            raise ValueError("start_workers must be at least 1")
+
+    def _start_workers(self, total: int) -> int:
+        """How many workers a run of ``total`` items starts with."""
+        wanted = self.start_workers
+        if wanted is None:
+            wanted = 2 if _usable_cpus() >= 2 else 1
+        # A second worker only pays off once each has a few batches to do.
+        return max(1, min(wanted, self.max_workers, total // _FIRST_BATCH // 2))
 
     def _next_size(self, size: int, elapsed: float) -> int:
         if elapsed <= 0:
@@ -227,9 +253,9 @@ class Engine:
     ) -> None:
         """Run ``batch(start, stop)`` over ``range(total)`` on worker threads.
 
-        Starts with one worker and adds more (up to ``max_workers``) while
-        items are slow. The first error a batch returns stops the others and
-        is raised.
+        Starts with :meth:`_start_workers` workers and adds more (up to
+        ``max_workers``) while items are slow. The first error a batch returns
+        stops the others and is raised.
         """
         cursor = 0
         workers = 0
@@ -237,7 +263,7 @@ class Engine:
 
         async def worker(tg: anyio.abc.TaskGroup) -> None:
             nonlocal cursor, workers, first_error
-            size = 64
+            size = _FIRST_BATCH
             while cursor < total and first_error is None:
                 start = cursor
                 stop = cursor = min(total, start + size)
@@ -268,8 +294,9 @@ class Engine:
                     tg.start_soon(worker, tg)
 
         async with anyio.create_task_group() as tg:
-            workers = 1
-            tg.start_soon(worker, tg)
+            workers = self._start_workers(total)
+            for _ in range(workers):
+                tg.start_soon(worker, tg)
         if first_error is not None:
             raise first_error
 
