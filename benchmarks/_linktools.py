@@ -35,6 +35,7 @@ __all__ = [
     "LinkCase",
     "LinkTool",
     "NaiveThreadTool",
+    "PythonLoopSameInputsTool",
     "PythonLoopTool",
     "ScitaceanInlineTool",
     "ScitaceanTool",
@@ -316,6 +317,31 @@ class PythonLoopTool(LinkTool):
         began = time.perf_counter()
         for source, target in zip(sources, targets, strict=True):
             symlink(source, target)
+        return time.perf_counter() - began
+
+
+class PythonLoopSameInputsTool(LinkTool):
+    """The raw loop over alink's own inputs: ``RemotePath`` and ``Path`` lists.
+
+    ``os.symlink`` turns each ``Path`` into text itself; this is what a
+    hand-written loop over a dataset's files costs, before any checks.
+    """
+
+    name = "python loop (Path inputs)"
+
+    def prepare(self, case: LinkCase) -> Any:
+        from alink import RemotePath
+
+        remote = [RemotePath(s) for s in case.sources()]
+        local = [Path(t) for t in case.targets()]
+        return remote, local
+
+    def run(self, case: LinkCase, inputs: Any) -> float:
+        remote, local = inputs
+        symlink = os.symlink
+        began = time.perf_counter()
+        for source, target in zip(remote, local, strict=True):
+            symlink(source.posix, target)
         return time.perf_counter() - began
 
 

@@ -56,6 +56,7 @@ def make_tools() -> list[lt.LinkTool]:
     return [
         *(lt.AlinkTool(b) for b in lt.backends("asyncio", "trio", "uvloop")),
         lt.PythonLoopTool(),
+        lt.PythonLoopSameInputsTool(),
         lt.CLoopTool(),
         lt.CpTool(),
         lt.ScitaceanTool(),
@@ -141,27 +142,41 @@ def _ratios(
 
 
 def targets(measurements: Sequence[Measurement]) -> list[Target]:
-    """The issue's throughput goals, evaluated per case."""
+    """The issue's throughput goals, judged at its size (100k files).
+
+    Smaller cases are listed for reference: their fixed costs (connecting,
+    starting threads) weigh more, and the issue sets no goal for them.
+    """
     found: list[Target] = []
+    judged = max((m.files for m in measurements), default=0)
+    cases = {m.case for m in measurements if m.files == judged}
+
+    def listing(ratios: dict[str, float], unit: str) -> str:
+        main = [f"{c}: {r:.2f}{unit}" for c, r in ratios.items() if c in cases]
+        rest = [f"{c}: {r:.2f}{unit}" for c, r in ratios.items() if c not in cases]
+        extra = f" (for reference: {', '.join(rest)})" if rest else ""
+        return ", ".join(main) + extra
+
+    size = count_label(judged)
     for alink in ("alink (asyncio)", "alink (trio)"):
         vs_loop = _ratios(measurements, "python loop", alink)
         if vs_loop:
-            worst = max(vs_loop.values())
+            worst = max(r for c, r in vs_loop.items() if c in cases)
             found.append(
                 Target(
-                    f"{alink} ≤ 1.1× the raw Python loop",
+                    f"{alink} ≤ 1.1× the raw Python loop at {size} files",
                     worst <= 1.1,
-                    ", ".join(f"{c}: {r:.2f}×" for c, r in vs_loop.items()),
+                    listing(vs_loop, "×"),
                 )
             )
         vs_sci = _ratios(measurements, alink, "scitacean")
         if vs_sci:
-            least = min(vs_sci.values())
+            least = min(r for c, r in vs_sci.items() if c in cases)
             found.append(
                 Target(
-                    f"{alink} ≥ 2.5× faster than Scitacean",
+                    f"{alink} ≥ 2.5× faster than Scitacean at {size} files",
                     least >= 2.5,
-                    ", ".join(f"{c}: {r:.2f}× faster" for c, r in vs_sci.items()),
+                    listing(vs_sci, "× faster"),
                 )
             )
     return found
@@ -214,7 +229,9 @@ def run(settings: Settings) -> ScenarioResult:
         " than alink).",
         "Inputs (RemotePath/Path lists for the libraries, str lists for the loops)"
         " are built before timing; nested local sub-folders exist beforehand for"
-        " every tool (cp -rs creates its own).",
+        " every tool (cp -rs creates its own). 'python loop (Path inputs)' is the"
+        " raw loop over the libraries' RemotePath/Path inputs: os.symlink converts"
+        " each Path itself.",
         "C symlink() times only its loop (the physical limit); cp -rs includes"
         " starting the process; alink runs include connect_for_download and the"
         " existence check of every remote file, which the raw loops skip.",

@@ -27,6 +27,8 @@ def summarise(items: Sequence[str]) -> str:
 def encodable(text: str) -> bool:
     """Whether ``text`` can be a path on this system (e.g. no lone surrogate,
     which JSON allows but no filesystem name can hold)."""
+    if text.isascii():  # constant time: a flag of the string
+        return True
     try:
         text.encode(_FS_ENCODING, _FS_ERRORS)
     except UnicodeEncodeError:

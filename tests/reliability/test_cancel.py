@@ -63,7 +63,7 @@ def source_5k(tmp_path_factory: pytest.TempPathFactory) -> Source:
 
 
 #: Tiny batches: many progress calls, many points to cancel at.
-TINY = Engine(min_batch=8, max_batch=64)
+TINY = Engine(min_batch=8, max_batch=64, slice_seconds=0)  # progress per batch
 
 
 def fresh(
@@ -204,7 +204,9 @@ async def test_cancel_from_the_progress_callback_at_every_call(
         # reached the download (then it returns, complete).
         check_after(attempt, before, snapshot, n)
         rolled_back += not attempt.returned
-    assert n >= len(calls) // 2
+    # (Runs differ in how many calls they make: two workers and adaptive
+    # batches. The sweep ends at the first run with fewer than n calls.)
+    assert n >= total // 64 if small_batches else n >= 1
     assert rolled_back >= n // 2
     world = fresh(root, source, kind)
     await world.download()
@@ -309,7 +311,7 @@ async def test_cancelled_again_while_rolling_back(
 ) -> None:
     """The rollback runs shielded: more cancellation does not cut it short."""
     root = tmp_path / "w"
-    world = fresh(root, source_2k, kind)
+    world = fresh(root, source_2k, kind, small_batches=True)  # progress mid-way
     before = snapshot(root)
     with injected(monkeypatch) as faults, anyio.CancelScope() as outer:
         inner = anyio.CancelScope()

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.anyio
 #: before or after that filesystem call of alink's copy step.
 CHILD = """
 import os, signal, sys, time, anyio
-from alink import Dataset, RemotePath
+from alink import Dataset, Engine, RemotePath
 from alink.transfer import _copy_ops
 from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
@@ -75,10 +75,12 @@ def progress(done, total):
 
 async def main():
     dataset = Dataset(type="raw", source_folder=source)
+    # Progress after every small batch: the pause lands mid-download.
+    engine = Engine(max_batch=64, slice_seconds=0)
     if kind == "link":
-        transfer = LinkFileTransfer()
+        transfer = LinkFileTransfer(engine=engine)
     else:
-        transfer = CopyFileTransfer(hard_link=kind == "hardlink")
+        transfer = CopyFileTransfer(hard_link=kind == "hardlink", engine=engine)
     async with transfer.connect_for_download(dataset, names[0]) as con:
         await con.download_files(
             remote=[RemotePath(f"{source}/{n}") for n in names],

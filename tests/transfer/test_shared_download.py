@@ -13,7 +13,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from alink import Dataset, FileNotAccessibleError, RemotePath, UnsafePathError
+from alink import (
+    Dataset,
+    Engine,
+    FileNotAccessibleError,
+    RemotePath,
+    UnsafePathError,
+)
 from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
 
@@ -321,7 +327,10 @@ async def test_cancelled_download_rolls_back(
     names = [f"f{i}" for i in range(800)]
     out = tmp_path / "out"
     before = snapshot(tmp_path / "out")
-    async with make_transfer().connect_for_download(dataset, "a.dat") as con:
+    # Progress after every small batch, so the cancellation lands mid-way.
+    engine = Engine(max_batch=64, slice_seconds=0)
+    transfer = make_transfer(engine=engine)
+    async with transfer.connect_for_download(dataset, "a.dat") as con:
         with anyio.CancelScope() as scope:
 
             def progress(done: int, total: int) -> None:

@@ -109,43 +109,59 @@ def _plan_plain_slice(
     count = stop - start
     if count <= 0:
         return True
-    sources = _remote_texts(remote[start:stop])
+    remote_items = remote[start:stop]
+    kinds = set(map(type, remote_items))
+    sources = _remote_texts(remote_items, kinds)
     if sources is None:
         return False
     joined = "\x00".join(sources)
     if not (
-        _is_plain(joined, count)
+        joined.count("\x00") == count - 1
         and joined.startswith(prefix)
         and joined.count("\x00" + prefix) == count - 1
-        and "/../" not in joined
-        and "/..\x00" not in joined
-        and not joined.endswith("/..")
+        and "/.." not in joined  # '..' segments (or rare '..name's): slow path
+        and (kinds == _REMOTE or _normalised(joined))
+        and encodable(joined)
     ):
         return False
     items = local[start:stop]
     kinds = set(map(type, items))
-    fast = _joined_fspaths(items, kinds)
     targets: list[str] | None = None
-    if fast is None:
+    converted = _joined_fspaths(items, kinds)
+    if converted is not None:
+        joined, trusted = converted
+    else:
         targets = list(items) if kinds == _STR else _local_texts(items)  # type: ignore[arg-type]
         if targets is None:
             return False
-        fast = "\x00".join(targets)
-    if not _is_plain(fast, count) or "/." in fast:
+        joined, trusted = "\x00".join(targets), False
+    if not (
+        joined.count("\x00") == count - 1
+        and "/." not in joined  # names starting with a dot: slow path
+        and (
+            trusted
+            or (
+                joined.startswith("/")
+                and joined.count("\x00/") == count - 1
+                and _normalised(joined)
+            )
+        )
+        and encodable(joined)
+    ):
         return False
     plan.sources.extend(sources)
-    plan.targets.extend(fast.split("\x00") if targets is None else targets)
+    plan.targets.extend(joined.split("\x00") if targets is None else targets)
     return True
 
 
 _STR = frozenset((str,))
+_REMOTE = frozenset((RemotePath,))
 _PATH_TEXT = operator.attrgetter("_path")
 
 
-def _remote_texts(items: Sequence[object]) -> list[str] | None:
+def _remote_texts(items: Sequence[object], kinds: set[type]) -> list[str] | None:
     """The texts of ``RemotePath``/``str`` items as given; ``None`` for others."""
-    kinds = set(map(type, items))
-    if kinds == {RemotePath}:
+    if kinds == _REMOTE:
         return list(map(_PATH_TEXT, items))
     if kinds == _STR:
         return list(items)  # type: ignore[arg-type]
@@ -163,31 +179,22 @@ def _local_texts(items: Sequence[object]) -> list[str] | None:
     return texts if all(type(t) is str for t in texts) else None
 
 
-def _is_plain(joined: str, count: int) -> bool:
-    """Whether NUL-joined ``joined`` holds ``count`` absolute, normalised paths.
+def _normalised(joined: str) -> bool:
+    """Whether no path in NUL-joined ``joined`` would change when normalised.
 
-    Normalised: no empty segment (``//``, a trailing ``/``) and no ``.``
-    segment, so lexical normalisation would leave each path as it is.
+    That is: no empty segment (``//``, a trailing ``/``) and no ``.``
+    segment. Each check is one C-level search over the whole text.
     """
-    return (
-        joined.count("\x00") == count - 1
-        and joined.startswith("/")
-        and joined.count("\x00/") == count - 1
-        and "//" not in joined
-        and "/\x00" not in joined
-        and not joined.endswith("/")
-        and "/./" not in joined
-        and "/.\x00" not in joined
-        and not joined.endswith("/.")
-        and encodable(joined)
+    return not (
+        "//" in joined
+        or "/\x00" in joined
+        or "/./" in joined
+        or "/.\x00" in joined
+        or joined.endswith(("/", "/."))
     )
 
 
-def _parts_text(parts: list[str]) -> str:
-    return "/".join(parts)
-
-
-def _probe_fspaths() -> Callable[[Sequence[object]], str] | None:
+def _probe_fspaths() -> tuple[Callable[[Sequence[object]], str], bool] | None:
     """A C-level way to turn many ``pathlib`` paths into NUL-joined text.
 
     ``str(path)`` on a fresh ``Path`` runs pathlib's Python code: about 1 µs
@@ -195,9 +202,10 @@ def _probe_fspaths() -> Callable[[Sequence[object]], str] | None:
     symlink itself. The segments ``pathlib`` keeps (``_raw_paths`` on 3.12+,
     ``_parts`` on 3.11) can instead be joined by C code. That is private
     API, so it is used only if it gives ``str(path)`` for probe paths on
-    this Python; and its result is only trusted for paths that
-    :func:`_is_plain` accepts, where joining the segments is exactly what
-    ``str`` does.
+    this Python. The flag says whether the joined paths are known to be
+    absolute and normalised (3.11 keeps parsed segments); otherwise they
+    are raw, and the caller trusts them only when they are normalised
+    already, where joining the segments is exactly what ``str`` does.
     """
     if sys.version_info >= (3, 12):
         attribute, lead = "_raw_paths", ""
@@ -206,7 +214,7 @@ def _probe_fspaths() -> Callable[[Sequence[object]], str] | None:
     get = operator.attrgetter(attribute)
 
     def convert(items: Sequence[object]) -> str:
-        joined = "\x00".join(map(_parts_text, map(get, items)))
+        joined = "\x00".join(map("/".join, map(get, items)))
         if lead:
             if not joined.startswith("//") or joined.count("\x00//") != len(items) - 1:
                 raise ValueError("not all absolute")
@@ -218,25 +226,29 @@ def _probe_fspaths() -> Callable[[Sequence[object]], str] | None:
         ok = convert(probes) == "/a/b.c\x00/a/b/c.d"
     except (AttributeError, TypeError, ValueError):
         return None
-    return convert if ok else None
+    return (convert, bool(lead)) if ok else None
 
 
 _CONVERT = _probe_fspaths()
 _PATH_TYPES = frozenset((PosixPath, PurePosixPath))
 
 
-def _joined_fspaths(items: Sequence[object], kinds: set[type]) -> str | None:
+def _joined_fspaths(
+    items: Sequence[object], kinds: set[type]
+) -> tuple[str, bool] | None:
     """``"\\x00".join(map(os.fspath, items))`` for ``pathlib`` paths, fast.
 
-    ``None`` when the fast way does not apply (other types, relative paths,
-    unusual Python); the caller then converts each path. The result may be
-    wrong for paths that are not plain (see :func:`_is_plain`), which the
-    caller refuses anyway.
+    Returns the text and whether its paths are known to be absolute and
+    normalised; unless they are, the text is right only for paths that
+    :func:`_normalised` accepts, and the caller must check. ``None`` when
+    the fast way does not apply (other types, relative paths on 3.11, an
+    unusual Python); the caller then converts each path.
     """
     if _CONVERT is None or not items or not kinds <= _PATH_TYPES:
         return None
+    convert, trusted = _CONVERT
     try:
-        return _CONVERT(items)
+        return convert(items), trusted
     except (AttributeError, TypeError, ValueError):
         return None
 
