@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import posixpath
 from pathlib import Path, PurePosixPath
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from alink import RemotePath, UnsafePathError
 from alink._names import encodable
 from alink.transfer._plan import (
+    DuplicateCheck,
     Layout,
     _joined_fspaths,
     _normalised,
@@ -254,3 +256,28 @@ def test_joined_pathlib_segments_apply_on_this_python() -> None:
     converted = _joined_fspaths(paths, set(map(type, paths)))
     assert converted is not None
     assert converted[0] == "/a/f0\x00/a/f1\x00/a/f2"
+
+
+@given(
+    st.lists(st.sampled_from(["/o/a", "/o/b", "/o/c", "/o/d", "/p/a"]), max_size=30),
+    st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=10),
+    st.booleans(),
+)
+def test_duplicate_check_in_slices_finds_exactly_the_repeats(
+    paths: list[str], cuts: list[int], ordered: bool
+) -> None:
+    if ordered:  # the fast case: sorted, maybe with repeats
+        paths.sort()
+    check = DuplicateCheck()
+    start = 0
+    for cut in itertools.cycle(cuts):
+        if start >= len(paths):
+            break
+        stop = min(len(paths), start + cut)
+        check.add(paths, start, stop)
+        start = stop
+    if len(set(paths)) == len(paths):
+        check.check(paths)
+    else:
+        with pytest.raises(ValueError, match="used more than once"):
+            check.check(paths)

@@ -356,19 +356,41 @@ _GIL_SLICE = 4096
 
 
 class DuplicateCheck:
-    """Finds local paths used twice, fed one slice at a time."""
+    """Finds local paths used twice, fed one slice at a time.
 
-    __slots__ = ("_seen", "_size")
+    Paths that arrive in strictly increasing order (a sorted file list, the
+    common case) cannot repeat: that is checked with C-level comparisons of
+    neighbours, and no set is built. The first step back in order falls
+    back to a set of every path.
+    """
+
+    __slots__ = ("_last", "_ordered", "_seen", "_size")
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
         self._size = 0
+        self._ordered = True
+        self._last: str | None = None
 
     def add(self, targets: Sequence[str], start: int, stop: int) -> None:
         """Add ``targets[start:stop]`` in small C-level steps (GIL-friendly)."""
+        if stop <= start:
+            return
+        if self._ordered:
+            if (self._last is None or self._last < targets[start]) and all(
+                map(operator.lt, targets[start : stop - 1], targets[start + 1 : stop])
+            ):
+                self._last = targets[stop - 1]
+                self._size += stop - start
+                return
+            self._ordered = False
+            self._update(targets, 0, start)
+        self._update(targets, start, stop)
+        self._size += stop - start
+
+    def _update(self, targets: Sequence[str], start: int, stop: int) -> None:
         for a in range(start, stop, _GIL_SLICE):
             self._seen.update(targets[a : min(stop, a + _GIL_SLICE)])
-        self._size += stop - start
 
     def check(self, targets: Sequence[str]) -> None:
         """Raise ``ValueError`` naming the paths used more than once.
@@ -377,7 +399,7 @@ class DuplicateCheck:
         download need their memory.
         """
         unique, self._seen = len(self._seen), set()
-        if unique == self._size:
+        if self._ordered or unique == self._size:
             return
         duplicates = find_duplicates(targets)
         raise ValueError(
