@@ -213,12 +213,13 @@ class Engine:
     """Batching and concurrency settings; users normally keep the defaults.
 
     A run starts with ``start_workers`` threads: with two CPUs, two threads
-    create entries 1.5 (one folder) to 1.9 (many folders) times as fast as
+    create symlinks 1.5 (one folder) to 1.9 (many folders) times as fast as
     one, because most of the work happens in the kernel, outside the GIL.
-    When items turn out to be slow and the threads mostly wait rather than
-    work (network storage, large copies), more threads overlap the waiting
-    without contending for the GIL, so the run adds workers up to
-    ``max_workers``.
+    When items turn out to be slow, the run adds workers: while they work
+    (large copies), up to one per CPU but one (which stays free for the
+    event loop); while they mostly wait (network storage), up to
+    ``max_workers``, as more threads overlap the waiting without contending
+    for the GIL.
 
     Attributes:
         max_workers: Most worker threads one run uses at once.
@@ -396,7 +397,10 @@ class Engine:
                 if (
                     workers < self.max_workers
                     and wall > self.slow_item_seconds * max(1, done)
-                    and cpu < wall / 2
+                    # Waiting (slow storage): threads overlap the waits.
+                    # Working (large copies): a thread per CPU but one, which
+                    # stays free for the event loop.
+                    and (cpu < wall / 2 or workers < _usable_cpus() - 1)
                     and left > size
                 ):
                     workers += 1

@@ -49,6 +49,16 @@ if TYPE_CHECKING:
 __all__ = ["CopyDownloadConnection", "CopyFileTransfer", "CopyUploadConnection"]
 
 
+def _default_engine() -> Engine:
+    """Longer batches (a copy takes longer than a link) and one worker to start.
+
+    Two threads copying small files into one folder contend for it in the
+    kernel and are slower than one; once files turn out to be large, the
+    engine adds a worker per CPU.
+    """
+    return Engine(batch_seconds=0.025, start_workers=1)
+
+
 def _operation(hard_link: bool, *, accept_identical: bool) -> CopyOperation:
     kind = HardLinkOperation if hard_link else CopyOperation
     return kind(accept_identical=accept_identical)
@@ -342,7 +352,7 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
             source_folder=source_folder,
             allowed_roots=allowed_roots,
             follow_external_symlinks=follow_external_symlinks,
-            engine=engine if engine is not None else Engine(batch_seconds=0.025),
+            engine=engine if engine is not None else _default_engine(),
         )
         self._hard_link = hard_link
 
