@@ -334,9 +334,9 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
         follow_external_symlinks: Allow remote files that are symlinks
             resolving outside the dataset's source folder (refused by default).
         engine: Batching and thread settings. The default uses longer batches
-            than a link transfer's (25 ms instead of 4 ms): a copy batch has
-            fewer files, so the per-batch thread hand-off would weigh more.
-            Large files check for cancellation between themselves anyway.
+            than a link transfer's (25 ms instead of 4 ms; large files check
+            for cancellation while they are copied) and starts with one
+            worker thread, adding more once files turn out to be large.
     """
 
     def __init__(
