@@ -369,7 +369,7 @@ class Engine:
 
         async def worker(tg: anyio.abc.TaskGroup) -> None:
             nonlocal workers, first_error
-            size = _FIRST_BATCH
+            size = max(self.min_batch, min(self.max_batch, _FIRST_BATCH))
             while first_error is None:
                 done, size, error, wall, cpu = await anyio.to_thread.run_sync(
                     _run_slice,

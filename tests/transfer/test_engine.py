@@ -1,0 +1,146 @@
+"""The batch engine on its own: settings, worker threads, slices, cancellation."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import anyio
+import pytest
+
+from alink import Engine
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"max_workers": 0},
+        {"start_workers": 0},
+        {"min_batch": 0},
+        {"min_batch": 10, "max_batch": 5},
+    ],
+)
+def test_bad_settings_are_refused(settings: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=r"must be|need"):
+        Engine(**settings)
+
+
+def test_small_runs_use_one_worker() -> None:
+    engine = Engine(start_workers=2)
+    assert engine._start_workers(10) == 1
+    assert engine._start_workers(100_000) == 2
+    assert Engine(start_workers=2, max_workers=1)._start_workers(100_000) == 1
+
+
+class Recorder:
+    """A batch function that records which items ran, and on which thread."""
+
+    def __init__(self, seconds: float = 0.0, fail_at: int | None = None) -> None:
+        self.seen: list[int] = []
+        self.batches = 0
+        self.running = 0
+        self.most_at_once = 0
+        self.seconds = seconds
+        self.fail_at = fail_at
+        self._lock = threading.Lock()
+
+    def __call__(self, start: int, stop: int) -> BaseException | None:
+        with self._lock:
+            self.batches += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if self.seconds:
+                time.sleep(self.seconds)
+            for i in range(start, stop):
+                if i == self.fail_at:
+                    return OSError(f"item {i} failed")
+                with self._lock:
+                    self.seen.append(i)
+            return None
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_every_item_runs_once_on_two_workers() -> None:
+    engine = Engine(start_workers=2, max_workers=2, max_batch=32, slice_seconds=0)
+    batch = Recorder(seconds=0.001)
+    await engine._run_parallel(batch, 2000, anyio.CapacityLimiter(8))
+    assert sorted(batch.seen) == list(range(2000))
+    assert batch.most_at_once == 2
+
+
+async def test_waiting_items_get_more_workers() -> None:
+    engine = Engine(start_workers=1, max_workers=4, max_batch=8, slice_seconds=0)
+    batch = Recorder(seconds=0.002)  # sleeping: the thread waits, not works
+    await engine._run_parallel(batch, 400, anyio.CapacityLimiter(8))
+    assert sorted(batch.seen) == list(range(400))
+    assert batch.most_at_once > 1
+
+
+async def test_progress_after_every_batch_with_no_slice() -> None:
+    engine = Engine(start_workers=1, min_batch=10, max_batch=10, slice_seconds=0)
+    batch = Recorder()
+    reports: list[int] = []
+    await engine._run_parallel(batch, 100, anyio.CapacityLimiter(1), reports.append)
+    assert reports == [10] * 10
+
+
+async def test_a_slice_reports_many_batches_at_once() -> None:
+    engine = Engine(start_workers=1, min_batch=10, max_batch=10, slice_seconds=10)
+    batch = Recorder()
+    reports: list[int] = []
+    await engine._run_parallel(batch, 100, anyio.CapacityLimiter(1), reports.append)
+    assert reports == [100]
+    assert batch.batches == 10
+
+
+async def test_an_error_stops_the_other_workers() -> None:
+    engine = Engine(start_workers=2, min_batch=10, max_batch=10, slice_seconds=10)
+    batch = Recorder(seconds=0.002, fail_at=55)
+    with pytest.raises(OSError, match="item 55 failed"):
+        await engine._run_parallel(batch, 10_000, anyio.CapacityLimiter(2))
+    # The other worker finished at most its current batch.
+    assert len(batch.seen) < 200
+
+
+async def test_cancellation_reaches_a_running_slice_between_batches() -> None:
+    engine = Engine(start_workers=1, min_batch=10, max_batch=10, slice_seconds=60)
+    batch = Recorder(seconds=0.002)
+    began = time.perf_counter()
+    with anyio.move_on_after(0.05):
+        await engine._run_parallel(batch, 100_000, anyio.CapacityLimiter(1))
+    # A 60 s slice of 2 ms batches stopped soon after the deadline.
+    assert time.perf_counter() - began < 1.0
+    assert 0 < len(batch.seen) < 100_000
+
+
+async def test_sequential_chunks_cover_the_range_in_order() -> None:
+    engine = Engine()
+    seen: list[tuple[int, int]] = []
+    await engine.run_chunked(lambda a, b: seen.append((a, b)), 50_000, initial=100)
+    assert seen[0] == (0, 100)
+    assert [b for _, b in seen][-1] == 50_000
+    assert all(a == b for (_, a), (b, _) in itertools.pairwise(seen))
+
+
+async def test_steps_stop_between_steps_when_cancelled() -> None:
+    engine = Engine(slice_seconds=60)
+    steps = 0
+
+    def job() -> object:
+        nonlocal steps
+        for _ in range(100_000):
+            time.sleep(0.001)
+            steps += 1
+            yield
+
+    began = time.perf_counter()
+    with anyio.move_on_after(0.05):
+        await engine.run_steps([job()])
+    assert time.perf_counter() - began < 1.0
+    assert 0 < steps < 100_000
