@@ -64,29 +64,15 @@ def _timed(
     return error, time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def _advance(
-    steps: Iterator[object],
-    short: float,
-    long: float,
-    cancelled: type[BaseException],
-) -> tuple[bool, float, float]:
-    """On a worker thread: run steps for about ``long`` seconds.
+def _advance(steps: Iterator[object], seconds: float) -> tuple[bool, float, float]:
+    """On a worker thread: run steps for about ``seconds``.
 
-    Returns after ``short`` seconds instead if the thread mostly waited (slow
-    storage: the caller may add workers), and between two steps once the
-    awaiting task is cancelled. Returns ``(more to do, wall seconds, thread
-    CPU seconds)``.
+    Returns ``(more to do, wall seconds, thread CPU seconds)``.
     """
     wall, cpu = time.perf_counter(), time.thread_time()
-    for _ in steps:
-        now = time.perf_counter()
-        if now - wall >= short and (
-            now - wall >= long
-            or time.thread_time() - cpu < (now - wall) / 2
-            or _cancelled(cancelled)
-        ):
-            return True, now - wall, time.thread_time() - cpu
-    return False, time.perf_counter() - wall, time.thread_time() - cpu
+    deadline = wall + seconds
+    more = any(time.perf_counter() >= deadline for _ in steps)
+    return more, time.perf_counter() - wall, time.thread_time() - cpu
 
 
 class _SharedJobs:
@@ -279,7 +265,10 @@ class Engine:
         order, one chunk at a time on a worker thread.
 
         For sequential work (planning, checking) that must stay interruptible
-        and must not block the loop; chunks last about ``slice_seconds``.
+        and must not block the loop. Chunks last about ``batch_seconds``: such
+        work holds the GIL, and the end of a chunk is where the event loop's
+        thread gets it without waiting for the interpreter's 5 ms switch
+        interval.
         """
         size = max(self.min_batch, min(self.max_batch, initial))
         start = 0
@@ -290,7 +279,7 @@ class Engine:
             )
             if error is not None:
                 raise error
-            size = self._next_size(size, elapsed, self.slice_seconds)
+            size = self._next_size(size, elapsed)
             start = stop
 
     async def run_steps(
@@ -301,19 +290,18 @@ class Engine:
     ) -> None:
         """Drive generators of work steps on worker threads to their ends.
 
-        Each hand-off runs steps for about ``slice_seconds`` (stopping
-        between two steps if the task is cancelled), so long sequential work
-        (listing a huge folder) stays interruptible. Jobs start on one
-        worker; while steps mostly wait on I/O (high-latency storage), a
-        hand-off returns after ``batch_seconds`` and more workers take
-        further jobs at once, up to ``max_workers``. The first error stops
-        the rest and is raised.
+        Each hand-off runs steps for about ``batch_seconds``, so long
+        sequential work (listing a huge folder) stays interruptible, and the
+        event loop's thread gets the GIL between hand-offs instead of waiting
+        for the interpreter's switch interval. Jobs start on one worker; while steps
+        mostly wait on I/O (high-latency storage), more workers take further
+        jobs at once, up to ``max_workers``. The first error stops the rest
+        and is raised.
         """
         pending = _SharedJobs(jobs)
         limiter = limiter or anyio.CapacityLimiter(self.max_workers)
         workers = 1
         first_error: BaseException | None = None
-        cancelled = anyio.get_cancelled_exc_class()
 
         async def worker(tg: anyio.abc.TaskGroup) -> None:
             nonlocal workers, first_error
@@ -324,12 +312,7 @@ class Engine:
             while more:
                 try:
                     more, wall, cpu = await anyio.to_thread.run_sync(
-                        _advance,
-                        steps,
-                        self.batch_seconds,
-                        self.slice_seconds,
-                        cancelled,
-                        limiter=limiter,
+                        _advance, steps, self.batch_seconds, limiter=limiter
                     )
                 except Exception as exc:
                     first_error = first_error or exc
