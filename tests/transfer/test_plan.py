@@ -18,10 +18,10 @@ from alink.transfer._plan import (
     Layout,
     _joined_fspaths,
     _normalised,
-    _parent_runs,
     absolute_remote,
     check_no_duplicates,
     find_duplicates,
+    parent_runs,
     plan_pairs,
     run_indices,
     run_length,
@@ -213,16 +213,16 @@ def test_batch_planning_equals_planning_each_path(
 
 
 @given(st.lists(st.sampled_from(["/a/x", "/a/y", "/b/x", "/x", "/a/b/x"]), max_size=60))
-def test_parent_runs_cover_every_path_with_its_folder(paths: list[str]) -> None:
-    runs = list(_parent_runs(paths, 0, len(paths)))
+def testparent_runs_cover_every_path_with_its_folder(paths: list[str]) -> None:
+    runs = list(parent_runs(paths, 0, len(paths)))
     assert [i for _, a, b in runs for i in range(a, b)] == list(range(len(paths)))
     for parent, a, b in runs:
         assert all(posixpath.dirname(p) == parent for p in paths[a:b])
 
 
-def test_parent_runs_of_grouped_paths_are_whole_folders() -> None:
+def testparent_runs_of_grouped_paths_are_whole_folders() -> None:
     paths = [f"/d{i // 1000}/f{i}" for i in range(5000)]
-    assert list(_parent_runs(paths, 0, 5000)) == [
+    assert list(parent_runs(paths, 0, 5000)) == [
         (f"/d{n}", n * 1000, (n + 1) * 1000) for n in range(5)
     ]
 

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import anyio.from_thread
 
+from . import _plan
+
 __all__ = [
     "CopyOperation",
     "HardLinkOperation",
@@ -420,8 +422,8 @@ class CopyOperation:
         targets in other folders are checked one by one. Listing is only a
         shortcut: a target that appears later is still never overwritten.
         """
-        for folder, names in _names_by_folder(targets).items():
-            if len(names) < _SCAN_FROM:
+        for folder, count in _counts_by_folder(targets).items():
+            if count < _SCAN_FROM:
                 continue
             try:
                 with os.scandir(folder) as listing:
@@ -560,16 +562,12 @@ class CopyOperation:
         return errors
 
 
-def _names_by_folder(paths: Iterable[str]) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
-    for path in paths:
-        folder, _, name = path.rpartition("/")
-        bucket = groups.get(folder or "/")
-        if bucket is None:
-            groups[folder or "/"] = [name]
-        else:
-            bucket.append(name)
-    return groups
+def _counts_by_folder(paths: Sequence[str]) -> dict[str, int]:
+    """How many of ``paths`` each folder receives (runs found a slice at a time)."""
+    counts: dict[str, int] = {}
+    for folder, start, stop in _plan.parent_runs(paths, 0, len(paths)):
+        counts[folder] = counts.get(folder, 0) + stop - start
+    return counts
 
 
 class HardLinkOperation(CopyOperation):

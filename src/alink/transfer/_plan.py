@@ -28,6 +28,7 @@ __all__ = [
     "absolute_remote",
     "find_duplicates",
     "Layout",
+    "parent_runs",
     "run_indices",
     "run_length",
     "plan_pairs",
@@ -432,14 +433,14 @@ class Layout:
 
     def add(self, plan: Plan, start: int, stop: int) -> None:
         """Record ``plan[start:stop]``; call on consecutive slices."""
-        for parent, a, b in _parent_runs(plan.sources, start, stop):
+        for parent, a, b in parent_runs(plan.sources, start, stop):
             _add_run(self.remote_runs.setdefault(parent, []), a, b)
         folders = self.local_folders
-        for parent, _, _ in _parent_runs(plan.targets, start, stop):
+        for parent, _, _ in parent_runs(plan.targets, start, stop):
             folders[parent] = None
 
 
-def _parent_runs(
+def parent_runs(
     paths: Sequence[str], start: int, stop: int
 ) -> Iterator[tuple[str, int, int]]:
     """``(parent folder, a, b)`` for runs of ``paths[start:stop]`` sharing a parent.
