@@ -246,11 +246,11 @@ class Engine:
         # A second worker only pays off once each has a few batches to do.
         return max(1, min(wanted, self.max_workers, total // _FIRST_BATCH // 2))
 
-    def _next_size(self, size: int, elapsed: float, target: float = 0.0) -> int:
-        """The size of the next batch so it lasts ``target`` (``batch_seconds``)."""
+    def _next_size(self, size: int, elapsed: float) -> int:
+        """The size of the next batch, so that it lasts about ``batch_seconds``."""
         if elapsed <= 0:
             return min(self.max_batch, size * 4)
-        factor = min(4.0, max(0.25, (target or self.batch_seconds) / elapsed))
+        factor = min(4.0, max(0.25, self.batch_seconds / elapsed))
         return max(self.min_batch, min(self.max_batch, math.ceil(size * factor)))
 
     async def run_chunked(
@@ -293,10 +293,10 @@ class Engine:
         Each hand-off runs steps for about ``batch_seconds``, so long
         sequential work (listing a huge folder) stays interruptible, and the
         event loop's thread gets the GIL between hand-offs instead of waiting
-        for the interpreter's switch interval. Jobs start on one worker; while steps
-        mostly wait on I/O (high-latency storage), more workers take further
-        jobs at once, up to ``max_workers``. The first error stops the rest
-        and is raised.
+        for the interpreter's switch interval. Jobs start on one worker;
+        while steps mostly wait on I/O (high-latency storage), more workers
+        take further jobs at once, up to ``max_workers``. The first error
+        stops the rest and is raised.
         """
         pending = _SharedJobs(jobs)
         limiter = limiter or anyio.CapacityLimiter(self.max_workers)
