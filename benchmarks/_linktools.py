@@ -200,18 +200,23 @@ class AsyncLinkTool(LinkTool):
         return self.backend.run(self.arun, case, inputs)
 
 
+def _alink_inputs(case: LinkCase) -> tuple[list[Any], list[Path]]:
+    """What alink is given: ``RemotePath`` and ``Path`` lists, freshly built."""
+    from alink import RemotePath
+
+    return [RemotePath(s) for s in case.sources()], [Path(t) for t in case.targets()]
+
+
 class AlinkTool(AsyncLinkTool):
     """alink's ``LinkFileTransfer``: connect, then ``download_files``."""
 
     label = "alink"
 
     def prepare(self, case: LinkCase) -> Any:
-        from alink import Dataset, RemotePath
+        from alink import Dataset
 
         dataset = Dataset(type="raw", source_folder=str(case.remote))
-        remote = [RemotePath(s) for s in case.sources()]
-        local = [Path(t) for t in case.targets()]
-        return dataset, case.rel[0], remote, local
+        return dataset, case.rel[0], *_alink_inputs(case)
 
     async def arun(self, case: LinkCase, inputs: Any) -> float:
         from alink.transfer.link import LinkFileTransfer
@@ -330,11 +335,7 @@ class PythonLoopSameInputsTool(LinkTool):
     name = "python loop (Path inputs)"
 
     def prepare(self, case: LinkCase) -> Any:
-        from alink import RemotePath
-
-        remote = [RemotePath(s) for s in case.sources()]
-        local = [Path(t) for t in case.targets()]
-        return remote, local
+        return _alink_inputs(case)
 
     def run(self, case: LinkCase, inputs: Any) -> float:
         remote, local = inputs
