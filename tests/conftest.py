@@ -44,6 +44,18 @@ def snapshot() -> Callable[[Path], Snapshot]:
     return _snapshot
 
 
+@pytest.fixture(params=["text", "compact"])
+def plans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a download test with plans that keep local paths as text, and with
+    compact ones that keep the caller's ``Path`` objects (used for very large
+    downloads, see ``alink.transfer._plan.COMPACT_FROM``)."""
+    from alink.transfer import _plan
+
+    if request.param == "compact":
+        monkeypatch.setattr(_plan, "COMPACT_FROM", 0)
+    return str(request.param)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Put ``tmp_path`` on tmpfs when there is one.
 

@@ -36,6 +36,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from contextlib import contextmanager
@@ -399,9 +400,9 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     copy_prepare = CopyDownloadConnection._prepare_operation
 
     async def prepare(
-        self: CopyDownloadConnection, targets: Sequence[str]
+        self: CopyDownloadConnection, folders: Mapping[str, int]
     ) -> _fs.Operation:
-        return FaultyOperation(await copy_prepare(self, targets), faults)
+        return FaultyOperation(await copy_prepare(self, folders), faults)
 
     with monkeypatch.context() as patch:
         patch.setattr(_fs, "os", proxy)
@@ -431,8 +432,8 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
         )
         patch.setattr(
             _copy_ops.CopyOperation,
-            "scan_targets",
-            _in_phase(faults, "scan", _copy_ops.CopyOperation.scan_targets),
+            "scan_folders",
+            _in_phase(faults, "scan", _copy_ops.CopyOperation.scan_folders),
         )
         yield faults
 

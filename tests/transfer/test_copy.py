@@ -16,7 +16,7 @@ import sys
 import tempfile
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import anyio
@@ -95,6 +95,7 @@ async def download(
 # --- what a copy is ------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("plans")
 async def test_copy_content_times_and_mode(
     temp_mode: str, dataset: Dataset, source: Path, tmp_path: Path
 ) -> None:
@@ -183,6 +184,7 @@ async def test_never_visible_under_final_name(
 # --- existing local files ------------------------------------------------------
 
 
+@pytest.mark.usefixtures("plans")
 async def test_identical_existing_file_is_kept(
     dataset: Dataset, source: Path, tmp_path: Path
 ) -> None:
@@ -244,6 +246,7 @@ async def test_never_writes_through_a_symlink(
     assert temp_files(tmp_path) == []
 
 
+@pytest.mark.usefixtures("plans")
 @pytest.mark.parametrize("conflict", ["identical", "different", "dangling-link"])
 async def test_busy_folder_listed_up_front(
     temp_mode: str, source: Path, tmp_path: Path, conflict: str
@@ -287,13 +290,15 @@ async def test_file_appearing_after_the_listing_is_not_overwritten(
     ds = Dataset(type="raw", source_folder=str(source))
     out = tmp_path / "out"
     out.mkdir()
-    real_scan = _copy_ops.CopyOperation.scan_targets
+    real_scan = _copy_ops.CopyOperation.scan_folders
 
-    def scan_then_race(self: _copy_ops.CopyOperation, targets: list[str]) -> None:
-        real_scan(self, targets)
+    def scan_then_race(
+        self: _copy_ops.CopyOperation, folders: Mapping[str, int]
+    ) -> None:
+        real_scan(self, folders)
         (out / "f60.dat").write_bytes(b"arrived late")
 
-    monkeypatch.setattr(_copy_ops.CopyOperation, "scan_targets", scan_then_race)
+    monkeypatch.setattr(_copy_ops.CopyOperation, "scan_folders", scan_then_race)
     with pytest.raises(FileExistsError):
         await download(
             CopyFileTransfer(),
@@ -368,6 +373,7 @@ def fault_after(
     [(OSError, errno.ENOSPC), (PermissionError, errno.EACCES)],
     ids=["ENOSPC", "EACCES"],
 )
+@pytest.mark.usefixtures("plans")
 async def test_fault_mid_way_leaves_disk_as_it_was(
     temp_mode: str,
     dataset: Dataset,

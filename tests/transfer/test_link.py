@@ -43,6 +43,7 @@ def rp(path: Path) -> RemotePath:
     return RemotePath(str(path))
 
 
+@pytest.mark.usefixtures("plans")
 async def test_links_files_with_absolute_targets(
     remote: Path, dataset: Dataset, tmp_path: Path
 ) -> None:
@@ -77,6 +78,7 @@ async def test_relative_source_folder_gives_absolute_links(
     assert link.read_text() == "content of a.txt"
 
 
+@pytest.mark.usefixtures("plans")
 async def test_rerun_is_a_no_op(remote: Path, dataset: Dataset, tmp_path: Path) -> None:
     pairs: dict[str, Any] = {
         "remote": [rp(remote / "a.txt"), rp(remote / "b.txt")],
@@ -249,6 +251,54 @@ async def test_many_missing_files_in_a_big_folder(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+@pytest.mark.parametrize("match", ["set", "sorted search"])
+async def test_big_folder_listing_finds_every_kind_of_problem(
+    remote: Path,
+    dataset: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    order: str,
+    match: str,
+) -> None:
+    """Huge folders are matched against their listing without a set of every
+    path (see ``_fs._SET_LIMIT``); both ways find the same problems."""
+    from alink.transfer import _fs
+
+    if match == "sorted search":
+        monkeypatch.setattr(_fs, "_SET_LIMIT", 4)
+    for i in range(60):
+        (remote / f"f{i:02d}").touch()
+    (remote / "f20").unlink()
+    (remote / "f30").unlink()
+    (remote / "f30").mkdir()
+    (remote / "f40").unlink()
+    (remote / "f40").symlink_to(remote / "a.txt")  # inside: fine
+    (remote / "f50").unlink()
+    (remote / "f50").symlink_to(remote / "nowhere")  # dangling: missing
+    names = [f"f{i:02d}" for i in range(60)]
+    if order == "shuffled":
+        names = names[30:] + names[:30]
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileNotAccessibleError) as info:
+            await con.download_files(
+                remote=[rp(remote / n) for n in names],
+                local=[tmp_path / "o" / n for n in names],
+            )
+        assert sorted(p.name for p in info.value.remote_paths) == ["f20", "f30", "f50"]
+        assert "not regular files: '" + str(remote / "f30") in str(info.value)
+        assert not (tmp_path / "o").exists()
+        names.remove("f20")
+        names.remove("f30")
+        names.remove("f50")
+        await con.download_files(
+            remote=[rp(remote / n) for n in names],
+            local=[tmp_path / "o" / n for n in names],
+        )
+    assert sorted(os.listdir(tmp_path / "o")) == sorted(names)
+
+
 @pytest.mark.parametrize("kind", ["file", "dangling", "other-link", "folder"])
 async def test_existing_local_path_is_never_overwritten(
     remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap, kind: str
@@ -379,6 +429,7 @@ async def test_replace_swaps_an_existing_file_atomically(
     assert sorted(os.listdir(tmp_path)) == ["a", "remote"]  # no temp files left
 
 
+@pytest.mark.usefixtures("plans")
 async def test_failed_verify_restores_replaced_files(
     remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap
 ) -> None:
@@ -448,6 +499,7 @@ def big(
     return Dataset(type="raw", source_folder=str(big_source)), remote, local
 
 
+@pytest.mark.usefixtures("plans")
 async def test_cancel_mid_way_removes_everything_of_this_call(
     big: tuple[Dataset, list[RemotePath], list[Path]], tmp_path: Path
 ) -> None:
@@ -487,6 +539,7 @@ async def test_cancel_at_any_time_leaves_disk_unchanged(
         assert os.path.islink(local[-1])
 
 
+@pytest.mark.usefixtures("plans")
 async def test_failure_mid_way_rolls_back(
     big: tuple[Dataset, list[RemotePath], list[Path]],
     tmp_path: Path,

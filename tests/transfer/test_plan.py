@@ -16,6 +16,8 @@ from alink._names import encodable
 from alink.transfer._plan import (
     DuplicateCheck,
     Layout,
+    Plan,
+    Texts,
     _joined_fspaths,
     _normalised,
     absolute_remote,
@@ -38,7 +40,7 @@ def test_plan_normalises_both_sides() -> None:
         cwd="/data/ds",
     )
     assert plan.sources == ["/data/ds/a", "/data/ds/b", "/data/ds/c"]
-    assert plan.targets == ["/data/ds/out/a", "/abs/x/b", "/abs/c"]
+    assert list(plan.targets) == ["/data/ds/out/a", "/abs/x/b", "/abs/c"]
 
 
 def test_relative_remote_paths_are_taken_against_cwd() -> None:
@@ -114,10 +116,10 @@ def test_layout_groups_runs_by_folder() -> None:
     sources = ["/a/x", "/a/y", "/b/y", "/a/z", "/w"]
     plan = plan_pairs("/", sources, ["/o/1", "/o/2", "/p/3", "/o/4", "/5"], cwd="/")
     layout = Layout()
-    layout.add(plan, 0, 2)
-    layout.add(plan, 2, 5)
+    layout.add(plan.sources, 0, plan.targets[0:2])
+    layout.add(plan.sources, 2, plan.targets[2:5])
     assert layout.remote_runs == {"/a": [(0, 2), (3, 4)], "/b": [(2, 3)], "/": [(4, 5)]}
-    assert list(layout.local_folders) == ["/o", "/p", "/"]
+    assert layout.local_folders == {"/o": 3, "/p": 1, "/": 1}
     assert list(run_indices(layout.remote_runs["/a"])) == [0, 1, 3]
     assert run_length(layout.remote_runs["/a"]) == 3
 
@@ -245,7 +247,7 @@ def test_joined_pathlib_segments_are_exact_when_plain(
         if trusted or _normalised(joined):
             assert joined == expected
     plan = plan_pairs("/r", [f"/r/f{i}" for i in range(len(paths))], paths, cwd="/w")
-    assert plan.targets == [
+    assert list(plan.targets) == [
         posixpath.normpath(posixpath.join("/w", os.fspath(p))) for p in paths
     ]
 
@@ -268,16 +270,66 @@ def test_duplicate_check_in_slices_finds_exactly_the_repeats(
 ) -> None:
     if ordered:  # the fast case: sorted, maybe with repeats
         paths.sort()
-    check = DuplicateCheck()
+    check = DuplicateCheck(paths)
     start = 0
     for cut in itertools.cycle(cuts):
         if start >= len(paths):
             break
         stop = min(len(paths), start + cut)
-        check.add(paths, start, stop)
+        check.add(paths[start:stop], start)
         start = stop
     if len(set(paths)) == len(paths):
-        check.check(paths)
+        check.check()
     else:
         with pytest.raises(ValueError, match="used more than once"):
-            check.check(paths)
+            check.check()
+
+
+_mixed_local = st.builds(
+    lambda kind, folder, name: (str, Path, PurePosixPath)[kind](f"/o/{folder}/{name}"),
+    st.integers(min_value=0, max_value=2),
+    st.sampled_from(["a", "b", "c/d", "c/./e", ".h"]),
+    st.from_regex(r"[a-z]{1,4}(\.dat)?", fullmatch=True),
+)
+
+
+@given(
+    st.lists(_mixed_local, max_size=40),
+    st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=6),
+)
+def test_plan_targets_give_the_validated_text_however_taken(
+    local: list[str | Path | PurePosixPath], cuts: list[int]
+) -> None:
+    """Targets kept as the caller's path objects read back as their text."""
+    remote = [f"/r/f{i}" for i in range(len(local))]
+    expected = [posixpath.normpath(os.fspath(p)) for p in local]
+    plan = Plan(compact=True)
+    start = 0
+    for cut in itertools.cycle(cuts):  # slices of mixed kinds, as when downloading
+        if start >= len(local):
+            break
+        stop = min(len(local), start + cut)
+        plan_pairs("/r", remote, local, cwd="/", start=start, stop=stop, into=plan)
+        start = stop
+    targets = plan.targets
+    assert len(targets) == len(expected)
+    assert list(targets) == expected
+    assert [targets[i] for i in range(len(expected))] == expected
+    assert not expected or targets[-1] == expected[-1]
+    for a, b in itertools.pairwise([0, *cuts[:3], len(expected)]):
+        assert targets[a:b] == expected[a:b]
+    assert targets == Texts(expected)
+
+
+def test_plan_keeps_pathlib_targets_as_the_callers_objects() -> None:
+    """A million local paths as text would cost ~100 MB: the plan keeps refs."""
+    local = [Path(f"/o/f{i}") for i in range(100)]
+    remote = [f"/r/f{i}" for i in range(100)]
+    plan = plan_pairs("/r", remote, local, cwd="/", into=Plan.sized(10**6))
+    assert plan.compact
+    assert all(a is b for a, b in zip(plan.targets._items, local, strict=True))
+    assert plan.targets[10:12] == ["/o/f10", "/o/f11"]
+    small = plan_pairs("/r", remote, local, cwd="/", into=Plan.sized(100))
+    assert not small.compact
+    assert all(type(t) is str for t in small.targets._items)
+    assert small == Plan(plan.sources, plan.targets)

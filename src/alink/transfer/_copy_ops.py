@@ -37,11 +37,9 @@ import re
 import socket
 import stat
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 
 import anyio.from_thread
-
-from . import _plan
 
 __all__ = [
     "CopyOperation",
@@ -415,14 +413,15 @@ class CopyOperation:
         """Target paths this operation created (and has not undone)."""
         return self._created
 
-    def scan_targets(self, targets: Sequence[str]) -> None:
+    def scan_folders(self, folders: Mapping[str, int]) -> None:
         """List the target folders that receive many files, once, up front.
 
+        ``folders`` maps each folder to how many files it receives.
         :meth:`apply` then knows which targets exist without a ``stat`` each;
         targets in other folders are checked one by one. Listing is only a
         shortcut: a target that appears later is still never overwritten.
         """
-        for folder, count in _counts_by_folder(targets).items():
+        for folder, count in folders.items():
             if count < _SCAN_FROM:
                 continue
             try:
@@ -560,14 +559,6 @@ class CopyOperation:
             except OSError as exc:
                 errors.append(exc)
         return errors
-
-
-def _counts_by_folder(paths: Sequence[str]) -> dict[str, int]:
-    """How many of ``paths`` each folder receives (runs found a slice at a time)."""
-    counts: dict[str, int] = {}
-    for folder, start, stop in _plan.parent_runs(paths, 0, len(paths)):
-        counts[folder] = counts.get(folder, 0) + stop - start
-    return counts
 
 
 class HardLinkOperation(CopyOperation):

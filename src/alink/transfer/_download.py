@@ -8,7 +8,7 @@ progress and rollback live here and in the engine, once.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -157,11 +157,12 @@ class DownloadConnectionBase:
         self._roots = roots
         self._options = options
 
-    async def _prepare_operation(self, targets: Sequence[str]) -> _fs.Operation:
-        """The operation for one download call into ``targets`` (validated).
+    async def _prepare_operation(self, folders: Mapping[str, int]) -> _fs.Operation:
+        """The operation for one download call into ``folders``.
 
-        Subclasses may return a fresh one that keeps state, and look at the
-        local side first (off the event loop).
+        ``folders`` maps each local folder to how many files it receives.
+        Subclasses may return a fresh operation that keeps state, and look at
+        the local side first (off the event loop).
         """
         return self._operation
 
@@ -238,24 +239,24 @@ class DownloadConnectionBase:
             if bad:
                 raise ValueError(f"replace indices out of range: {bad[:5]}")
         cwd = os.getcwd()
-        plan = _plan.Plan()
+        plan = _plan.Plan.sized(len(remote))
         layout = _plan.Layout()
-        duplicates = _plan.DuplicateCheck()
+        duplicates = _plan.DuplicateCheck(plan.targets)
 
         def prepare(start: int, stop: int) -> None:
             first = len(plan)
-            _plan.plan_pairs(
+            texts = _plan.plan_slice(
                 self._source, remote, local, cwd=cwd, start=start, stop=stop, into=plan
             )
-            layout.add(plan, first, len(plan))
-            duplicates.add(plan.targets, first, len(plan))
+            layout.add(plan.sources, first, texts)
+            duplicates.add(texts, first)
 
         # All per-file work runs on worker threads, in slices: the loop stays
         # free and cancellation stays prompt.
         await engine.run_chunked(prepare, len(remote), initial=4096)
-        await anyio.to_thread.run_sync(duplicates.check, plan.targets)
+        await anyio.to_thread.run_sync(duplicates.check)
         await self._check_sources(plan, layout, remote)
-        operation = await self._prepare_operation(plan.targets)
+        operation = await self._prepare_operation(layout.local_folders)
         return await engine.run(
             operation,
             plan.sources,

@@ -444,8 +444,10 @@ class Engine:
         def check(start: int, stop: int) -> BaseException | None:
             assert verify is not None
             try:
-                for i in range(start, stop):
-                    verify(i, targets[i])
+                for i, target in zip(
+                    range(start, stop), targets[start:stop], strict=True
+                ):
+                    verify(i, target)
             except Exception as exc:
                 return exc
             return None

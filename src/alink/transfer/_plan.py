@@ -12,10 +12,10 @@ import operator
 import os
 import posixpath
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PosixPath, PurePosixPath
-from typing import TypeAlias, cast
+from typing import TypeAlias, cast, overload
 
 from .._errors import UnsafePathError
 from .._names import check_encodable, encodable, summarise
@@ -25,6 +25,7 @@ __all__ = [
     "Plan",
     "RemoteInput",
     "LocalInput",
+    "Texts",
     "absolute_remote",
     "find_duplicates",
     "Layout",
@@ -32,6 +33,7 @@ __all__ = [
     "run_indices",
     "run_length",
     "plan_pairs",
+    "plan_slice",
 ]
 
 RemoteInput: TypeAlias = "RemotePath | str"
@@ -40,15 +42,100 @@ LocalInput: TypeAlias = "str | os.PathLike[str]"
 _BAD_NAMES = frozenset(("", ".", ".."))
 
 
+class Texts(Sequence[str]):
+    """Validated paths as text, held compactly.
+
+    Each entry is either a path's text or, for a path planned from a
+    ``pathlib`` object, the caller's own object: its text was checked while
+    planning, and pathlib paths are immutable, so converting it again gives
+    the same text. A million local paths as text cost ~100 MB; as objects
+    the caller holds anyway, one reference each. Slices convert in bulk at C
+    speed (~0.25 µs a path), so the engine asks for one slice per batch.
+    """
+
+    __slots__ = ("_items", "_objects")
+
+    def __init__(self, texts: Iterable[str] = ()) -> None:
+        self._items: list[object] = list(texts)
+        self._objects = False  # whether any entry is a path object
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            items = self._items[index]
+            return _texts(items) if self._objects else items  # type: ignore[return-value]
+        item = self._items[index]
+        return item if type(item) is str else _texts([item])[0]
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self._items), _GIL_SLICE):
+            yield from self[start : start + _GIL_SLICE]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Texts):
+            return NotImplemented
+        return len(self) == len(other) and all(
+            a == b for a, b in zip(self, other, strict=True)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Texts({list(self)!r})"
+
+    def extend_texts(self, texts: Iterable[str]) -> None:
+        """Add paths given as their (validated) text."""
+        self._items.extend(texts)
+
+    def extend_paths(self, paths: Iterable[object]) -> None:
+        """Add ``pathlib`` paths whose text (:func:`_joined_fspaths`) was validated."""
+        self._items.extend(paths)
+        self._objects = True
+
+
+def _texts(items: list[object]) -> list[str]:
+    """The text of each entry of a :class:`Texts` slice."""
+    kinds = set(map(type, items))
+    if kinds == _STR:
+        return items  # type: ignore[return-value]
+    if str not in kinds:
+        converted = _joined_fspaths(items, kinds)
+        if converted is not None:
+            return converted[0].split("\x00")
+    return [item if type(item) is str else _texts([item])[0] for item in items]
+
+
+#: Plans of more pairs than this are compact: they keep ``pathlib`` targets
+#: as the caller's objects (see :class:`Texts`). Below, the ~100 bytes of
+#: text a path are cheap, and converting every batch again would cost about
+#: a tenth of a link's time.
+COMPACT_FROM = 1 << 18
+
+
 @dataclass(slots=True)
 class Plan:
     """What a download will do: ``targets[i]`` becomes a copy/link of ``sources[i]``.
 
-    Both lists hold absolute, lexically normalised paths.
+    Both hold absolute, lexically normalised paths. A ``compact`` plan keeps
+    local ``pathlib`` paths as the caller's objects instead of their text.
     """
 
     sources: list[str] = field(default_factory=list)
-    targets: list[str] = field(default_factory=list)
+    targets: Texts = field(default_factory=Texts)
+    compact: bool = False
+
+    @classmethod
+    def sized(cls, total: int) -> Plan:
+        """An empty plan for ``total`` pairs: compact when that is large."""
+        return cls(compact=total > COMPACT_FROM)
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -96,25 +183,25 @@ def _plan_plain_slice(
     start: int,
     stop: int,
     plan: Plan,
-) -> bool:
+) -> list[str] | None:
     """Plan a slice whose paths are all plain, checking them a slice at a time.
 
     "Plain": every remote path starts with ``prefix`` and is normalised with
     no ``..``; every local path is absolute with no ``//``, no segment
     starting with a dot and no trailing slash. Such paths need no
     normalisation. The checks run as a few C-level searches over the
-    NUL-joined slice instead of several per path. Returns ``False``
-    (planning nothing) if any path is not plain, or the inputs are not
-    ``RemotePath``/``str``/``Path``.
+    NUL-joined slice instead of several per path. Returns the slice's local
+    paths as text, or ``None`` (planning nothing) if any path is not plain,
+    or the inputs are not ``RemotePath``/``str``/``Path``.
     """
     count = stop - start
     if count <= 0:
-        return True
+        return []
     remote_items = remote[start:stop]
     kinds = set(map(type, remote_items))
     sources = _remote_texts(remote_items, kinds)
     if sources is None:
-        return False
+        return None
     joined = "\x00".join(sources)
     if not (
         joined.count("\x00") == count - 1
@@ -124,7 +211,7 @@ def _plan_plain_slice(
         and (kinds == _REMOTE or _normalised(joined))
         and encodable(joined)
     ):
-        return False
+        return None
     items = local[start:stop]
     kinds = set(map(type, items))
     targets: list[str] | None = None
@@ -134,7 +221,7 @@ def _plan_plain_slice(
     else:
         targets = list(items) if kinds == _STR else _local_texts(items)  # type: ignore[arg-type]
         if targets is None:
-            return False
+            return None
         joined, trusted = "\x00".join(targets), False
     if not (
         joined.count("\x00") == count - 1
@@ -149,10 +236,15 @@ def _plan_plain_slice(
         )
         and encodable(joined)
     ):
-        return False
+        return None
     plan.sources.extend(sources)
-    plan.targets.extend(joined.split("\x00") if targets is None else targets)
-    return True
+    if targets is None:
+        targets = joined.split("\x00")
+        if plan.compact:
+            plan.targets.extend_paths(items)
+            return targets
+    plan.targets.extend_texts(targets)
+    return targets
 
 
 _STR = frozenset((str,))
@@ -266,31 +358,53 @@ def plan_pairs(
 ) -> Plan:
     """Validate ``remote[start:stop]`` / ``local[start:stop]`` and add them to a plan.
 
+    See :func:`plan_slice`; returns the plan.
+    """
+    plan = into if into is not None else Plan()
+    plan_slice(source_folder, remote, local, cwd=cwd, start=start, stop=stop, into=plan)
+    return plan
+
+
+def plan_slice(
+    source_folder: str,
+    remote: Sequence[RemoteInput],
+    local: Sequence[LocalInput],
+    *,
+    cwd: str,
+    into: Plan,
+    start: int = 0,
+    stop: int | None = None,
+) -> list[str]:
+    """Validate ``remote[start:stop]`` / ``local[start:stop]`` and add them to ``into``.
+
     ``source_folder`` must be absolute and normalised. Every remote path must
     lie strictly inside it after lexical normalisation, and every local path
     must end in a real file name; otherwise :class:`UnsafePathError` names the
-    offending paths. Relative paths are taken against ``cwd``.
+    offending paths (and nothing is added). Relative paths are taken against
+    ``cwd``. Returns the new pairs' local paths as text.
 
-    Call it on consecutive slices to keep each call short; run
-    :func:`find_duplicates` on the finished plan.
+    Call it on consecutive slices to keep each call short; check the local
+    paths for duplicates (:class:`DuplicateCheck`) as they come.
     """
     if len(remote) != len(local):
         raise ValueError(
             f"remote and local must have the same length, got {len(remote)} remote"
             f" and {len(local)} local paths"
         )
-    plan = into if into is not None else Plan()
+    plan = into
     stop = len(remote) if stop is None else stop
     prefix = source_folder.rstrip("/") + "/"
-    if _plan_plain_slice(prefix, remote, local, start, stop, plan):
-        return plan
+    texts = _plan_plain_slice(prefix, remote, local, start, stop, plan)
+    if texts is not None:
+        return texts
     cwd_prefix = cwd.rstrip("/") + "/"
     escaping: list[str] = []
     bad_names: list[str] = []
-    sources_append = plan.sources.append
-    targets_append = plan.targets.append
+    sources: list[str] = []
+    targets: list[str] = []
+    sources_append = sources.append
+    targets_append = targets.append
     prefix_len = len(prefix)
-    first = len(plan.sources)
     # The hot loop: plain str checks; anything unusual takes the slow path.
     for item, place in zip(
         itertools.islice(remote, start, stop),
@@ -332,9 +446,11 @@ def plan_pairs(
             f"{len(bad_names)} local path(s) do not end in a file name"
             f" ('', '.' and '..' are refused): {summarise(bad_names)}"
         )
-    check_encodable(plan.sources[first:], "remote")
-    check_encodable(plan.targets[first:], "local")
-    return plan
+    check_encodable(sources, "remote")
+    check_encodable(targets, "local")
+    plan.sources.extend(sources)
+    plan.targets.extend_texts(targets)
+    return targets
 
 
 def find_duplicates(paths: Sequence[str]) -> list[str]:
@@ -365,35 +481,38 @@ class DuplicateCheck:
     back to a set of every path.
     """
 
-    __slots__ = ("_last", "_ordered", "_seen", "_size")
+    __slots__ = ("_last", "_ordered", "_seen", "_size", "_targets")
 
-    def __init__(self) -> None:
+    def __init__(self, targets: Sequence[str]) -> None:
+        """Check ``targets``, which is filled as slices are added."""
+        self._targets = targets
         self._seen: set[str] = set()
         self._size = 0
         self._ordered = True
         self._last: str | None = None
 
-    def add(self, targets: Sequence[str], start: int, stop: int) -> None:
-        """Add ``targets[start:stop]`` in small C-level steps (GIL-friendly)."""
-        if stop <= start:
+    def add(self, texts: Sequence[str], start: int) -> None:
+        """Add ``targets[start:start + len(texts)]``, given as ``texts``."""
+        if not texts:
             return
         if self._ordered:
-            if (self._last is None or self._last < targets[start]) and all(
-                map(operator.lt, targets[start : stop - 1], targets[start + 1 : stop])
+            if (self._last is None or self._last < texts[0]) and all(
+                map(operator.lt, texts[:-1], texts[1:])
             ):
-                self._last = targets[stop - 1]
-                self._size += stop - start
+                self._last = texts[-1]
+                self._size += len(texts)
                 return
             self._ordered = False
-            self._update(targets, 0, start)
-        self._update(targets, start, stop)
-        self._size += stop - start
+            self._update(self._targets, 0, start)
+        self._update(texts, 0, len(texts))
+        self._size += len(texts)
 
     def _update(self, targets: Sequence[str], start: int, stop: int) -> None:
+        """Add ``targets[start:stop]`` in small C-level steps (GIL-friendly)."""
         for a in range(start, stop, _GIL_SLICE):
             self._seen.update(targets[a : min(stop, a + _GIL_SLICE)])
 
-    def check(self, targets: Sequence[str]) -> None:
+    def check(self) -> None:
         """Raise ``ValueError`` naming the paths used more than once.
 
         Frees the set either way: it can be large, and the next steps of a
@@ -402,7 +521,7 @@ class DuplicateCheck:
         unique, self._seen = len(self._seen), set()
         if self._ordered or unique == self._size:
             return
-        duplicates = find_duplicates(targets)
+        duplicates = find_duplicates(self._targets)
         raise ValueError(
             f"{len(duplicates)} local path(s) are used more than once:"
             f" {summarise(duplicates)}"
@@ -411,9 +530,9 @@ class DuplicateCheck:
 
 def check_no_duplicates(targets: Sequence[str]) -> None:
     """Raise ``ValueError`` if two pairs would write the same local path."""
-    check = DuplicateCheck()
-    check.add(targets, 0, len(targets))
-    check.check(targets)
+    check = DuplicateCheck(targets)
+    check.add(list(targets), 0)
+    check.check()
 
 
 Runs = list[tuple[int, int]]
@@ -425,19 +544,24 @@ class Layout:
 
     Remote folders map to runs ``(start, stop)`` of consecutive plan indices,
     not to one index per file: inputs are usually grouped by folder, and a
-    million small ``int`` objects would cost tens of megabytes.
+    million small ``int`` objects would cost tens of megabytes. Local folders
+    map to how many files each receives.
     """
 
     remote_runs: dict[str, Runs] = field(default_factory=dict)
-    local_folders: dict[str, None] = field(default_factory=dict)
+    local_folders: dict[str, int] = field(default_factory=dict)
 
-    def add(self, plan: Plan, start: int, stop: int) -> None:
-        """Record ``plan[start:stop]``; call on consecutive slices."""
-        for parent, a, b in parent_runs(plan.sources, start, stop):
+    def add(self, sources: Sequence[str], start: int, targets: Sequence[str]) -> None:
+        """Record pairs ``start .. start + len(targets)``; call on consecutive slices.
+
+        ``sources`` are all the plan's remote paths, ``targets`` the new
+        pairs' local paths as text.
+        """
+        for parent, a, b in parent_runs(sources, start, start + len(targets)):
             _add_run(self.remote_runs.setdefault(parent, []), a, b)
         folders = self.local_folders
-        for parent, _, _ in parent_runs(plan.targets, start, stop):
-            folders[parent] = None
+        for parent, a, b in parent_runs(targets, 0, len(targets)):
+            folders[parent] = folders.get(parent, 0) + b - a
 
 
 def parent_runs(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -90,9 +90,9 @@ class CopyDownloadConnection(DownloadConnectionBase):
         """Whether files are hard-linked where possible instead of copied."""
         return self._hard_link
 
-    async def _prepare_operation(self, targets: Sequence[str]) -> CopyOperation:
+    async def _prepare_operation(self, folders: Mapping[str, int]) -> CopyOperation:
         operation = _operation(self._hard_link, accept_identical=True)
-        await anyio.to_thread.run_sync(operation.scan_targets, targets)
+        await anyio.to_thread.run_sync(operation.scan_folders, folders)
         return operation
 
 
@@ -225,7 +225,7 @@ def _upload_pairs(
     # The roles are swapped: the remote paths must lie inside the folder.
     plan = _plan.plan_pairs(source, remote, local, cwd=cwd)
     _plan.check_no_duplicates(plan.sources)
-    return plan.targets, plan.sources
+    return list(plan.targets), plan.sources
 
 
 def _check_upload(
