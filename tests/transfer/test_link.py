@@ -417,6 +417,7 @@ async def test_follow_external_symlinks_still_honours_allowed_roots(
 # --- replace and verify -----------------------------------------------------
 
 
+@pytest.mark.usefixtures("plans")
 async def test_replace_swaps_an_existing_file_atomically(
     remote: Path, dataset: Dataset, tmp_path: Path
 ) -> None:

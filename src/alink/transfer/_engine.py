@@ -422,7 +422,7 @@ class Engine:
         limiter = anyio.CapacityLimiter(self.max_workers)
         done = 0
         replacing = (
-            _fs.ReplacingOperation(operation, {targets[i] for i in replace})
+            _fs.ReplacingOperation(operation, _chosen(targets, replace))
             if replace
             else None
         )
@@ -533,6 +533,13 @@ class Engine:
                     )
                 )
         return problems
+
+
+def _chosen(targets: Sequence[str], indices: Collection[int]) -> set[str]:
+    """The targets at ``indices``; all of them in bulk (see ``_plan.Texts``)."""
+    if indices == range(len(targets)):
+        return set(targets)
+    return {targets[i] for i in indices}
 
 
 def _rollback_note(problems: Sequence[BaseException]) -> str:
