@@ -202,14 +202,13 @@ def _check_listing(
     others: dict[str, os.DirEntry[str]] = {}
     discard = wanted.discard
     try:
-        with os.scandir(folder) as listing:
-            for entries in iter(lambda: list(itertools.islice(listing, _STEP)), []):
-                for entry in entries:
-                    if entry.is_file(follow_symlinks=False):
-                        discard(entry.path)
-                    elif entry.path in wanted:
-                        others[entry.path] = entry
-                yield
+        for entries in _listed(folder):
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    discard(entry.path)
+                elif entry.path in wanted:
+                    others[entry.path] = entry
+            yield
     except (FileNotFoundError, NotADirectoryError):
         report.missing.extend(i for start, stop in runs for i in range(start, stop))
         return
@@ -219,6 +218,12 @@ def _check_listing(
         path = sources[i]
         if path in wanted:
             _report_unlisted(i, path, others.get(path), roots, report)
+
+
+def _listed(folder: str) -> Iterator[list[os.DirEntry[str]]]:
+    """The entries of ``folder``, ``_STEP`` at a time (one listing)."""
+    with os.scandir(folder) as listing:
+        yield from iter(lambda: list(itertools.islice(listing, _STEP)), [])
 
 
 def _report_unlisted(
@@ -273,17 +278,16 @@ def _check_sorted_listing(
     others: dict[int, os.DirEntry[str]] = {}
     search = bisect.bisect_left
     try:
-        with os.scandir(folder) as listing:
-            for entries in iter(lambda: list(itertools.islice(listing, _STEP)), []):
-                for entry in entries:
-                    path = entry.path
-                    i = search(sources, path, start, stop)
-                    if i < stop and sources[i] == path:
-                        if entry.is_file(follow_symlinks=False):
-                            found[i - start] = 1
-                        else:
-                            others[i] = entry
-                yield
+        for entries in _listed(folder):
+            for entry in entries:
+                path = entry.path
+                i = search(sources, path, start, stop)
+                if i < stop and sources[i] == path:
+                    if entry.is_file(follow_symlinks=False):
+                        found[i - start] = 1
+                    else:
+                        others[i] = entry
+            yield
     except (FileNotFoundError, NotADirectoryError):
         report.missing.extend(range(start, stop))
         return
