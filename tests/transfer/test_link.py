@@ -252,6 +252,30 @@ async def test_many_missing_files_in_a_big_folder(
 
 
 @pytest.mark.usefixtures("plans")
+@pytest.mark.usefixtures("plans")
+async def test_lists_changed_after_validation_change_nothing(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    """What was validated is what is linked: changing the caller's lists
+    mid-download (here from the first progress report) has no effect."""
+    for i in range(300):
+        (remote / f"f{i}").touch()
+    remote_paths = [rp(remote / f"f{i}") for i in range(300)]
+    local = [tmp_path / "out" / f"f{i}" for i in range(300)]
+
+    def progress(done: int, total: int) -> None:
+        if done == 0:
+            remote_paths[:] = [rp(remote / "a.txt")] * 300
+            local[:] = [tmp_path / "elsewhere" / f"x{i}" for i in range(300)]
+
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(remote=remote_paths, local=local, progress=progress)
+    assert local[0].parent.name == "elsewhere"  # the lists did change
+    assert not (tmp_path / "elsewhere").exists()
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(f"f{i}" for i in range(300))
+    assert os.readlink(tmp_path / "out" / "f7") == str(remote / "f7")
+
+
 @pytest.mark.parametrize("order", ["sorted", "shuffled"])
 @pytest.mark.parametrize("match", ["set", "sorted search"])
 async def test_big_folder_listing_finds_every_kind_of_problem(
