@@ -252,7 +252,6 @@ async def test_many_missing_files_in_a_big_folder(
 
 
 @pytest.mark.usefixtures("plans")
-@pytest.mark.usefixtures("plans")
 async def test_lists_changed_after_validation_change_nothing(
     remote: Path, dataset: Dataset, tmp_path: Path
 ) -> None:
@@ -276,6 +275,7 @@ async def test_lists_changed_after_validation_change_nothing(
     assert os.readlink(tmp_path / "out" / "f7") == str(remote / "f7")
 
 
+@pytest.mark.usefixtures("plans")
 @pytest.mark.parametrize("order", ["sorted", "shuffled"])
 @pytest.mark.parametrize("match", ["set", "sorted search"])
 async def test_big_folder_listing_finds_every_kind_of_problem(
