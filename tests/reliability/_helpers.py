@@ -1,10 +1,13 @@
 """Shared tools for the reliability suite: transfers, test worlds, fault injection.
 
 Every suite runs over the download transfers (:data:`KINDS`): symlinks
-(``LinkFileTransfer``), copies (``CopyFileTransfer()``) and hard links
-(``CopyFileTransfer(hard_link=True)``); some also over ``"copy-named"``, a
-copy that writes named temporary files, as on filesystems without
-``O_TMPFILE``.
+(``LinkFileTransfer``), copies (``CopyFileTransfer()``) with each file
+written as an ``O_TMPFILE`` file, hard links
+(``CopyFileTransfer(hard_link=True)``), and ``"copy-staged"``: copies that
+build new folders under a hidden name and rename them into place (what
+``CopyFileTransfer()`` does for new folders; the other kinds have it turned
+off). Some also run over ``"copy-named"``, a copy that writes named
+temporary files, as on filesystems without ``O_TMPFILE``.
 
 Fault injection works at two levels:
 
@@ -48,20 +51,33 @@ from typing import Any
 import pytest
 
 from alink import Dataset, RemotePath
-from alink.transfer import _copy_ops, _fs
+from alink.transfer import _copy_ops, _fs, _staging
 from alink.transfer._engine import Engine
 from alink.transfer.copy import CopyDownloadConnection, CopyFileTransfer
 from alink.transfer.link import LinkDownloadConnection, LinkFileTransfer
 
 #: The download transfers every suite runs over.
-KINDS = ("link", "copy", "hardlink")
+KINDS = ("link", "copy", "hardlink", "copy-staged")
 
 #: The phases a counted call can belong to (innermost last in ``Call.phase``):
 #: ``check`` (remote files), ``dirs`` (local folders), ``scan`` (listing busy
 #: target folders), ``apply`` / ``matches`` / ``undo`` (the operation),
 #: ``rollback`` (everything undone after a failure) and ``commit`` (deleting
-#: the backups of replaced files after success).
-PHASES = ("check", "dirs", "scan", "apply", "matches", "undo", "rollback", "commit")
+#: the backups of replaced files after success). Copies into new folders add
+#: ``stage`` (choosing them, sweeping what killed runs left next to them) and
+#: ``publish`` (renaming the staged folders into place).
+PHASES = (
+    "check",
+    "stage",
+    "dirs",
+    "scan",
+    "apply",
+    "matches",
+    "undo",
+    "rollback",
+    "publish",
+    "commit",
+)
 
 #: An old, exact time given to every pre-existing entry, so an entry whose
 #: times were not restored stands out in a snapshot.
@@ -80,6 +96,8 @@ def kinds(*names: str, slow: Sequence[str] = ()) -> list[Any]:
 
 def use_kind(kind: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Prepare the process for transfers of ``kind``; returns ``kind``."""
+    if kind != "copy-staged":
+        monkeypatch.setattr(_staging, "plan_staging", lambda folders: None)
     if kind == "copy-named":
         monkeypatch.setattr(_copy_ops, "_unnamed_temp_supported", lambda: False)
     elif kind == "copy" and not _copy_ops._unnamed_temp_supported():
@@ -360,6 +378,18 @@ def _in_phase(faults: Faults, name: str, func: Callable[..., Any]) -> Any:
     return wrapper
 
 
+def _counted_call(faults: Faults, name: str, func: Callable[..., Any]) -> Any:
+    """``func(source, target, ...)`` as one counted call named ``name`` on
+    ``target`` (for calls that bypass ``os``, such as ``renameat2``)."""
+
+    @wraps(func)
+    def counted(source: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+        faults.tick(name, target)
+        return func(source, target, *args, **kwargs)
+
+    return counted
+
+
 def _steps_in_phase(
     faults: Faults, name: str, func: Callable[..., Iterator[object]]
 ) -> Any:
@@ -400,13 +430,16 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     copy_prepare = CopyDownloadConnection._prepare_operation
 
     async def prepare(
-        self: CopyDownloadConnection, folders: Mapping[str, int]
+        self: CopyDownloadConnection,
+        folders: Mapping[str, int],
+        staging: _staging.Staging | None,
     ) -> _fs.Operation:
-        return FaultyOperation(await copy_prepare(self, folders), faults)
+        return FaultyOperation(await copy_prepare(self, folders, staging), faults)
 
     with monkeypatch.context() as patch:
         patch.setattr(_fs, "os", proxy)
         patch.setattr(_copy_ops, "os", proxy)
+        patch.setattr(_staging, "os", proxy)
         if _REAL_COPY_FILE_RANGE is not None:
             patch.setattr(_copy_ops, "_copy_file_range", proxy.copy_file_range)
         patch.setattr(
@@ -430,6 +463,25 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
             "commit",
             _in_phase(faults, "commit", _fs.ReplacingOperation.commit),
         )
+        patch.setattr(
+            _staging, "plan_staging", _in_phase(faults, "stage", _staging.plan_staging)
+        )
+        patch.setattr(
+            _staging,
+            "rename_noreplace",
+            _counted_call(faults, "rename", _staging.rename_noreplace),
+        )
+        for method, name in [
+            ("sweep", "stage"),
+            ("commit", "publish"),
+            ("undo", "rollback"),
+            ("restore", "rollback"),
+        ]:
+            patch.setattr(
+                _staging.Staging,
+                method,
+                _in_phase(faults, name, getattr(_staging.Staging, method)),
+            )
         patch.setattr(
             _copy_ops.CopyOperation,
             "scan_folders",

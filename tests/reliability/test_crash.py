@@ -37,35 +37,40 @@ pytestmark = pytest.mark.anyio
 CHILD = """
 import os, signal, sys, time, anyio
 from alink import Dataset, Engine, RemotePath
-from alink.transfer import _copy_ops
+from alink.transfer import _copy_ops, _staging
 from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
 
 source, target, folders, per_folder, pause, backend, replace, kind, die = sys.argv[1:]
 names = [f"d{d}/f{i}" for d in range(int(folders)) for i in range(int(per_folder))]
+if kind != "copy-staged":
+    _staging.plan_staging = lambda folders: None
 if kind == "copy-named":
     _copy_ops._unnamed_temp_supported = lambda: False
 
 if die:
     when, call, suffix = die.split(":")
 
+    def dying(real):
+        def call_then_die(*args, **kwargs):
+            if when == "before" and str(args[1]).endswith(suffix):
+                os.kill(os.getpid(), signal.SIGKILL)
+            result = real(*args, **kwargs)
+            if when == "after" and str(args[1]).endswith(suffix):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        return call_then_die
+
     class Dying:
         def __getattr__(self, name):
             real = getattr(os, name)
-            if name != call:
-                return real
+            return dying(real) if name == call else real
 
-            def dying(*args, **kwargs):
-                if when == "before" and str(args[1]).endswith(suffix):
-                    os.kill(os.getpid(), signal.SIGKILL)
-                result = real(*args, **kwargs)
-                if when == "after" and str(args[1]).endswith(suffix):
-                    os.kill(os.getpid(), signal.SIGKILL)
-                return result
-
-            return dying
-
-    _copy_ops.os = Dying()
+    if call == "rename":  # renameat2 of a staged folder, not through os
+        _staging.rename_noreplace = dying(_staging.rename_noreplace)
+    else:
+        _copy_ops.os = Dying()
 
 def progress(done, total):
     if done:
@@ -262,7 +267,9 @@ async def crash_then_rerun(
 
 
 @pytest.mark.parametrize(
-    "kind", kinds("link", "copy", "hardlink", slow=["copy-named"]), indirect=True
+    "kind",
+    kinds("link", "copy", "hardlink", "copy-staged", slow=["copy-named"]),
+    indirect=True,
 )
 async def test_kill_during_a_paused_download_then_rerun(
     tmp_path: Path, anyio_backend: str, source_2k: Source, kind: str
@@ -283,7 +290,9 @@ async def test_kill_during_a_paused_download_then_rerun(
     assert 0 < made < len(names)  # the kill did land mid-download
 
 
-@pytest.mark.parametrize("kind", kinds("copy", slow=["copy-named"]), indirect=True)
+@pytest.mark.parametrize(
+    "kind", kinds("copy", "copy-staged", slow=["copy-named"]), indirect=True
+)
 async def test_kill_9_during_a_free_running_copy_then_rerun(
     tmp_path: Path, anyio_backend: str, source_2k: Source, kind: str
 ) -> None:
@@ -309,6 +318,8 @@ WORST = [
 ]
 #: The same, where the re-run copies more files into the same folder.
 WORST_MID = ["before:link:/d1/f7", "after:link:/d1/f7"]
+#: For a staged new folder: complete, right before it is renamed into place.
+WORST_STAGED = ["before:rename:/d1"]
 
 
 # The child dies inside a worker thread's filesystem call, where the event
@@ -318,6 +329,7 @@ WORST_MID = ["before:link:/d1/f7", "after:link:/d1/f7"]
     ("kind", "die"),
     [
         *((kind, die) for kind in ("copy", "copy-named") for die in WORST),
+        *(("copy-staged", die) for die in WORST_STAGED),
         *(
             pytest.param(kind, die, marks=pytest.mark.slow)
             for kind in ("copy", "copy-named", "hardlink")
@@ -346,6 +358,12 @@ async def test_kill_9_at_the_worst_moments_then_rerun(
         die=die,
     )
     assert 0 < made < len(names)
+    if kind == "copy-staged":
+        # d0 existed (it holds the user's file); d1 was new, built under a
+        # hidden name, which was left (and the re-run removed it).
+        assert made == 40
+        assert len(temporary) == 1, temporary
+        return
     # A named temporary file is left by a kill on either side of its link
     # (the re-run removed it); an unnamed one never is.
     assert len(temporary) == (kind == "copy-named"), temporary

@@ -287,10 +287,14 @@ async def test_a_swapped_folder_that_was_created_by_us_is_not_removed(
     age(world.root)
     before = snapshot(elsewhere)
 
+    swapped: list[Path] = []
+
     def swap(name: str, path: str) -> None:
-        moved = world.target / "c.moved"
-        os.rename(world.target / "c", moved)
-        os.symlink(elsewhere, world.target / "c")
+        # ``c``, or the hidden folder a staged ``c`` is built in.
+        folder = Path(path).parent.parent
+        os.rename(folder, world.target / "c.moved")
+        os.symlink(elsewhere, folder)
+        swapped.append(folder)
 
     with injected(monkeypatch) as faults:
         faults.arm(
@@ -304,4 +308,4 @@ async def test_a_swapped_folder_that_was_created_by_us_is_not_removed(
     # The one link made after the swap went there (see the test above), and
     # is reported.
     assert set(after) - set(before) == {"deep/f5"}
-    assert f"{world.target / 'c'}" in "\n".join(info.value.__notes__)
+    assert f"{swapped[0]}" in "\n".join(info.value.__notes__)

@@ -23,20 +23,23 @@ import anyio
 import pytest
 
 from alink import Dataset, Engine, RemotePath
-from alink.transfer import _copy_ops
+from alink.transfer import _copy_ops, _staging
 from alink.transfer.copy import CopyDownloadConnection, CopyFileTransfer
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["unnamed", "named"])
+@pytest.fixture(params=["unnamed", "named", "staged"])
 def temp_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run with O_TMPFILE temporaries, or force named temporary files."""
-    if request.param == "unnamed":
-        if not _copy_ops._unnamed_temp_supported():
-            pytest.skip("O_TMPFILE is not available here")
-    else:
+    """How a copy is kept out of sight until complete: an O_TMPFILE file or a
+    named temporary file (new folders not staged), or new folders built under
+    a hidden name (``_staging``; files in existing folders as O_TMPFILE)."""
+    if request.param != "staged":
+        monkeypatch.setattr(_staging, "plan_staging", lambda folders: None)
+    if request.param == "named":
         monkeypatch.setattr(_copy_ops, "_unnamed_temp_supported", lambda: False)
+    elif not _copy_ops._unnamed_temp_supported():
+        pytest.skip("O_TMPFILE is not available here")
     return str(request.param)
 
 
@@ -400,6 +403,9 @@ async def test_fault_mid_way_leaves_disk_as_it_was(
         )
     else:
         monkeypatch.setattr(os, "link", fault_after(os.link, 40, error))
+        # A staged new folder is placed by one rename, once all files exist.
+        rename = fault_after(_staging.rename_noreplace, 1, error)
+        monkeypatch.setattr(_staging, "rename_noreplace", rename)
     local = [out / "keep" / n for n in names(30)] + [
         out / "new" / "deep" / n for n in names(60)[30:]
     ]
@@ -607,14 +613,19 @@ async def test_stale_temporaries_are_removed(
     unrelated = out / ".f0.dat.other.part"
     for path in (stale, alive, mine, foreign, unrelated):
         path.write_bytes(b"half")
-    stale_dir = out / f".x.alink-{host}-{dead_pid()}-1.part"
-    stale_dir.mkdir()
+    stale_dir = out / f".x.alink-{host}-{dead_pid()}-1.part"  # a staged folder
+    (stale_dir / "sub").mkdir(parents=True)
+    (stale_dir / "sub" / "half").write_bytes(b"half")
+    stale_link = out / f".y.alink-{host}-{dead_pid()}-1.part"
+    stale_link.symlink_to(source)
     await download(
         CopyFileTransfer(), dataset, remote(source, "f0.dat"), [out / "f0.dat"]
     )
     assert not stale.exists()
-    for path in (alive, mine, foreign, unrelated, stale_dir):
+    assert not stale_dir.exists()
+    for path in (alive, mine, foreign, unrelated, stale_link):
         assert path.exists()
+    assert (source / "f0.dat").exists()
 
 
 CRASH_SCRIPT = textwrap.dedent(
@@ -622,10 +633,12 @@ CRASH_SCRIPT = textwrap.dedent(
     import sys
     import anyio
     from alink import Dataset, Engine, RemotePath
-    from alink.transfer import _copy_ops
+    from alink.transfer import _copy_ops, _staging
     from alink.transfer.copy import CopyFileTransfer
 
     source, out, count, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    if mode != "staged":
+        _staging.plan_staging = lambda folders: None
     if mode == "named":
         _copy_ops._unnamed_temp_supported = lambda: False
 
@@ -695,10 +708,17 @@ async def test_kill_9_mid_copy_then_rerun(
         run_and_kill, source, out, count, temp_mode
     )
     assert returncode == -signal.SIGKILL
-    present = [p for p in out.iterdir() if not _copy_ops.TEMP_NAME.match(p.name)]
-    assert 0 < len(present) < count, "the kill did not land mid-copy"
-    for path in present:
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == digests[path.name]
+    if temp_mode == "staged":
+        # The new folder was still being built under a hidden name.
+        assert not out.exists()
+        (stand_in,) = temp_files(fast_dir)
+        written = len(os.listdir(stand_in))
+        assert 0 < written < count, "the kill did not land mid-copy"
+    else:
+        present = [p for p in out.iterdir() if not _copy_ops.TEMP_NAME.match(p.name)]
+        assert 0 < len(present) < count, "the kill did not land mid-copy"
+        for path in present:
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == digests[path.name]
 
     if temp_mode == "named":
         monkeypatch.setattr(_copy_ops, "_unnamed_temp_supported", lambda: False)

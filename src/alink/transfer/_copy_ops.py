@@ -34,6 +34,7 @@ import hashlib
 import itertools
 import os
 import re
+import shutil
 import socket
 import stat
 import threading
@@ -47,6 +48,7 @@ __all__ = [
     "TEMP_NAME",
     "remove_stale_temps",
     "same_content",
+    "temp_path",
 ]
 
 #: Bytes per ``copy_file_range`` call; cancellation is checked between calls.
@@ -196,7 +198,8 @@ def _cancel_point() -> None:
         anyio.from_thread.check_cancelled()
 
 
-def _temp_path(folder: str, name: str) -> str:
+def temp_path(folder: str, name: str) -> str:
+    """A new hidden name for ``name`` in ``folder`` that sweeps recognise as ours."""
     raw = os.fsencode(name)
     stem = os.fsdecode(raw[:_STEM_BYTES]) if len(raw) > _STEM_BYTES else name
     return f"{folder}/.{stem}.alink-{_HOST}-{os.getpid()}-{next(_counter)}.part"
@@ -220,10 +223,11 @@ def _is_stale_temp(name: str) -> bool:
 
 
 def remove_stale_temps(folder: str) -> list[str]:
-    """Remove temporary files that killed copies on this host left in ``folder``.
+    """Remove what killed copies on this host left in ``folder``.
 
-    Only regular files named like ours, from a process that no longer runs,
-    are removed. Returns the removed paths.
+    Only regular files and folders (staged downloads, see ``_staging``) named
+    like ours, from a process that no longer runs, are removed. Returns the
+    removed paths.
     """
     removed: list[str] = []
     try:
@@ -233,13 +237,15 @@ def remove_stale_temps(folder: str) -> list[str]:
     with listing:
         for entry in listing:
             name = entry.name
-            if (
-                ".alink-" in name
-                and _is_stale_temp(name)
-                and entry.is_file(follow_symlinks=False)
-            ):
+            if ".alink-" not in name or not _is_stale_temp(name):
+                continue
+            if entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
+                    removed.append(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                if not os.path.lexists(entry.path):
                     removed.append(entry.path)
     return removed
 
@@ -394,6 +400,7 @@ class CopyOperation:
         "_created",
         "_existing",
         "_no_tmpfile",
+        "_staged",
         "_swept",
         "_unnamed",
     )
@@ -407,11 +414,21 @@ class CopyOperation:
         self._existing: dict[str, frozenset[str]] = {}
         self._no_tmpfile: set[str] = set()
         self._swept: set[str] = set()
+        self._staged: frozenset[str] = frozenset()
 
     @property
     def created(self) -> Mapping[str, int]:
         """Target paths this operation created (and has not undone)."""
         return self._created
+
+    def stage(self, folders: frozenset[str]) -> None:
+        """Write files in ``folders`` straight under their names.
+
+        For a download's new folders while they are built under a hidden
+        name (see ``_staging``): nobody sees their files before the folder is
+        renamed into place, so a per-file temporary name buys nothing there.
+        """
+        self._staged = folders
 
     def scan_folders(self, folders: Mapping[str, int]) -> None:
         """List the target folders that receive many files, once, up front.
@@ -439,8 +456,13 @@ class CopyOperation:
         """
         folder, _, name = target.rpartition("/")
         folder = folder or "/"
+        staged = folder in self._staged
         listed = self._existing.get(folder)
-        if (listed is None or name in listed) and os.path.lexists(target):
+        if (
+            not staged
+            and (listed is None or name in listed)
+            and os.path.lexists(target)
+        ):
             # Perhaps a re-run after a kill that left a temporary file next
             # to a finished copy: nothing else would remove it.
             self._sweep(folder)
@@ -456,7 +478,9 @@ class CopyOperation:
             if size >= _CANCEL_CHECK_SIZE:
                 _cancel_point()
             copied = -1
-            if self._unnamed and folder not in self._no_tmpfile:
+            if staged:
+                copied = _copy_new(src, st, target)
+            elif self._unnamed and folder not in self._no_tmpfile:
                 copied = self._copy_unnamed(src, st, folder, target)
             if copied < 0:
                 copied = self._copy_named(src, st, folder, name, target)
@@ -504,7 +528,7 @@ class CopyOperation:
         """Copy via a hidden temporary file in ``folder``; bytes copied."""
         self._sweep(folder)
         for _ in range(100):
-            temp = _temp_path(folder, name)
+            temp = temp_path(folder, name)
             try:
                 fd = os.open(temp, _O_NEW, st.st_mode & 0o777)
             except FileExistsError:
@@ -590,6 +614,27 @@ class HardLinkOperation(CopyOperation):
         except BaseException as exc:
             _unlink_after_error(target, exc)
             raise
+
+
+def _copy_new(src: int, st: os.stat_result, target: str) -> int:
+    """Copy into the new file ``target`` (in a staged folder); bytes copied.
+
+    ``O_EXCL``: it never opens an existing entry, nor follows a symlink.
+    """
+    fd = os.open(target, _O_NEW, st.st_mode & 0o777)
+    try:
+        copied = _copy_data(src, fd, st.st_size)
+        os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+    except BaseException as exc:
+        _close_after_error(fd)
+        _unlink_after_error(target, exc)
+        raise
+    try:
+        os.close(fd)
+    except BaseException as exc:
+        _unlink_after_error(target, exc)
+        raise
+    return copied
 
 
 def _copy_key(size: int, mtime_ns: int) -> int:

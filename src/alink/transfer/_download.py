@@ -18,6 +18,7 @@ from .._names import summarise
 from .._paths import RemotePath
 from . import _fs, _plan
 from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
+from ._staging import Staging
 
 if TYPE_CHECKING:
     from .._model import Dataset
@@ -157,7 +158,9 @@ class DownloadConnectionBase:
         self._roots = roots
         self._options = options
 
-    async def _prepare_operation(self, folders: Mapping[str, int]) -> _fs.Operation:
+    async def _prepare_operation(
+        self, folders: Mapping[str, int], staging: Staging | None
+    ) -> _fs.Operation:
         """The operation for one download call into ``folders``.
 
         ``folders`` maps each local folder to how many files it receives.
@@ -165,6 +168,13 @@ class DownloadConnectionBase:
         the local side first (off the event loop).
         """
         return self._operation
+
+    async def _plan_staging(self, folders: Mapping[str, int]) -> Staging | None:
+        """Which new ``folders`` to build under a hidden name (see ``_staging``).
+
+        Only copies gain from it; links are made straight in place.
+        """
+        return None
 
     @property
     def source_folder(self) -> RemotePath:
@@ -256,16 +266,33 @@ class DownloadConnectionBase:
         await engine.run_chunked(prepare, len(remote), initial=4096)
         await anyio.to_thread.run_sync(duplicates.check)
         await self._check_sources(plan, layout, remote)
-        operation = await self._prepare_operation(layout.local_folders)
-        return await engine.run(
-            operation,
-            plan.sources,
-            plan.targets,
-            folders=list(layout.local_folders),
-            progress=progress,
-            replace=range(len(plan)) if replace is True else (replace or ()),
-            verify=verify,
-        )
+        folders = layout.local_folders
+        # A verify callback is given the final paths: nothing is staged then.
+        staging = None if verify is not None else await self._plan_staging(folders)
+        operation = await self._prepare_operation(folders, staging)
+        if staging is None:
+            return await engine.run(
+                operation,
+                plan.sources,
+                plan.targets,
+                folders=list(folders),
+                progress=progress,
+                replace=range(len(plan)) if replace is True else (replace or ()),
+                verify=verify,
+            )
+        try:
+            return await engine.run(
+                operation,
+                plan.sources,
+                staging.targets(plan.targets),
+                folders=[staging.folder(f) for f in folders],
+                progress=progress,
+                replace=range(len(plan)) if replace is True else (replace or ()),
+                finish=staging,
+            )
+        except OSError as exc:
+            staging.explain(exc)
+            raise
 
     async def _check_sources(
         self,

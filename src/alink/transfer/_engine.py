@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -26,12 +27,28 @@ import anyio.to_thread
 
 from . import _fs
 
-__all__ = ["Engine", "ProgressCallback", "RunResult", "VerifyCallback"]
+__all__ = ["Engine", "Finisher", "ProgressCallback", "RunResult", "VerifyCallback"]
 
 #: ``progress(done, total)``, called on the event loop after each batch.
 ProgressCallback = Callable[[int, int], object]
 #: ``verify(index, local_path)``, called on worker threads after all pairs exist.
 VerifyCallback = Callable[[int, str], None]
+
+
+class Finisher(Protocol):
+    """A last step of a run, after every pair exists (on a worker thread).
+
+    For example showing folders that were built under a hidden name.
+    """
+
+    def commit(self) -> None:
+        """Finish the run; on failure, :meth:`undo` takes back what it did."""
+
+    def undo(self) -> list[BaseException]:
+        """Take back :meth:`commit` (before the run's own rollback)."""
+
+    def restore(self, undone: bool) -> list[BaseException]:
+        """Tidy up after the run's own rollback (``undone``: it left nothing)."""
 
 
 #: Items in a worker's first batch; later batches adapt to how long it took.
@@ -406,12 +423,14 @@ class Engine:
         progress: ProgressCallback | None = None,
         replace: Collection[int] = (),
         verify: VerifyCallback | None = None,
+        finish: Finisher | None = None,
     ) -> RunResult:
         """Create ``folders`` (if missing), then apply ``operation`` to every pair.
 
         ``replace`` lists pairs whose existing target is replaced atomically
         (the old entry comes back if the run fails). ``verify`` is called for
-        every pair once all exist; an exception from it fails the run.
+        every pair once all exist; an exception from it fails the run. Then
+        ``finish.commit()`` runs, shielded from cancellation.
 
         All or nothing: if anything fails or the caller is cancelled, what this
         run created is undone before the exception propagates (a plain
@@ -460,9 +479,19 @@ class Engine:
             await self._run_parallel(apply, total, limiter, advanced)
             if verify is not None:
                 await self._run_parallel(check, total, limiter)
+            if finish is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(finish.commit)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                problems = await self._rollback(active, sources, targets, journal)
+                problems = []
+                if finish is not None:
+                    problems += await anyio.to_thread.run_sync(finish.undo)
+                problems += await self._rollback(active, sources, targets, journal)
+                if finish is not None:
+                    problems += await anyio.to_thread.run_sync(
+                        finish.restore, not problems
+                    )
             if problems:
                 exc.add_note(_rollback_note(problems))
             raise

@@ -37,11 +37,12 @@ from .._errors import FileNotAccessibleError, UnsafePathError
 from .._model import File
 from .._names import summarise
 from .._paths import RemotePath
-from . import _fs, _plan
+from . import _fs, _plan, _staging
 from ._base import FilesystemTransferBase
 from ._copy_ops import CopyOperation, HardLinkOperation
 from ._download import DownloadConnectionBase, DownloadOptions, check_allowed_roots
 from ._engine import Engine, ProgressCallback
+from ._staging import Staging
 
 if TYPE_CHECKING:
     from .._model import Dataset
@@ -90,10 +91,26 @@ class CopyDownloadConnection(DownloadConnectionBase):
         """Whether files are hard-linked where possible instead of copied."""
         return self._hard_link
 
-    async def _prepare_operation(self, folders: Mapping[str, int]) -> CopyOperation:
+    async def _plan_staging(self, folders: Mapping[str, int]) -> Staging | None:
+        return await anyio.to_thread.run_sync(_staging_for, folders)
+
+    async def _prepare_operation(
+        self, folders: Mapping[str, int], staging: Staging | None
+    ) -> CopyOperation:
         operation = _operation(self._hard_link, accept_identical=True)
+        if staging is not None:
+            operation.stage(staging.staged_folders)
+            folders = {f: n for f, n in folders.items() if staging.folder(f) == f}
         await anyio.to_thread.run_sync(operation.scan_folders, folders)
         return operation
+
+
+def _staging_for(folders: Mapping[str, int]) -> Staging | None:
+    """On a worker thread: stage the new folders; sweep what killed runs left."""
+    staging = _staging.plan_staging(folders)
+    if staging is not None:
+        staging.sweep()
+    return staging
 
 
 class CopyUploadConnection:
