@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from alink import Dataset, Engine, RemotePath
+from alink import Dataset, Engine, IntegrityError, RemotePath
 from alink.transfer import _copy_ops, _staging
 from alink.transfer.copy import CopyFileTransfer
 
@@ -348,11 +348,10 @@ async def test_errors_name_final_paths(
     assert stand_ins(tmp_path) == []
 
 
-async def test_a_download_with_verify_writes_in_place(
+async def test_verify_sees_final_paths_once_the_folder_is_in_place(
     dataset: Dataset, source: Path, tmp_path: Path
 ) -> None:
-    """verify is given the final paths, so nothing is staged."""
-    local = [tmp_path / "out" / f"f{i}.dat" for i in range(COUNT)]
+    local = [tmp_path / "out" / "deep" / f"f{i}.dat" for i in range(COUNT)]
     checked: list[str] = []
 
     def verify(index: int, path: str) -> None:
@@ -365,6 +364,28 @@ async def test_a_download_with_verify_writes_in_place(
         await con.download_files(remote=remote, local=local, verify=verify)
     assert sorted(checked) == sorted(map(str, local))
     check_copies(source, local)
+    assert stand_ins(tmp_path) == []
+
+
+async def test_a_failed_verify_takes_a_folder_in_place_back(
+    dataset: Dataset, source: Path, tmp_path: Path
+) -> None:
+    """The folder was renamed into place before verification; a failure
+    removes it again, and leaves no hidden folder behind."""
+    out = tmp_path / "out"
+    local = [out / f"f{i}.dat" for i in range(COUNT)]
+
+    def verify(index: int, path: str) -> None:
+        if index == COUNT - 1:
+            raise IntegrityError(f"bad checksum: {path}")
+
+    transfer = CopyFileTransfer()
+    remote = [RemotePath(str(source)) / p.name for p in local]
+    async with transfer.connect_for_download(dataset, remote[0]) as con:
+        with pytest.raises(IntegrityError, match=f"bad checksum: {local[-1]}"):
+            await con.download_files(remote=remote, local=local, verify=verify)
+    assert not out.exists()
+    assert stand_ins(tmp_path) == []
 
 
 async def test_a_killed_downloads_stand_in_is_removed_by_the_next_one(

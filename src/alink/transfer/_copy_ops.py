@@ -14,7 +14,10 @@ given that name with ``link()``, which never replaces an existing entry:
   process may have named its copy and died before removing the temporary).
 
 Either way a half-written file never appears under its final name, and a
-copy never writes through an existing symlink into another file. The data
+copy never writes through an existing symlink into another file. In a
+download's new folders, built under a hidden name (see ``_staging``), files
+are written straight under their names (``O_EXCL``, never through a symlink):
+the folder is what is renamed into place. The data
 is moved by the kernel (``copy_file_range``, falling back to ``sendfile`` and
 then to plain reads and writes); times and permission bits (less the umask,
 as ``cp`` does) follow the source.

@@ -267,8 +267,7 @@ class DownloadConnectionBase:
         await anyio.to_thread.run_sync(duplicates.check)
         await self._check_sources(plan, layout, remote)
         folders = layout.local_folders
-        # A verify callback is given the final paths: nothing is staged then.
-        staging = None if verify is not None else await self._plan_staging(folders)
+        staging = await self._plan_staging(folders)
         operation = await self._prepare_operation(folders, staging)
         if staging is None:
             return await engine.run(
@@ -288,6 +287,8 @@ class DownloadConnectionBase:
                 folders=[staging.folder(f) for f in folders],
                 progress=progress,
                 replace=range(len(plan)) if replace is True else (replace or ()),
+                # Staged folders are in place by then: verify sees final paths.
+                verify=None if verify is None else _at_final_paths(verify, staging),
                 finish=staging,
             )
         except OSError as exc:
@@ -341,6 +342,12 @@ class DownloadConnectionBase:
                 remote_path=paths[0],
                 remote_paths=paths,
             )
+
+
+def _at_final_paths(verify: VerifyCallback, staging: Staging) -> VerifyCallback:
+    """``verify``, given each file's final path instead of its staged one."""
+    final_path = staging.final_path
+    return lambda index, path: verify(index, final_path(path))
 
 
 def _as_remote(path: RemotePath | str) -> RemotePath:

@@ -428,9 +428,9 @@ class Engine:
         """Create ``folders`` (if missing), then apply ``operation`` to every pair.
 
         ``replace`` lists pairs whose existing target is replaced atomically
-        (the old entry comes back if the run fails). ``verify`` is called for
-        every pair once all exist; an exception from it fails the run. Then
-        ``finish.commit()`` runs, shielded from cancellation.
+        (the old entry comes back if the run fails). Once every pair exists,
+        ``finish.commit()`` runs, shielded from cancellation; then ``verify``
+        is called for every pair, and an exception from it fails the run.
 
         All or nothing: if anything fails or the caller is cancelled, what this
         run created is undone before the exception propagates (a plain
@@ -477,11 +477,11 @@ class Engine:
             if progress is not None:
                 progress(0, total)
             await self._run_parallel(apply, total, limiter, advanced)
-            if verify is not None:
-                await self._run_parallel(check, total, limiter)
             if finish is not None:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(finish.commit)
+            if verify is not None:
+                await self._run_parallel(check, total, limiter)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 problems = []

@@ -214,8 +214,12 @@ class Staging:
     def final_path(self, path: str) -> str:
         """The path ``path`` (possibly inside a stand-in) will have."""
         for root in self._roots:
-            if path == root.staged or path.startswith(root.staged + "/"):
-                return root.final + path[len(root.staged) :]
+            staged = root.staged
+            if path.startswith(staged) and path[len(staged) : len(staged) + 1] in (
+                "",
+                "/",
+            ):
+                return root.final + path[len(staged) :]
         return path
 
     def explain(self, error: OSError) -> None:

@@ -14,10 +14,12 @@ with :class:`~alink.transfer.link.LinkFileTransfer` in a
 
 Downloads follow the same rules as links (validation, containment, all or
 nothing, rollback, progress). Each copy is written where no one sees it under
-its final name and then linked into place without replacing anything, so a
-crash never leaves a half-written file under its final name and a copy never
-writes through an existing symlink. The kernel moves the bytes
-(``copy_file_range``) on worker threads with bounded concurrency.
+its final name: in a folder that exists, into a temporary file linked into
+place without replacing anything; a folder the download creates is built
+whole under a hidden name and renamed into place once complete (see
+``_staging``). So a crash never leaves a half-written file under its final
+name, and a copy never writes through an existing symlink. The kernel moves
+the bytes (``copy_file_range``) on worker threads with bounded concurrency.
 """
 
 from __future__ import annotations
