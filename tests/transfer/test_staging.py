@@ -102,7 +102,10 @@ def test_nothing_is_staged_when_every_folder_exists(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("every", [True, False], ids=["one-new-tree", "mixed"])
-def test_targets_are_mapped_a_slice_at_a_time(tmp_path: Path, every: bool) -> None:
+def test_targets_are_mapped_a_slice_at_a_time(
+    tmp_path: Path, every: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "_ITER_CHUNK", 2)  # iteration crosses chunks
     new = f"{tmp_path}/new"
     folders = [f"{new}/a", new] + ([] if every else [str(tmp_path)])
     staging = _staging.plan_staging(folders)
@@ -116,6 +119,7 @@ def test_targets_are_mapped_a_slice_at_a_time(tmp_path: Path, every: bool) -> No
     assert view[:] == expected
     assert [view[i] for i in range(len(view))] == expected
     assert view[1:2] == expected[1:2]
+    assert list(view) == expected
 
 
 # --- renaming without replacing ------------------------------------------------

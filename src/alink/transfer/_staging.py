@@ -25,7 +25,7 @@ import errno
 import functools
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from . import _copy_ops, _fs
@@ -47,8 +47,13 @@ def _renameat2() -> _Renameat2 | None:
         func = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return None
-    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-    func.argtypes.append(ctypes.c_uint)
+    func.argtypes = [
+        ctypes.c_int,  # olddirfd
+        ctypes.c_char_p,  # oldpath
+        ctypes.c_int,  # newdirfd
+        ctypes.c_char_p,  # newpath
+        ctypes.c_uint,  # flags
+    ]
     func.restype = ctypes.c_int
     renameat2: _Renameat2 = func
     return renameat2
@@ -353,6 +358,10 @@ class Staging:
         return problems
 
 
+#: Targets mapped per step when a whole view is iterated.
+_ITER_CHUNK = 4096
+
+
 class _StagedTexts(Sequence[str]):
     """A view of target paths that maps a slice at a time (see ``_plan.Texts``)."""
 
@@ -373,5 +382,10 @@ class _StagedTexts(Sequence[str]):
     def __getitem__(self, index: slice) -> list[str]: ...
     def __getitem__(self, index: int | slice) -> str | list[str]:
         if isinstance(index, slice):
-            return self._map(list(self._targets[index]))
+            texts = self._targets[index]
+            return self._map(texts if isinstance(texts, list) else list(texts))
         return self._map([self._targets[index]])[0]
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self._targets), _ITER_CHUNK):
+            yield from self[start : start + _ITER_CHUNK]
