@@ -300,18 +300,20 @@ async def test_two_downloads_into_one_new_folder_at_once(
     """Both stage the same new folder; the second to finish links its files
     into the folder the first one renamed into place."""
     out = tmp_path / "out"
-    planned = threading.Semaphore(0)
+    plans: list[object] = []
+    both_planned = threading.Event()
     plan, commit = _staging.plan_staging, _staging.Staging.commit
 
     def plan_then_tell(folders: object) -> object:
         staging = plan(folders)  # type: ignore[arg-type]
-        planned.release()
+        plans.append(staging)
+        if len(plans) == 2:
+            both_planned.set()
         return staging
 
     def commit_once_both_planned(self: _staging.Staging) -> None:
         # Worker threads: the first to finish waits until both have planned.
-        assert planned.acquire(timeout=30)
-        planned.release()
+        assert both_planned.wait(timeout=30)
         commit(self)
 
     monkeypatch.setattr(_staging, "plan_staging", plan_then_tell)
