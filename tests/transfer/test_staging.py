@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from alink import Dataset, Engine, IntegrityError, RemotePath
-from alink.transfer import _copy_ops, _staging
+from alink.transfer import _copy_ops, _plan, _staging
 from alink.transfer.copy import CopyFileTransfer
 
 pytestmark = pytest.mark.anyio
@@ -105,7 +105,7 @@ def test_nothing_is_staged_when_every_folder_exists(tmp_path: Path) -> None:
 def test_targets_are_mapped_a_slice_at_a_time(
     tmp_path: Path, every: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_staging, "_ITER_CHUNK", 2)  # iteration crosses chunks
+    monkeypatch.setattr(_plan, "_GIL_SLICE", 2)  # iteration crosses chunks
     new = f"{tmp_path}/new"
     folders = [f"{new}/a", new] + ([] if every else [str(tmp_path)])
     staging = _staging.plan_staging(folders)

@@ -42,7 +42,46 @@ LocalInput: TypeAlias = "str | os.PathLike[str]"
 _BAD_NAMES = frozenset(("", ".", ".."))
 
 
-class Texts(Sequence[str]):
+class SliceConverted(Sequence[str]):
+    """Path texts held in another form, converted a slice at a time.
+
+    Converting a slice in bulk costs a fraction of converting path by path,
+    so callers take slices (the engine takes one per batch); iterating
+    converts chunk by chunk.
+    """
+
+    __slots__ = ()
+
+    def _held(self) -> Sequence[object]:
+        """What is held, one entry per path."""
+        raise NotImplementedError
+
+    def _convert(self, items: list[object]) -> list[str]:
+        """The texts of a list of held entries."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._held())
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        held = self._held()
+        if isinstance(index, slice):
+            items = held[index]
+            return self._convert(items if isinstance(items, list) else list(items))
+        return self._convert([held[index]])[0]
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self), _GIL_SLICE):
+            yield from self[start : start + _GIL_SLICE]
+
+
+class Texts(SliceConverted):
     """Validated paths as text, held compactly.
 
     Each entry is either a path's text or, for a path planned from a
@@ -59,25 +98,11 @@ class Texts(Sequence[str]):
         self._items: list[object] = list(texts)
         self._objects = False  # whether any entry is a path object
 
-    def __len__(self) -> int:
-        return len(self._items)
+    def _held(self) -> list[object]:
+        return self._items
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            items = self._items[index]
-            return _texts(items) if self._objects else items  # type: ignore[return-value]
-        item = self._items[index]
-        return item if type(item) is str else _texts([item])[0]
-
-    def __iter__(self) -> Iterator[str]:
-        for start in range(0, len(self._items), _GIL_SLICE):
-            yield from self[start : start + _GIL_SLICE]
+    def _convert(self, items: list[object]) -> list[str]:
+        return _texts(items) if self._objects else items  # type: ignore[return-value]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Texts):

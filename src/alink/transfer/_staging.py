@@ -25,10 +25,9 @@ import errno
 import functools
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import overload
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from . import _copy_ops, _fs
+from . import _copy_ops, _fs, _plan
 
 __all__ = ["Staging", "plan_staging", "rename_noreplace"]
 
@@ -358,12 +357,8 @@ class Staging:
         return problems
 
 
-#: Targets mapped per step when a whole view is iterated.
-_ITER_CHUNK = 4096
-
-
-class _StagedTexts(Sequence[str]):
-    """A view of target paths that maps a slice at a time (see ``_plan.Texts``)."""
+class _StagedTexts(_plan.SliceConverted):
+    """A view of target paths that maps a slice at a time."""
 
     __slots__ = ("_map", "_targets")
 
@@ -373,19 +368,8 @@ class _StagedTexts(Sequence[str]):
         self._targets = targets
         self._map = mapper
 
-    def __len__(self) -> int:
-        return len(self._targets)
+    def _held(self) -> Sequence[str]:
+        return self._targets
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            texts = self._targets[index]
-            return self._map(texts if isinstance(texts, list) else list(texts))
-        return self._map([self._targets[index]])[0]
-
-    def __iter__(self) -> Iterator[str]:
-        for start in range(0, len(self._targets), _ITER_CHUNK):
-            yield from self[start : start + _ITER_CHUNK]
+    def _convert(self, items: list[object]) -> list[str]:
+        return self._map(items)  # type: ignore[arg-type]
