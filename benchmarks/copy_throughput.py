@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -275,6 +276,29 @@ def lag_targets(measurements: Sequence[Measurement]) -> list[Target]:
     return found
 
 
+def rounds_table(measurements: Sequence[Measurement]) -> str:
+    """Every timed round of every tool, in order, with the best and the spread."""
+    rows = []
+    for m in measurements:
+        if m.skipped or not m.seconds:
+            continue
+        best, median = min(m.seconds), statistics.median(m.seconds)
+        rows.append(
+            [
+                m.case,
+                m.tool,
+                " ".join(f"{x:.2f}" for x in m.seconds),
+                fmt_seconds(best),
+                f"{max(m.seconds) / best:.1f}×",
+                f"{median / best:.2f}×",
+            ]
+        )
+    return markdown_table(
+        ["case", "tool", "rounds (s)", "best", "slowest / best", "median / best"],
+        rows,
+    )
+
+
 def run(settings: Settings) -> ScenarioResult:
     result = ScenarioResult(NAME, TITLE)
     loops = [b for b in lt.backends("asyncio", "trio") if not b.unavailable()]
@@ -299,6 +323,18 @@ def run(settings: Settings) -> ScenarioResult:
                 "Every copy is spot-checked byte for byte and removed (untimed).",
             ],
             targets=targets(result.measurements, chosen),
+        )
+    )
+    result.sections.append(
+        Section(
+            "Every round (to tell the software from the machine)",
+            rounds_table(result.measurements),
+            notes=[
+                "On a VM, copying between two tmpfs files can be several times"
+                " slower from one round to the next whoever copies (a raw"
+                " copy_file_range loop and cp -r alike); a wide spread here"
+                " for every tool, cp -r included, is the machine's."
+            ],
         )
     )
     result.sections.append(
