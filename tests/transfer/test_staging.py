@@ -407,3 +407,35 @@ async def test_a_killed_downloads_stand_in_is_removed_by_the_next_one(
     await download(dataset, source, local)
     assert not stale.exists()
     check_copies(source, local)
+
+
+async def test_a_transfer_sweeps_each_parent_folder_once(
+    dataset: Dataset,
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A service downloading dataset after dataset into one folder does not
+    list that (growing) folder again for each download."""
+    swept: list[str] = []
+    real = _copy_ops.remove_stale_temps
+
+    def remove(folder: str) -> list[str]:
+        swept.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(_copy_ops, "remove_stale_temps", remove)
+    transfer = CopyFileTransfer()
+    remote = [RemotePath(str(source)) / "f0.dat"]
+    for name in ("a", "b", "c/d"):
+        async with transfer.connect_for_download(dataset, remote[0]) as con:
+            await con.download_files(remote=remote, local=[tmp_path / name / "f0.dat"])
+        assert (tmp_path / name / "f0.dat").read_bytes() == (
+            source / "f0.dat"
+        ).read_bytes()
+    assert swept == [str(tmp_path)]
+    # Another transfer (another service, or after a restart) sweeps again.
+    other = CopyFileTransfer()
+    async with other.connect_for_download(dataset, remote[0]) as con:
+        await con.download_files(remote=remote, local=[tmp_path / "e" / "f0.dat"])
+    assert swept == [str(tmp_path)] * 2

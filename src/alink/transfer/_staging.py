@@ -233,10 +233,20 @@ class Staging:
         if isinstance(error.filename2, str):
             error.filename2 = self.final_path(error.filename2)
 
-    def sweep(self) -> None:
-        """Remove what killed downloads left next to the new folders."""
-        for parent in dict.fromkeys(r.staged.rpartition("/")[0] for r in self._roots):
-            _copy_ops.remove_stale_temps(parent or "/")
+    def sweep(self, swept: set[str]) -> None:
+        """Remove what killed downloads left next to the new folders.
+
+        Parents in ``swept`` are skipped, and the others added: leftovers
+        come from processes that died, so one sweep of a folder finds all
+        there are to find for a while, and a folder holding many downloads
+        is not listed again for each.
+        """
+        for parent in dict.fromkeys(
+            r.staged.rpartition("/")[0] or "/" for r in self._roots
+        ):
+            if parent not in swept:
+                swept.add(parent)
+                _copy_ops.remove_stale_temps(parent)
 
     def commit(self) -> None:
         """Show every new folder under its name; see the module docstring.

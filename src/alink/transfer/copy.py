@@ -84,9 +84,12 @@ class CopyDownloadConnection(DownloadConnectionBase):
         roots: tuple[str, ...] | None,
         options: DownloadOptions,
         hard_link: bool,
+        swept: set[str] | None = None,
     ) -> None:
         super().__init__(source_folder=source_folder, roots=roots, options=options)
         self._hard_link = hard_link
+        #: Parent folders already swept for leftovers (shared by the transfer).
+        self._swept: set[str] = set() if swept is None else swept
 
     @property
     def hard_link(self) -> bool:
@@ -94,7 +97,7 @@ class CopyDownloadConnection(DownloadConnectionBase):
         return self._hard_link
 
     async def _plan_staging(self, folders: Mapping[str, int]) -> Staging | None:
-        return await anyio.to_thread.run_sync(_staging_for, folders)
+        return await anyio.to_thread.run_sync(_staging_for, folders, self._swept)
 
     async def _prepare_operation(
         self, folders: Mapping[str, int], staging: Staging | None
@@ -107,11 +110,12 @@ class CopyDownloadConnection(DownloadConnectionBase):
         return operation
 
 
-def _staging_for(folders: Mapping[str, int]) -> Staging | None:
-    """On a worker thread: stage the new folders; sweep what killed runs left."""
+def _staging_for(folders: Mapping[str, int], swept: set[str]) -> Staging | None:
+    """On a worker thread: stage the new folders; sweep what killed runs left
+    next to them (once per parent folder and transfer, see ``Staging.sweep``)."""
     staging = _staging.plan_staging(folders)
     if staging is not None:
-        staging.sweep()
+        staging.sweep(swept)
     return staging
 
 
@@ -374,6 +378,8 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
             engine=engine if engine is not None else _default_engine(),
         )
         self._hard_link = hard_link
+        #: Folders its downloads have swept for leftovers of killed copies.
+        self._swept: set[str] = set()
 
     def __repr__(self) -> str:
         return (
@@ -395,6 +401,7 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
             roots=roots,
             options=self._options,
             hard_link=self._hard_link,
+            swept=self._swept,
         )
 
     @asynccontextmanager
