@@ -94,6 +94,7 @@ def test_the_highest_missing_folder_is_staged_next_to_where_it_belongs(
     assert staging.staged_folders == {f"{a}/b", f"{a}/c/d", x}
     assert staging.final_path(f"{a}/c/d/f.dat") == f"{out}/a/c/d/f.dat"
     assert staging.final_path(f"{out}/y") == f"{out}/y"
+    assert staging.final_path(a) == a  # a stand-in itself keeps its name
     assert not os.path.lexists(a)  # planning creates nothing
 
 
@@ -278,13 +279,13 @@ async def test_what_others_write_into_a_folder_taken_back_is_given_back(
     def rename(src: str, dst: str) -> None:
         if dst == str(two):
             (one / "theirs.txt").write_text("theirs")
-            raise OSError(errno.EIO, "injected", src)
+            raise OSError(errno.EIO, "injected", src, None, dst)
         real(src, dst)
 
     monkeypatch.setattr(_staging, "rename_noreplace", rename)
     with pytest.raises(OSError, match="injected") as info:
         await download(dataset, source, local)
-    assert info.value.filename == str(two)  # its final name, not the hidden one
+    assert info.value.filename2 == str(two)
     assert os.listdir(one) == ["theirs.txt"]
     assert not two.exists()
     assert stand_ins(tmp_path) == []
@@ -439,3 +440,44 @@ async def test_a_transfer_sweeps_each_parent_folder_once(
     async with other.connect_for_download(dataset, remote[0]) as con:
         await con.download_files(remote=remote, local=[tmp_path / "e" / "f0.dat"])
     assert swept == [str(tmp_path)] * 2
+
+
+@pytest.mark.parametrize("planted", ["symlink", "folder"])
+async def test_a_hidden_folder_planted_before_us_is_never_written_into(
+    dataset: Dataset,
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    planted: str,
+) -> None:
+    """Someone who guesses the hidden name puts a symlink to another folder
+    (or a folder of their own) there first: the download fails before
+    writing anything, and touches neither."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    plan = _staging.plan_staging
+    stand_ins: list[str] = []
+
+    def plan_then_plant(folders: object) -> object:
+        staging = plan(folders)  # type: ignore[arg-type]
+        assert staging is not None
+        for stand_in in staging.stand_ins:
+            if planted == "symlink":
+                os.symlink(elsewhere, stand_in)
+            else:
+                os.mkdir(stand_in)
+            stand_ins.append(stand_in)
+        return staging
+
+    monkeypatch.setattr(_staging, "plan_staging", plan_then_plant)
+    local = [tmp_path / "out" / "deep" / f"f{i}.dat" for i in range(COUNT)]
+    with pytest.raises(FileExistsError) as info:
+        await download(dataset, source, local)
+    assert info.value.filename == stand_ins[0]
+    assert os.listdir(elsewhere) == []
+    assert not (tmp_path / "out").exists()
+    (stand_in,) = stand_ins
+    if planted == "symlink":
+        assert os.readlink(stand_in) == str(elsewhere)
+    else:
+        assert os.listdir(stand_in) == []  # what we made inside was removed

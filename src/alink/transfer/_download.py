@@ -285,6 +285,7 @@ class DownloadConnectionBase:
                 plan.sources,
                 staging.targets(plan.targets),
                 folders=[staging.folder(f) for f in folders],
+                fresh=staging.stand_ins,
                 progress=progress,
                 replace=range(len(plan)) if replace is True else (replace or ()),
                 # Staged folders are in place by then: verify sees final paths.

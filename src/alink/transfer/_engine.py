@@ -420,12 +420,16 @@ class Engine:
         targets: Sequence[str],
         *,
         folders: Sequence[str] = (),
+        fresh: Collection[str] = (),
         progress: ProgressCallback | None = None,
         replace: Collection[int] = (),
         verify: VerifyCallback | None = None,
         finish: Finisher | None = None,
     ) -> RunResult:
         """Create ``folders`` (if missing), then apply ``operation`` to every pair.
+
+        Folders at or below one in ``fresh`` must be made by this run (see
+        :func:`~alink.transfer._fs.ensure_dirs`).
 
         ``replace`` lists pairs whose existing target is replaced atomically
         (the old entry comes back if the run fails). Once every pair exists,
@@ -473,7 +477,7 @@ class Engine:
 
         try:
             if folders:
-                await self._make_folders(folders, journal, limiter)
+                await self._make_folders(folders, fresh, journal, limiter)
             if progress is not None:
                 progress(0, total)
             await self._run_parallel(apply, total, limiter, advanced)
@@ -507,12 +511,13 @@ class Engine:
     async def _make_folders(
         self,
         folders: Sequence[str],
+        fresh: Collection[str],
         journal: _Journal,
         limiter: anyio.CapacityLimiter,
     ) -> None:
         await self.run_chunked(
             lambda a, b: _fs.ensure_dirs(
-                folders[a:b], journal.dirs, journal.times, journal.ids
+                folders[a:b], journal.dirs, journal.times, journal.ids, fresh
             ),
             len(folders),
             limiter=limiter,

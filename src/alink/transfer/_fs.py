@@ -16,6 +16,7 @@ import os
 import stat
 from collections.abc import (
     Callable,
+    Collection,
     Container,
     Generator,
     Iterable,
@@ -319,6 +320,7 @@ def ensure_dirs(
     created: list[str],
     times: dict[str, tuple[int, int]],
     ids: dict[str, Identity] | None = None,
+    fresh: Collection[str] = (),
 ) -> None:
     """Create missing folders and their parents; record each one in ``created``.
 
@@ -329,52 +331,75 @@ def ensure_dirs(
     every folder in ``folders``, every folder made and every folder whose
     times were recorded, so a rollback can tell whether a path still leads to
     the same folder (see :func:`changed_folders`).
+
+    ``fresh`` lists folders that must be made here, by this call or an
+    earlier one with the same ``created``: a folder at or below one of them
+    that exists otherwise (say, a symlink planted at a hidden name) raises
+    ``FileExistsError`` before anything is written there.
     """
+    ours: set[str] = set()  # fresh folders found in ``created``
     for folder in folders:
+        _ensure_dir(folder, created, times, ids)
+        for root in fresh:
+            if root in ours or not (folder == root or folder.startswith(root + "/")):
+                continue
+            if root not in created:
+                raise FileExistsError(
+                    errno.EEXIST,
+                    "existed before alink could create this hidden folder;"
+                    " nothing was written into it",
+                    root,
+                )
+            ours.add(root)
+
+
+def _ensure_dir(
+    folder: str,
+    created: list[str],
+    times: dict[str, tuple[int, int]],
+    ids: dict[str, Identity] | None,
+) -> None:
+    """:func:`ensure_dirs` for one folder."""
+    try:
+        st = os.stat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    else:
+        if stat.S_ISDIR(st.st_mode):
+            _remember_times(folder, st, times)
+            if ids is not None:
+                ids.setdefault(folder, _identity(st))
+            return
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", folder)
+    missing: list[str] = []
+    probe = folder
+    while not os.path.lexists(probe):
+        missing.append(probe)
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if os.path.isdir(probe):
+        st = os.stat(probe)
+        _remember_times(probe, st, times)
+        if ids is not None:
+            ids.setdefault(probe, _identity(st))
+    for path in reversed(missing):
         try:
-            st = os.stat(folder)
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        else:
-            if stat.S_ISDIR(st.st_mode):
-                _remember_times(folder, st, times)
-                if ids is not None:
-                    ids.setdefault(folder, _identity(st))
-                continue
-            raise NotADirectoryError(
-                errno.ENOTDIR, "exists and is not a folder", folder
-            )
-        missing: list[str] = []
-        probe = folder
-        while not os.path.lexists(probe):
-            missing.append(probe)
-            parent = os.path.dirname(probe)
-            if parent == probe:
-                break
-            probe = parent
-        if os.path.isdir(probe):
-            st = os.stat(probe)
-            _remember_times(probe, st, times)
-            if ids is not None:
-                ids.setdefault(probe, _identity(st))
-        for path in reversed(missing):
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                if not os.path.isdir(path):
-                    raise
-                continue
-            created.append(path)
-            if ids is not None:
-                ids[path] = _identity(os.stat(path))
-        if not missing and not os.path.isdir(folder):
-            # It appeared between our two looks, and it is not a folder.
-            raise NotADirectoryError(
-                errno.ENOTDIR, "exists and is not a folder", folder
-            )
-        if ids is not None and folder not in ids:
-            # Made concurrently by someone else: ours to use all the same.
-            ids[folder] = _identity(os.stat(folder))
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+            continue
+        created.append(path)
+        if ids is not None:
+            ids[path] = _identity(os.stat(path))
+    if not missing and not os.path.isdir(folder):
+        # It appeared between our two looks, and it is not a folder.
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", folder)
+    if ids is not None and folder not in ids:
+        # Made concurrently by someone else: ours to use all the same.
+        ids[folder] = _identity(os.stat(folder))
 
 
 def changed_folders(ids: dict[str, Identity]) -> dict[str, str]:

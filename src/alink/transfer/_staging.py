@@ -190,6 +190,15 @@ class Staging:
         )
 
     @property
+    def stand_ins(self) -> frozenset[str]:
+        """The hidden folders standing in for the new top folders.
+
+        The engine must create them itself: one that exists already was put
+        there by someone else.
+        """
+        return frozenset(root.staged for root in self._roots)
+
+    @property
     def staged_folders(self) -> frozenset[str]:
         """Every stand-in folder (they are new and private to this download)."""
         return frozenset(self._folders.values())
@@ -216,18 +225,16 @@ class Staging:
         return out
 
     def final_path(self, path: str) -> str:
-        """The path ``path`` (possibly inside a stand-in) will have."""
+        """The path that ``path``, if inside a stand-in, will have."""
         for root in self._roots:
             staged = root.staged
-            if path.startswith(staged) and path[len(staged) : len(staged) + 1] in (
-                "",
-                "/",
-            ):
+            if path.startswith(staged) and path[len(staged) : len(staged) + 1] == "/":
                 return root.final + path[len(staged) :]
         return path
 
     def explain(self, error: OSError) -> None:
-        """Name final paths, not stand-ins, in ``error``."""
+        """Name final paths in ``error``, not paths inside stand-ins (an error
+        about a stand-in itself keeps its hidden name)."""
         if isinstance(error.filename, str):
             error.filename = self.final_path(error.filename)
         if isinstance(error.filename2, str):
