@@ -481,3 +481,32 @@ async def test_a_hidden_folder_planted_before_us_is_never_written_into(
         assert os.readlink(stand_in) == str(elsewhere)
     else:
         assert os.listdir(stand_in) == []  # what we made inside was removed
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file"])
+async def test_a_non_folder_made_meanwhile_at_the_new_folders_name_fails_it(
+    dataset: Dataset, source: Path, tmp_path: Path, kind: str
+) -> None:
+    """A symlink (to a folder elsewhere) or a file appears where the new
+    folder goes: nothing is written through it, and it is left alone."""
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    local = [out / f"f{i}.dat" for i in range(COUNT)]
+
+    def progress(done: int, total: int) -> None:
+        if done and not os.path.lexists(out):
+            if kind == "symlink":
+                out.symlink_to(elsewhere)
+            else:
+                out.write_text("theirs")
+
+    with pytest.raises(NotADirectoryError) as info:
+        await download(dataset, source, local, progress)
+    assert info.value.filename == str(out)
+    assert os.listdir(elsewhere) == []
+    if kind == "symlink":
+        assert os.readlink(out) == str(elsewhere)
+    else:
+        assert out.read_text() == "theirs"
+    assert stand_ins(tmp_path) == []

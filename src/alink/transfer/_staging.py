@@ -25,6 +25,7 @@ import errno
 import functools
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from . import _copy_ops, _fs, _plan
@@ -278,7 +279,8 @@ class Staging:
 
     def _link_into(self, root: _Root) -> None:
         """Hard-link each staged file to its final name in the existing folder."""
-        if not os.path.isdir(root.final):
+        if not stat.S_ISDIR(os.lstat(root.final).st_mode):
+            # Not a symlink either: one made meanwhile could lead anywhere.
             raise NotADirectoryError(
                 errno.ENOTDIR,
                 "appeared during the download and is not a folder",
