@@ -102,6 +102,14 @@ def test_nothing_is_staged_when_every_folder_exists(tmp_path: Path) -> None:
     assert _staging.plan_staging([str(tmp_path)]) is None
 
 
+def test_a_new_top_level_folder_is_staged_in_the_root_folder() -> None:
+    staging = _staging.plan_staging(["/alink-test-never-made/a"])
+    assert staging is not None
+    (stand_in,) = staging.stand_ins
+    assert stand_in.startswith("/.alink-test-never-made.alink-")
+    assert staging.folder("/alink-test-never-made/a") == f"{stand_in}/a"
+
+
 @pytest.mark.parametrize("every", [True, False], ids=["one-new-tree", "mixed"])
 def test_targets_are_mapped_a_slice_at_a_time(
     tmp_path: Path, every: bool, monkeypatch: pytest.MonkeyPatch

@@ -205,7 +205,8 @@ def temp_path(folder: str, name: str) -> str:
     """A new hidden name for ``name`` in ``folder`` that sweeps recognise as ours."""
     raw = os.fsencode(name)
     stem = os.fsdecode(raw[:_STEM_BYTES]) if len(raw) > _STEM_BYTES else name
-    return f"{folder}/.{stem}.alink-{_HOST}-{os.getpid()}-{next(_counter)}.part"
+    base = "" if folder == "/" else folder
+    return f"{base}/.{stem}.alink-{_HOST}-{os.getpid()}-{next(_counter)}.part"
 
 
 def _is_stale_temp(name: str) -> bool:

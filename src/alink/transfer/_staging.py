@@ -7,8 +7,8 @@ for the whole folder: build it under a hidden name next to where it belongs
 (``.<name>.alink-<host>-<pid>-<n>.part``), write every file straight under
 its own name in there, and rename the folder into place once all files are
 complete. Until then nobody sees any of it under its final name; a crash
-leaves only the hidden folder, which the next download staging into the same
-parent removes (see :func:`~alink.transfer._copy_ops.remove_stale_temps`).
+leaves only the hidden folder, which a later download staging next to it
+removes (see :meth:`Staging.sweep`).
 
 The rename never replaces anything (``renameat2(RENAME_NOREPLACE)``). If the
 folder appeared meanwhile, for example made by a concurrent download into the
