@@ -269,31 +269,29 @@ class DownloadConnectionBase:
         folders = layout.local_folders
         staging = await self._plan_staging(folders)
         operation = await self._prepare_operation(folders, staging)
-        if staging is None:
-            return await engine.run(
-                operation,
-                plan.sources,
-                plan.targets,
-                folders=list(folders),
-                progress=progress,
-                replace=range(len(plan)) if replace is True else (replace or ()),
-                verify=verify,
-            )
+        targets: Sequence[str] = plan.targets
+        made = list(folders)
+        if staging is not None:
+            targets = staging.targets(plan.targets)
+            made = [staging.folder(f) for f in made]
+            if verify is not None:
+                # Staged folders are in place by then: verify sees final paths.
+                verify = _at_final_paths(verify, staging)
         try:
             return await engine.run(
                 operation,
                 plan.sources,
-                staging.targets(plan.targets),
-                folders=[staging.folder(f) for f in folders],
-                fresh=staging.stand_ins,
+                targets,
+                folders=made,
+                fresh=staging.stand_ins if staging is not None else (),
                 progress=progress,
                 replace=range(len(plan)) if replace is True else (replace or ()),
-                # Staged folders are in place by then: verify sees final paths.
-                verify=None if verify is None else _at_final_paths(verify, staging),
+                verify=verify,
                 finish=staging,
             )
         except OSError as exc:
-            staging.explain(exc)
+            if staging is not None:
+                staging.explain(exc)
             raise
 
     async def _check_sources(
