@@ -618,12 +618,15 @@ async def test_stale_temporaries_are_removed(
     (stale_dir / "sub" / "half").write_bytes(b"half")
     stale_link = out / f".y.alink-{host}-{dead_pid()}-1.part"
     stale_link.symlink_to(source)
+    alive_dir = out / f".z.alink-{host}-{os.getppid()}-1.part"  # being built
+    alive_dir.mkdir()
+    (alive_dir / "half").write_bytes(b"half")
     await download(
         CopyFileTransfer(), dataset, remote(source, "f0.dat"), [out / "f0.dat"]
     )
     assert not stale.exists()
     assert not stale_dir.exists()
-    for path in (alive, mine, foreign, unrelated, stale_link):
+    for path in (alive, mine, foreign, unrelated, stale_link, alive_dir / "half"):
         assert path.exists()
     assert (source / "f0.dat").exists()
 
