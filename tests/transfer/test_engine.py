@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from pathlib import Path
 
 import anyio
 import pytest
 
 from alink import Engine
+from alink.transfer._fs import SymlinkOperation
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +146,42 @@ async def test_steps_stop_between_steps_when_cancelled() -> None:
         await engine.run_steps([job()])
     assert time.perf_counter() - began < 1.0
     assert 0 < steps < 100_000
+
+
+class _Finisher:
+    """A finisher whose commit fails and whose undo has a bug."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def commit(self) -> None:
+        self.calls.append("commit")
+        raise OSError("the commit failed")
+
+    def undo(self) -> list[BaseException]:
+        self.calls.append("undo")
+        raise RuntimeError("a bug in undo")
+
+    def restore(self, undone: bool) -> list[BaseException]:
+        self.calls.append(f"restore {undone}")
+        return []
+
+
+async def test_a_failing_finisher_keeps_the_first_error_and_rolls_back(
+    tmp_path: Path,
+) -> None:
+    sources = [str(tmp_path / f"s{i}") for i in range(20)]
+    targets = [str(tmp_path / "out" / f"t{i}") for i in range(20)]
+    finisher = _Finisher()
+    with pytest.raises(OSError, match="the commit failed") as info:
+        await Engine().run(
+            SymlinkOperation(),
+            sources,
+            targets,
+            folders=[str(tmp_path / "out")],
+            finish=finisher,
+        )
+    assert "a bug in undo" in "\n".join(info.value.__notes__)
+    # The bug is a problem of the rollback: restore is told it left something.
+    assert finisher.calls == ["commit", "undo", "restore False"]
+    assert not (tmp_path / "out").exists()  # every link and the folder undone

@@ -490,11 +490,12 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 problems = []
                 if finish is not None:
-                    problems += await anyio.to_thread.run_sync(finish.undo)
+                    problems += await anyio.to_thread.run_sync(_steps, finish.undo)
                 problems += await self._rollback(active, sources, targets, journal)
                 if finish is not None:
+                    undone = not problems
                     problems += await anyio.to_thread.run_sync(
-                        finish.restore, not problems
+                        _steps, lambda: finish.restore(undone)
                     )
             if problems:
                 exc.add_note(_rollback_note(problems))
@@ -567,6 +568,15 @@ class Engine:
                     )
                 )
         return problems
+
+
+def _steps(func: Callable[[], list[BaseException]]) -> list[BaseException]:
+    """On a worker thread: the problems ``func`` reports, or the one it raised
+    (a rollback step must never replace the error that caused the rollback)."""
+    try:
+        return func()
+    except Exception as exc:
+        return [exc]
 
 
 def _chosen(targets: Sequence[str], indices: Collection[int]) -> set[str]:
