@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PosixPath, PurePosixPath
-from typing import TypeAlias, cast, overload
+from typing import NamedTuple, TypeAlias, cast, overload
 
 from .._errors import UnsafePathError
 from .._names import check_encodable, encodable, summarise
@@ -134,7 +134,7 @@ def _texts(items: list[object]) -> list[str]:
     if str not in kinds:
         converted = _joined_fspaths(items, kinds)
         if converted is not None:
-            return converted[0].split("\x00")
+            return converted.texts()
     return [item if type(item) is str else _texts([item])[0] for item in items]
 
 
@@ -242,7 +242,7 @@ def _plan_plain_slice(
     targets: list[str] | None = None
     converted = _joined_fspaths(items, kinds)
     if converted is not None:
-        joined, trusted = converted
+        joined, trusted = converted.text, converted.trusted
     else:
         targets = list(items) if kinds == _STR else _local_texts(items)  # type: ignore[arg-type]
         if targets is None:
@@ -264,7 +264,7 @@ def _plan_plain_slice(
         return None
     plan.sources.extend(sources)
     if targets is None:
-        targets = joined.split("\x00")
+        targets = converted.texts() if converted is not None else joined.split("\x00")
         if plan.compact:
             plan.targets.extend_paths(items)
             return targets
@@ -312,6 +312,27 @@ def _normalised(joined: str) -> bool:
     )
 
 
+class _Joined(NamedTuple):
+    """Many paths' text, NUL-joined, as :func:`_joined_fspaths` made it."""
+
+    #: The paths, NUL-joined; each starts with one extra ``/`` if ``doubled``.
+    text: str
+    #: Whether the paths are known to be absolute and normalised.
+    trusted: bool
+    #: Whether every path starts with ``//`` (3.11's parsed segments).
+    doubled: bool
+
+    def texts(self) -> list[str]:
+        """Each path's text."""
+        if not self.doubled:
+            return self.text.split("\x00")
+        # Splitting on NUL-slash drops the extra slash of all but the first:
+        # one pass, where replacing first would be a second.
+        texts = self.text.split("\x00/")
+        texts[0] = texts[0][1:]
+        return texts
+
+
 def _probe_fspaths() -> tuple[Callable[[Sequence[object]], str], bool] | None:
     """A C-level way to turn many ``pathlib`` paths into NUL-joined text.
 
@@ -320,53 +341,50 @@ def _probe_fspaths() -> tuple[Callable[[Sequence[object]], str], bool] | None:
     symlink itself. The segments ``pathlib`` keeps (``_raw_paths`` on 3.12+,
     ``_parts`` on 3.11) can instead be joined by C code. That is private
     API, so it is used only if it gives ``str(path)`` for probe paths on
-    this Python. The flag says whether the joined paths are known to be
-    absolute and normalised (3.11 keeps parsed segments); otherwise they
-    are raw, and the caller trusts them only when they are normalised
-    already, where joining the segments is exactly what ``str`` does.
+    this Python. The flag says whether the segments are parsed (3.11): the
+    joined paths are then absolute and normalised, but each starts with
+    ``//`` (``['/', 'a']`` joins to ``//a``). Otherwise they are raw, and
+    the caller trusts them only when they are normalised already, where
+    joining the segments is exactly what ``str`` does.
     """
-    if sys.version_info >= (3, 12):
-        attribute, lead = "_raw_paths", ""
-    else:
-        attribute, lead = "_parts", "/"  # ['/', 'a', 'b'] joins to '//a/b'
-    get = operator.attrgetter(attribute)
+    parsed = sys.version_info < (3, 12)
+    get = operator.attrgetter("_parts" if parsed else "_raw_paths")
 
     def convert(items: Sequence[object]) -> str:
         joined = "\x00".join(map("/".join, map(get, items)))
-        if lead:
-            if not joined.startswith("//") or joined.count("\x00//") != len(items) - 1:
-                raise ValueError("not all absolute")
-            joined = joined.replace("\x00//", "\x00/")[1:]
+        if parsed and (
+            not joined.startswith("//") or joined.count("\x00//") != len(items) - 1
+        ):
+            raise ValueError("not all absolute")
         return joined
 
     probes = [PurePosixPath("/a/b.c"), PosixPath("/a") / "b" / "c.d"]
     try:
-        ok = convert(probes) == "/a/b.c\x00/a/b/c.d"
+        joined = _Joined(convert(probes), parsed, parsed)
+        ok = joined.texts() == ["/a/b.c", "/a/b/c.d"]
     except (AttributeError, TypeError, ValueError):
         return None
-    return (convert, bool(lead)) if ok else None
+    return (convert, parsed) if ok else None
 
 
 _CONVERT = _probe_fspaths()
 _PATH_TYPES = frozenset((PosixPath, PurePosixPath))
 
 
-def _joined_fspaths(
-    items: Sequence[object], kinds: set[type]
-) -> tuple[str, bool] | None:
+def _joined_fspaths(items: Sequence[object], kinds: set[type]) -> _Joined | None:
     """``"\\x00".join(map(os.fspath, items))`` for ``pathlib`` paths, fast.
 
-    Returns the text and whether its paths are known to be absolute and
-    normalised; unless they are, the text is right only for paths that
-    :func:`_normalised` accepts, and the caller must check. ``None`` when
-    the fast way does not apply (other types, relative paths on 3.11, an
-    unusual Python); the caller then converts each path.
+    Unless the result is ``trusted`` (its paths known to be absolute and
+    normalised), its text is right only for paths that :func:`_normalised`
+    accepts, and the caller must check. ``None`` when the fast way does not
+    apply (other types, relative paths on 3.11, an unusual Python); the
+    caller then converts each path.
     """
     if _CONVERT is None or not items or not kinds <= _PATH_TYPES:
         return None
-    convert, trusted = _CONVERT
+    convert, parsed = _CONVERT
     try:
-        return convert(items), trusted
+        return _Joined(convert(items), parsed, parsed)
     except (AttributeError, TypeError, ValueError):
         return None
 
