@@ -18,7 +18,7 @@ from alink.transfer._plan import (
     Layout,
     Plan,
     Texts,
-    _joined_fspaths,
+    _fspaths,
     _normalised,
     absolute_remote,
     check_no_duplicates,
@@ -240,22 +240,34 @@ def testparent_runs_of_grouped_paths_are_whole_folders() -> None:
 def test_joined_pathlib_segments_are_exact_when_plain(
     paths: list[Path | PurePosixPath],
 ) -> None:
-    converted = _joined_fspaths(paths, set(map(type, paths)))
-    expected = "\x00".join(map(os.fspath, paths))
-    if converted is not None and (converted.trusted or _normalised(converted.text)):
-        assert converted.texts() == expected.split("\x00")
+    converted = _fspaths(paths, set(map(type, paths)))
+    if converted is not None:
+        texts, trusted = converted
+        if trusted or _normalised("\x00".join(texts)):
+            assert texts == list(map(os.fspath, paths))
     plan = plan_pairs("/r", [f"/r/f{i}" for i in range(len(paths))], paths, cwd="/w")
     assert list(plan.targets) == [
         posixpath.normpath(posixpath.join("/w", os.fspath(p))) for p in paths
     ]
 
 
+@pytest.mark.parametrize("root", [Path("/"), Path("//"), PurePosixPath("/")])
+def test_a_root_as_local_path_is_refused_on_the_fast_path_too(root: Path) -> None:
+    for paths in ([root, Path("/a/b")], [Path("/a/b"), root]):
+        converted = _fspaths(paths, set(map(type, paths)))
+        if converted is not None and converted[1]:
+            assert "" not in converted[0]
+            assert "/" not in converted[0]
+        with pytest.raises(UnsafePathError, match="file name"):
+            plan_pairs("/r", ["/r/f0", "/r/f1"], paths, cwd="/w")
+
+
 def test_joined_pathlib_segments_apply_on_this_python() -> None:
     """The fast conversion is in use (else 100k Paths cost 0.1-0.35 s)."""
     paths = [Path(f"/a/f{i}") for i in range(3)]
-    converted = _joined_fspaths(paths, set(map(type, paths)))
+    converted = _fspaths(paths, set(map(type, paths)))
     assert converted is not None
-    assert converted.texts() == ["/a/f0", "/a/f1", "/a/f2"]
+    assert converted[0] == ["/a/f0", "/a/f1", "/a/f2"]
 
 
 @given(

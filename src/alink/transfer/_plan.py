@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PosixPath, PurePosixPath
-from typing import NamedTuple, TypeAlias, cast, overload
+from typing import TypeAlias, cast, overload
 
 from .._errors import UnsafePathError
 from .._names import check_encodable, encodable, summarise
@@ -121,7 +121,7 @@ class Texts(SliceConverted):
         self._items.extend(texts)
 
     def extend_paths(self, paths: Iterable[object]) -> None:
-        """Add ``pathlib`` paths whose text (:func:`_joined_fspaths`) was validated."""
+        """Add ``pathlib`` paths whose text (:func:`_fspaths`) was validated."""
         self._items.extend(paths)
         self._objects = True
 
@@ -132,9 +132,9 @@ def _texts(items: list[object]) -> list[str]:
     if kinds == _STR:
         return items  # type: ignore[return-value]
     if str not in kinds:
-        converted = _joined_fspaths(items, kinds)
+        converted = _fspaths(items, kinds)
         if converted is not None:
-            return converted.texts()
+            return converted[0]
     return [item if type(item) is str else _texts([item])[0] for item in items]
 
 
@@ -239,15 +239,15 @@ def _plan_plain_slice(
         return None
     items = local[start:stop]
     kinds = set(map(type, items))
-    targets: list[str] | None = None
-    converted = _joined_fspaths(items, kinds)
+    converted = _fspaths(items, kinds)
     if converted is not None:
-        joined, trusted = converted.text, converted.trusted
+        targets, trusted = converted
     else:
-        targets = list(items) if kinds == _STR else _local_texts(items)  # type: ignore[arg-type]
-        if targets is None:
+        texts = cast("list[str]", list(items)) if kinds == _STR else _local_texts(items)
+        if texts is None:
             return None
-        joined, trusted = "\x00".join(targets), False
+        targets, trusted = texts, False
+    joined = "\x00".join(targets)
     if not (
         joined.count("\x00") == count - 1
         and "/." not in joined  # names starting with a dot: slow path
@@ -263,12 +263,10 @@ def _plan_plain_slice(
     ):
         return None
     plan.sources.extend(sources)
-    if targets is None:
-        targets = converted.texts() if converted is not None else joined.split("\x00")
-        if plan.compact:
-            plan.targets.extend_paths(items)
-            return targets
-    plan.targets.extend_texts(targets)
+    if converted is not None and plan.compact:
+        plan.targets.extend_paths(items)
+    else:
+        plan.targets.extend_texts(targets)
     return targets
 
 
@@ -312,29 +310,8 @@ def _normalised(joined: str) -> bool:
     )
 
 
-class _Joined(NamedTuple):
-    """Many paths' text, NUL-joined, as :func:`_joined_fspaths` made it."""
-
-    #: The paths, NUL-joined; each starts with one extra ``/`` if ``doubled``.
-    text: str
-    #: Whether the paths are known to be absolute and normalised.
-    trusted: bool
-    #: Whether every path starts with ``//`` (3.11's parsed segments).
-    doubled: bool
-
-    def texts(self) -> list[str]:
-        """Each path's text."""
-        if not self.doubled:
-            return self.text.split("\x00")
-        # Splitting on NUL-slash drops the extra slash of all but the first:
-        # one pass, where replacing first would be a second.
-        texts = self.text.split("\x00/")
-        texts[0] = texts[0][1:]
-        return texts
-
-
-def _probe_fspaths() -> tuple[Callable[[Sequence[object]], str], bool] | None:
-    """A C-level way to turn many ``pathlib`` paths into NUL-joined text.
+def _probe_fspaths() -> tuple[Callable[[Sequence[object]], list[str]], bool] | None:
+    """A C-level way to turn many ``pathlib`` paths into their text.
 
     ``str(path)`` on a fresh ``Path`` runs pathlib's Python code: about 1 µs
     a path on Python 3.11 and 3.5 µs on 3.12+, more than creating the
@@ -342,49 +319,56 @@ def _probe_fspaths() -> tuple[Callable[[Sequence[object]], str], bool] | None:
     ``_parts`` on 3.11) can instead be joined by C code. That is private
     API, so it is used only if it gives ``str(path)`` for probe paths on
     this Python. The flag says whether the segments are parsed (3.11): the
-    joined paths are then absolute and normalised, but each starts with
-    ``//`` (``['/', 'a']`` joins to ``//a``). Otherwise they are raw, and
-    the caller trusts them only when they are normalised already, where
-    joining the segments is exactly what ``str`` does.
+    paths are then absolute and normalised (others are refused). Otherwise
+    they are raw, and the caller trusts them only when they are normalised
+    already, where joining the segments is exactly what ``str`` does.
     """
     parsed = sys.version_info < (3, 12)
     get = operator.attrgetter("_parts" if parsed else "_raw_paths")
+    root = operator.attrgetter("_root")
+    cut = operator.itemgetter(slice(1, None))
 
-    def convert(items: Sequence[object]) -> str:
-        joined = "\x00".join(map("/".join, map(get, items)))
-        if parsed and (
-            not joined.startswith("//") or joined.count("\x00//") != len(items) - 1
-        ):
-            raise ValueError("not all absolute")
-        return joined
+    def convert(items: Sequence[object]) -> list[str]:
+        texts = list(map("/".join, map(get, items)))
+        if parsed:
+            # ['/', 'a'] joins to '//a'. Only a plain '/' root, and a name
+            # after it: the root alone (['/']) would be cut to ''.
+            if set(map(root, items)) != _SLASH:
+                raise ValueError("not all absolute")
+            texts = list(map(cut, texts))
+            if "" in texts:
+                raise ValueError("a root")
+        return texts
 
     probes = [PurePosixPath("/a/b.c"), PosixPath("/a") / "b" / "c.d"]
     try:
-        joined = _Joined(convert(probes), parsed, parsed)
-        ok = joined.texts() == ["/a/b.c", "/a/b/c.d"]
+        ok = convert(probes) == ["/a/b.c", "/a/b/c.d"]
     except (AttributeError, TypeError, ValueError):
         return None
     return (convert, parsed) if ok else None
 
 
+_SLASH = {"/"}
 _CONVERT = _probe_fspaths()
 _PATH_TYPES = frozenset((PosixPath, PurePosixPath))
 
 
-def _joined_fspaths(items: Sequence[object], kinds: set[type]) -> _Joined | None:
-    """``"\\x00".join(map(os.fspath, items))`` for ``pathlib`` paths, fast.
+def _fspaths(
+    items: Sequence[object], kinds: set[type]
+) -> tuple[list[str], bool] | None:
+    """``list(map(os.fspath, items))`` for ``pathlib`` paths, fast.
 
-    Unless the result is ``trusted`` (its paths known to be absolute and
-    normalised), its text is right only for paths that :func:`_normalised`
-    accepts, and the caller must check. ``None`` when the fast way does not
-    apply (other types, relative paths on 3.11, an unusual Python); the
-    caller then converts each path.
+    Returns the texts and whether they are known to be absolute and
+    normalised; unless they are, they are right only for paths that
+    :func:`_normalised` accepts, and the caller must check. ``None`` when
+    the fast way does not apply (other types, relative paths on 3.11, an
+    unusual Python); the caller then converts each path.
     """
     if _CONVERT is None or not items or not kinds <= _PATH_TYPES:
         return None
     convert, parsed = _CONVERT
     try:
-        return _Joined(convert(items), parsed, parsed)
+        return convert(items), parsed
     except (AttributeError, TypeError, ValueError):
         return None
 
