@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import datetime
 from os import PathLike, fspath
 from pathlib import Path
@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._paths import RemotePath
+from ._steps import finish
 
 __all__ = ["PID", "Dataset", "File"]
 
@@ -268,6 +269,18 @@ class Dataset:
         Raises ``ValueError`` (or ``TypeError``) naming the field when the JSON
         does not have the shape of a SciCat dataset.
         """
+        return finish(cls._from_scicat_steps(data))
+
+    @classmethod
+    def _from_scicat_steps(
+        cls, data: Mapping[str, Any]
+    ) -> Generator[None, None, Dataset]:
+        """:meth:`from_scicat`, pausing every few thousand files.
+
+        A caller that runs the steps on a worker thread can hand the GIL back
+        to the event loop's thread between them: building 100k files is
+        some 200 ms of Python.
+        """
         if not isinstance(data, Mapping):
             raise TypeError(f"a dataset must be a JSON object, got {_kind(data)}")
         dtype = data.get("type")
@@ -305,14 +318,14 @@ class Dataset:
         files: list[File] = []
         blocks: list[_BlockInfo] = []
         for index, block in enumerate(blocks_json):
-            block_files = _files_of_block(block, folder, index)
-            files.extend(block_files)
+            before = len(files)
+            yield from _files_of_block(block, folder, index, files)
             blocks.append(
                 _BlockInfo(
                     MappingProxyType(
                         {k: v for k, v in block.items() if k != "dataFileList"}
                     ),
-                    len(block_files),
+                    len(files) - before,
                 )
             )
         dataset._files = tuple(files)
@@ -416,7 +429,15 @@ def _join_prefix(folder: RemotePath | None) -> str | None:
     return folder.posix if folder.posix == "/" else folder.posix + "/"
 
 
-def _files_of_block(block: object, folder: RemotePath | None, index: int) -> list[File]:
+#: Files built between two pauses of :meth:`Dataset._from_scicat_steps`.
+_FILES_PER_STEP = 2048
+
+
+def _files_of_block(
+    block: object, folder: RemotePath | None, index: int, files: list[File]
+) -> Iterator[None]:
+    """Append the files of ``origdatablocks[index]`` to ``files``, pausing
+    every :data:`_FILES_PER_STEP` files."""
     where = f"origdatablocks[{index}]"
     if not isinstance(block, Mapping):
         raise TypeError(f"{where} must be a JSON object, got {_kind(block)}")
@@ -435,51 +456,53 @@ def _files_of_block(block: object, folder: RemotePath | None, index: int) -> lis
     prefix = _join_prefix(folder)
     from_clean = RemotePath._from_clean
     new_file = _new_file
-    files: list[File] = []
     append = files.append
     fromisoformat = datetime.fromisoformat
-    for n, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise TypeError(
-                f"{where}.dataFileList[{n}] must be a JSON object, got {_kind(entry)}"
-            )
-        path = entry.get("path")
-        size = entry.get("size", 0)
-        if not isinstance(path, str) or not path:
-            raise ValueError(
-                f"{where}.dataFileList[{n}].path must be a non-empty string,"
-                f" got {path!r}"
-            )
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ValueError(
-                f"{where}.dataFileList[{n}].size must be a non-negative integer,"
-                f" got {size!r}"
-            )
-        checksum = entry.get("chk") or None
-        if checksum is not None and not isinstance(checksum, str):
-            raise ValueError(f"{where}.dataFileList[{n}].chk must be a string")
-        time_text = entry.get("time")
-        try:
-            created = (
-                fromisoformat(time_text)
-                if type(time_text) is str and time_text
-                else _parse_time(time_text)
-            )
-        except ValueError:
-            raise ValueError(
-                f"{where}.dataFileList[{n}].time is not an ISO 8601 time:"
-                f" {entry.get('time')!r}"
-            ) from None
-        if (
-            prefix is not None
-            and path[0] not in "./"
-            and path[-1] != "/"
-            and "//" not in path
-            and "/." not in path
-            and "\x00" not in path
-        ):
-            remote = from_clean(prefix + path)
-        else:
-            remote = folder / path if folder is not None else RemotePath(path)
-        append(new_file(remote, size, created, checksum, algorithm, entry))
-    return files
+    for start in range(0, len(entries), _FILES_PER_STEP):
+        if start:
+            yield
+        for n, entry in enumerate(entries[start : start + _FILES_PER_STEP], start):
+            if not isinstance(entry, dict):
+                raise TypeError(
+                    f"{where}.dataFileList[{n}] must be a JSON object,"
+                    f" got {_kind(entry)}"
+                )
+            path = entry.get("path")
+            size = entry.get("size", 0)
+            if not isinstance(path, str) or not path:
+                raise ValueError(
+                    f"{where}.dataFileList[{n}].path must be a non-empty string,"
+                    f" got {path!r}"
+                )
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise ValueError(
+                    f"{where}.dataFileList[{n}].size must be a non-negative integer,"
+                    f" got {size!r}"
+                )
+            checksum = entry.get("chk") or None
+            if checksum is not None and not isinstance(checksum, str):
+                raise ValueError(f"{where}.dataFileList[{n}].chk must be a string")
+            time_text = entry.get("time")
+            try:
+                created = (
+                    fromisoformat(time_text)
+                    if type(time_text) is str and time_text
+                    else _parse_time(time_text)
+                )
+            except ValueError:
+                raise ValueError(
+                    f"{where}.dataFileList[{n}].time is not an ISO 8601 time:"
+                    f" {entry.get('time')!r}"
+                ) from None
+            if (
+                prefix is not None
+                and path[0] not in "./"
+                and path[-1] != "/"
+                and "//" not in path
+                and "/." not in path
+                and "\x00" not in path
+            ):
+                remote = from_clean(prefix + path)
+            else:
+                remote = folder / path if folder is not None else RemotePath(path)
+            append(new_file(remote, size, created, checksum, algorithm, entry))
