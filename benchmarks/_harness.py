@@ -16,11 +16,14 @@ import shutil
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
+
+import anyio
 
 __all__ = [
     "LAYOUTS",
@@ -250,6 +253,84 @@ def percentile(values: Sequence[float], q: float) -> float:
     lo = int(k)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+#: A ticker task's interval when a scenario measures the event loop's lag.
+TICK = 0.001
+#: Lag goal (p99) wherever lag is measured: the one of scenario 2 (linking).
+TARGET_LAG_P99 = 0.005
+
+
+@contextlib.asynccontextmanager
+async def ticking(lags: list[float]) -> AsyncIterator[None]:
+    """Tick every :data:`TICK` on the running loop while the block runs.
+
+    Each tick's lateness (how much later than asked its ``sleep`` returned)
+    is appended to ``lags``.
+    """
+    done = anyio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            began = time.perf_counter()
+            await anyio.sleep(TICK)
+            lags.append(time.perf_counter() - began - TICK)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.sleep(0.02)  # let the ticker settle into its rhythm
+        try:
+            yield
+        finally:
+            done.set()
+
+
+def lag_summary(lags: Sequence[float]) -> dict[str, float]:
+    """Ticks, p50, p99 and max of a run's lags (seconds), for ``extra["lag"]``."""
+    return {
+        "ticks": len(lags),
+        "p50": percentile(lags, 50),
+        "p99": percentile(lags, 99),
+        "max": max(lags, default=0.0),
+    }
+
+
+def lag_table(measurements: Sequence[Measurement]) -> str:
+    """One row per measurement that has a ``lag`` summary."""
+    rows = []
+    for m in measurements:
+        lag = m.extra.get("lag")
+        if not lag:
+            continue
+        rows.append(
+            [
+                m.case,
+                m.tool,
+                str(lag["ticks"]),
+                f"{lag['p50'] * 1e3:.2f} ms",
+                f"{lag['p99'] * 1e3:.2f} ms",
+                f"{lag['max'] * 1e3:.1f} ms",
+            ]
+        )
+    return markdown_table(
+        ["case", "tool (loop)", "ticks", "lag p50", "lag p99", "lag max"], rows
+    )
+
+
+def lag_targets(measurements: Sequence[Measurement]) -> list[Target]:
+    """The lag goal (:data:`TARGET_LAG_P99`) for each measured lag."""
+    found = []
+    for m in measurements:
+        lag = m.extra.get("lag")
+        if lag:
+            found.append(
+                Target(
+                    f"{m.tool}, {m.case}: lag p99 ≤ {TARGET_LAG_P99 * 1e3:.0f} ms",
+                    lag["p99"] <= TARGET_LAG_P99,
+                    f"p99 {lag['p99'] * 1e3:.2f} ms, max {lag['max'] * 1e3:.1f} ms",
+                )
+            )
+    return found
 
 
 # ---------------------------------------------------------------------- results

@@ -17,6 +17,7 @@ Cases and goals (issue 7): 2,000 files of 1 MiB (2 GiB) within 1.2 times
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import shutil
@@ -27,8 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
-
 from . import _linktools as lt
 from ._harness import (
     Measurement,
@@ -38,12 +37,15 @@ from ._harness import (
     Target,
     count_label,
     fmt_seconds,
+    lag_summary,
+    lag_table,
+    lag_targets,
     log,
     markdown_table,
-    percentile,
     remove_tree,
     rotated,
     scratch_dir,
+    ticking,
     time_table,
 )
 
@@ -55,9 +57,6 @@ CP = "cp -r"
 PER_FOLDER = 10_000
 KIB = 1 << 10
 MIB = 1 << 20
-TICK = 0.001
-#: Lag goal while copying: the same as while linking (scenario 2).
-TARGET_LAG_P99 = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,24 +128,14 @@ async def run_alink(
     remote = [base / n for n in names]
     local = [f"{target}/{n}" for n in names]
     lags: list[float] = []
-    done = anyio.Event()
-
-    async def ticker() -> None:
-        while not done.is_set():
-            began = time.perf_counter()
-            await anyio.sleep(TICK)
-            lags.append(time.perf_counter() - began - TICK)
-
-    async with anyio.create_task_group() as tg:
+    async with contextlib.AsyncExitStack() as stack:
         if measure_lag:
-            tg.start_soon(ticker)
-            await anyio.sleep(0.02)  # let the ticker settle into its rhythm
+            await stack.enter_async_context(ticking(lags))
         began = time.perf_counter()
         transfer = CopyFileTransfer()
         async with transfer.connect_for_download(dataset, names[0]) as con:
             await con.download_files(remote=remote, local=local)
         elapsed = time.perf_counter() - began
-        done.set()
     return elapsed, lags
 
 
@@ -203,12 +192,7 @@ def measure(
                 _, lags = loop.run(run_alink, source, target, names, True)
             finally:
                 remove_tree(target)
-            by_tool[f"alink ({loop.name})"].extra["lag"] = {
-                "ticks": len(lags),
-                "p50": percentile(lags, 50),
-                "p99": percentile(lags, 99),
-                "max": max(lags, default=0.0),
-            }
+            by_tool[f"alink ({loop.name})"].extra["lag"] = lag_summary(lags)
     for m in by_tool.values():
         lag = m.extra.get("lag")
         lag_text = f"  lag p99 {lag['p99'] * 1e3:.2f} ms" if lag else ""
@@ -235,42 +219,6 @@ def targets(
                     ratio <= case.target_ratio,
                     f"{ratio:.2f}× ({fmt_seconds(m.median)} vs"
                     f" {fmt_seconds(ref.median)})",
-                )
-            )
-    return found
-
-
-def lag_table(measurements: Sequence[Measurement]) -> str:
-    rows = []
-    for m in measurements:
-        lag = m.extra.get("lag")
-        if not lag:
-            continue
-        rows.append(
-            [
-                m.case,
-                m.tool,
-                str(lag["ticks"]),
-                f"{lag['p50'] * 1e3:.2f} ms",
-                f"{lag['p99'] * 1e3:.2f} ms",
-                f"{lag['max'] * 1e3:.1f} ms",
-            ]
-        )
-    return markdown_table(
-        ["case", "tool (loop)", "ticks", "lag p50", "lag p99", "lag max"], rows
-    )
-
-
-def lag_targets(measurements: Sequence[Measurement]) -> list[Target]:
-    found = []
-    for m in measurements:
-        lag = m.extra.get("lag")
-        if lag:
-            found.append(
-                Target(
-                    f"{m.tool}, {m.case}: lag p99 ≤ {TARGET_LAG_P99 * 1e3:.0f} ms",
-                    lag["p99"] <= TARGET_LAG_P99,
-                    f"p99 {lag['p99'] * 1e3:.2f} ms, max {lag['max'] * 1e3:.1f} ms",
                 )
             )
     return found
