@@ -317,7 +317,11 @@ class Dataset:
         folder = dataset._source_folder
         files: list[File] = []
         blocks: list[_BlockInfo] = []
+        paused_at = 0
         for index, block in enumerate(blocks_json):
+            if len(files) - paused_at >= _FILES_PER_STEP:  # many small blocks
+                paused_at = len(files)
+                yield
             before = len(files)
             yield from _files_of_block(block, folder, index, files)
             blocks.append(

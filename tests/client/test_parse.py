@@ -47,6 +47,17 @@ def test_building_files_pauses_every_few_thousand() -> None:
     assert dataset == Dataset.from_scicat(data)
 
 
+def test_many_small_blocks_pause_too() -> None:
+    data = msgspec.json.decode(_big_body(0))
+    data["origdatablocks"] = [
+        {"dataFileList": [{"path": f"b{b}/f{i}", "size": 1} for i in range(10)]}
+        for b in range(_model._FILES_PER_STEP // 10 * 3)
+    ]
+    steps = Dataset._from_scicat_steps(data)
+    pauses = sum(1 for _ in steps)
+    assert pauses >= 2
+
+
 @pytest.mark.anyio
 async def test_a_big_body_gives_what_a_small_one_gives() -> None:
     body = _big_body(20_000)
