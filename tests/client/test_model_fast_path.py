@@ -3,7 +3,9 @@ exactly what the general path builds: same paths, same File fields."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from typing import Any
 
 import pytest
@@ -98,3 +100,56 @@ def test_new_file_sets_every_field() -> None:
 def test_nul_in_a_path_is_still_refused() -> None:
     with pytest.raises(UnsafePathError):
         Dataset.from_scicat(dataset("/data/ds", ["a\x00b"]))
+
+
+def _fresh(path: str = "a.txt") -> File:
+    """A file as reading a dataset makes it: its remote path not yet read."""
+    return Dataset.from_scicat(dataset("/data/ds", [path])).files[0]
+
+
+def test_remote_path_is_made_on_first_read_and_kept() -> None:
+    file = _fresh()
+    first = file.remote_path
+    assert type(first) is RemotePath
+    assert first == RemotePath("/data/ds/a.txt")
+    assert file.remote_path is first
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda f: (
+            f == File(RemotePath("/data/ds/a.txt"), 0, f.creation_time, None, "md5")
+        ),
+        lambda f: (
+            hash(f)
+            == hash(File(RemotePath("/data/ds/a.txt"), 0, f.creation_time, None, "md5"))
+        ),
+        lambda f: "RemotePath('/data/ds/a.txt')" in repr(f),
+        lambda f: (
+            dataclasses.replace(f, size=9).remote_path == RemotePath("/data/ds/a.txt")
+        ),
+        lambda f: type(dataclasses.replace(f, size=9).remote_path) is RemotePath,
+        lambda f: dataclasses.asdict(f)["remote_path"] == RemotePath("/data/ds/a.txt"),
+        lambda f: (
+            pickle.loads(pickle.dumps(f)).remote_path == RemotePath("/data/ds/a.txt")
+        ),
+        lambda f: copy.copy(f).remote_path == RemotePath("/data/ds/a.txt"),
+        lambda f: (
+            f.downloaded(local_path="/t/a.txt").remote_path
+            == RemotePath("/data/ds/a.txt")
+        ),
+    ],
+)
+def test_an_unread_remote_path_behaves_as_a_remote_path(use: Any) -> None:
+    """Every way of reading the field sees a RemotePath, read or not."""
+    assert use(_fresh())
+    file = _fresh()
+    file.remote_path  # noqa: B018 - read it first
+    assert use(file)
+
+
+def test_the_field_cannot_be_assigned() -> None:
+    file = _fresh()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        file.remote_path = RemotePath("/x")  # type: ignore[misc]
