@@ -13,13 +13,13 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from . import _linktools as lt
 from ._harness import (
+    TICK,
     Measurement,
     ScenarioResult,
     Section,
@@ -28,10 +28,10 @@ from ._harness import (
     TreeSpec,
     count_label,
     fmt_seconds,
+    lag_summary,
     log,
     make_remote_tree,
     markdown_table,
-    percentile,
     remove_tree,
     scratch_dir,
 )
@@ -40,7 +40,6 @@ NAME = "responsiveness"
 TITLE = "2. Event-loop responsiveness during a large link"
 FULL_ONLY = False
 
-TICK = 0.001
 #: The naive per-file hand-off links this many files at most (lag does not
 #: depend on the total, only on what one step does).
 NAIVE_MAX = 10_000
@@ -59,22 +58,6 @@ def size(settings: Settings) -> int:
 
 def naive_size(settings: Settings) -> int:
     return min(size(settings), NAIVE_MAX_QUICK if settings.quick else NAIVE_MAX)
-
-
-@dataclass(slots=True)
-class Lags:
-    """Lag samples (seconds) of the ticks that overlapped a run."""
-
-    samples: list[float]
-
-    def summary(self) -> dict[str, float]:
-        s = self.samples
-        return {
-            "ticks": len(s),
-            "p50": percentile(s, 50),
-            "p99": percentile(s, 99),
-            "max": max(s) if s else 0.0,
-        }
 
 
 class IdleTool(lt.AsyncLinkTool):
@@ -137,7 +120,7 @@ def measure(
         if i > 0:  # the first run warms up
             m.seconds.append(elapsed)
             pooled += lags
-    m.extra = {"lag": Lags(pooled).summary()}
+    m.extra = {"lag": lag_summary(pooled)}
     lag = m.extra["lag"]
     log(
         f"  {tool.name:<28} {case.count:>7} files  p50 {lag['p50'] * 1e3:.2f} ms"
