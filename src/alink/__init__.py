@@ -6,6 +6,7 @@ whose names start with ``_`` are private.
 
 from ._errors import (
     FileNotAccessibleError,
+    FileTransferError,
     IntegrityError,
     NoSuitableTransferError,
     ScicatCommError,
@@ -24,6 +25,7 @@ __all__ = [
     "Engine",
     "File",
     "FileNotAccessibleError",
+    "FileTransferError",
     "IntegrityError",
     "NoSuitableTransferError",
     "ProgressCallback",

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FileNotAccessibleError",
+    "FileTransferError",
     "IntegrityError",
     "NoSuitableTransferError",
     "ScicatCommError",
@@ -45,6 +46,34 @@ class FileNotAccessibleError(RuntimeError):
         if remote_paths is None:
             remote_paths = () if remote_path is None else (remote_path,)
         self.remote_paths: tuple[RemotePath, ...] = tuple(remote_paths)
+
+
+class FileTransferError(FileNotAccessibleError):
+    """Moving files to or from a file server failed part-way.
+
+    For example the SSH connection of an
+    :class:`~alink.transfer.sftp.SFTPFileTransfer` was lost, or the server
+    failed a read or a write. Whatever the call had created is removed again
+    before this is raised, so re-running it later completes the transfer. A
+    :class:`FileNotAccessibleError`: the files could not be reached from here.
+
+    Attributes:
+        host: The file server, as the transfer was configured (``None`` if
+            unknown).
+        remote_path: The first file that was not transferred, in input order.
+        remote_paths: Every file that was not transferred completely.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        remote_path: RemotePath | None = None,
+        remote_paths: Sequence[RemotePath] | None = None,
+    ) -> None:
+        super().__init__(message, remote_path=remote_path, remote_paths=remote_paths)
+        self.host = host
 
 
 class IntegrityError(RuntimeError):

@@ -1,0 +1,778 @@
+"""The SFTP download flow, all or nothing; runs on the connection's private loop.
+
+1. Plan: the same validation as every transfer (``_download.plan_download``:
+   lengths, containment, file names, duplicates); nothing is touched.
+2. Check the remote files: one pipelined ``LSTAT`` per file (symlinks are
+   resolved on the server and must stay inside the dataset); every missing,
+   unreadable or non-regular file is reported in one error.
+3. Look at the local paths (worker threads): a regular file with the remote
+   file's size and modification time is already done; anything else that
+   exists is refused unless the caller asked to replace it.
+4. Fetch: many files in flight on each SFTP channel, each read in blocks as
+   large as the server allows with a bounded read-ahead, so memory stays
+   bounded whatever the file sizes. Every file goes to a hidden temporary
+   name next to its target; local writes run on a worker thread, in batches.
+   ``verify`` checks each complete temporary file.
+5. Place: once every file is complete, the engine renames them into place
+   (never replacing anything, except what the caller asked to replace, which
+   is swapped atomically with a backup until the end).
+
+On any failure or cancellation, every temporary file, every placed file and
+every folder the call created is removed, under a shielded cancel scope,
+before the one exception propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast, overload
+
+import anyio
+import anyio.to_thread
+
+from .._errors import FileNotAccessibleError, UnsafePathError
+from .._names import summarise
+from .._paths import RemotePath
+from . import _fs, _plan
+from ._copy_ops import remove_stale_temps
+from ._download import DownloadOptions, check_allowed_roots, plan_download
+from ._engine import Engine, VerifyCallback
+from ._sftp_bridge import Counters
+from ._sftp_local import (
+    LocalFindings,
+    PlaceOperation,
+    RemoteAttrs,
+    TempFiles,
+    inspect_targets,
+    process_umask,
+    remove_temps,
+)
+from ._sftp_session import (
+    Channel,
+    Session,
+    _load_asyncssh,
+    is_connection_error,
+    mode_kind,
+    transfer_error,
+)
+
+if TYPE_CHECKING:
+    import asyncssh
+
+__all__ = ["DownloadTuning", "Opened", "connect_download", "download"]
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTuning:
+    """Concurrency and memory limits of SFTP downloads.
+
+    Attributes:
+        files_per_channel: Files in flight on one SFTP channel.
+        checks_per_channel: ``LSTAT`` requests in flight on one channel.
+        memory: Bytes of file data held in memory at most (blocks requested
+            but not yet written locally).
+        widen_bytes: Downloads of at least this many bytes use more
+            channels, up to the transfer's limit.
+        widen_files: Downloads of at least this many files use more
+            channels, up to the transfer's limit.
+    """
+
+    files_per_channel: int = 64
+    checks_per_channel: int = 128
+    memory: int = 64 << 20
+    widen_bytes: int = 64 << 20
+    widen_files: int = 512
+
+
+class _Against(Sequence[RemotePath | str]):
+    """The caller's remote paths, relative ones taken against the login folder.
+
+    A view, converted a slice at a time: the plan reads it in slices.
+    """
+
+    def __init__(self, items: Sequence[RemotePath | str], home: str) -> None:
+        self._items = items
+        self._home = RemotePath(home)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _one(self, item: RemotePath | str) -> RemotePath | str:
+        if isinstance(item, RemotePath):
+            return item if item.is_absolute() else self._home / item
+        if isinstance(item, str) and not item.startswith("/"):
+            return self._home / item
+        return item
+
+    @overload
+    def __getitem__(self, index: int) -> RemotePath | str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RemotePath | str]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> RemotePath | str | list[RemotePath | str]:
+        if isinstance(index, slice):
+            return [self._one(item) for item in self._items[index]]
+        return self._one(self._items[index])
+
+
+def _any_relative(items: Sequence[RemotePath | str]) -> bool:
+    """Whether any remote path is relative (then it is taken against the
+    login folder, not this process's working directory)."""
+    for item in items:
+        if isinstance(item, RemotePath):
+            if not item.is_absolute():
+                return True
+        elif isinstance(item, str) and not item.startswith("/"):
+            return True
+    return False
+
+
+class _Inaccessible(Exception):
+    """A remote file could not be opened or read (by plan index)."""
+
+    def __init__(self, index: int, error: BaseException, why: str) -> None:
+        super().__init__(why)
+        self.index = index
+        self.error = error
+        self.why = why
+
+
+@dataclass(slots=True)
+class _Report:
+    missing: list[int] = field(default_factory=list)
+    denied: list[int] = field(default_factory=list)
+    not_files: list[int] = field(default_factory=list)
+    escaping: list[int] = field(default_factory=list)
+
+
+def _describe(kind: str, paths: Sequence[str]) -> str:
+    return f"{len(paths)} {kind}: {summarise(paths)}"
+
+
+def _as_remote(path: RemotePath | str) -> RemotePath:
+    return path if isinstance(path, RemotePath) else RemotePath(path)
+
+
+async def _pool(count: int, worker: Callable[[], Any]) -> None:
+    """Run ``count`` copies of ``worker``; the first error cancels the others
+    and is raised as itself (never an ``ExceptionGroup``)."""
+    errors: list[BaseException] = []
+
+    async def run(scope: anyio.CancelScope) -> None:
+        try:
+            await worker()
+        except Exception as exc:
+            errors.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(count):
+            tg.start_soon(run, tg.cancel_scope)
+    if errors:
+        raise errors[0]
+
+
+# ------------------------------------------------------------ remote checks
+
+
+async def check_remote(
+    session: Session,
+    plan: _plan.Plan,
+    layout: _plan.Layout,
+    source: str,
+    roots: tuple[str, ...] | None,
+    remote: Sequence[RemotePath | str],
+    tuning: DownloadTuning,
+) -> RemoteAttrs:
+    """Look at every remote file; raise if any cannot be downloaded."""
+    ssh = _load_asyncssh()
+    channel = session.channels[0]
+    sftp = channel.sftp
+    attrs = RemoteAttrs.sized(len(plan))
+    report = _Report()
+    sources = plan.sources
+    escaping_folders: set[str] = set()
+    missing_folders: set[str] = set()
+
+    if roots is not None:
+        # Folders below the source folder may be symlinks leading out.
+        folders = iter([f for f in layout.remote_runs if f != source])
+
+        async def check_folder() -> None:
+            for folder in folders:
+                try:
+                    real = await sftp.realpath(folder)
+                except (ssh.SFTPNoSuchFile, ssh.SFTPNoSuchPath):
+                    missing_folders.add(folder)
+                    continue
+                except ssh.SFTPPermissionDenied:
+                    continue  # the files' own checks report it
+                if not any(_fs.is_inside(real, r) for r in roots):
+                    escaping_folders.add(folder)
+
+        await _pool(tuning.checks_per_channel, check_folder)
+
+    indices = iter(range(len(plan)))
+
+    async def check_file() -> None:
+        for i in indices:
+            path = sources[i]
+            parent = path.rpartition("/")[0] or "/"
+            if parent in escaping_folders:
+                report.escaping.append(i)
+                continue
+            if parent in missing_folders:
+                report.missing.append(i)
+                continue
+            try:
+                found = await sftp.lstat(path)
+                kind = mode_kind(found.permissions)
+                if kind == "link":
+                    if roots is not None:
+                        real = await sftp.realpath(path)
+                        if not any(_fs.is_inside(real, r) for r in roots):
+                            report.escaping.append(i)
+                            continue
+                    found = await sftp.stat(path)
+                    kind = mode_kind(found.permissions)
+            except (ssh.SFTPNoSuchFile, ssh.SFTPNoSuchPath):
+                report.missing.append(i)
+                continue
+            except ssh.SFTPPermissionDenied:
+                report.denied.append(i)
+                continue
+            if kind != "file":
+                report.not_files.append(i)
+                continue
+            attrs.sizes[i] = found.size or 0
+            attrs.mtimes[i] = int(found.mtime or 0)
+            attrs.atimes[i] = int(found.atime or found.mtime or 0)
+            attrs.modes[i] = found.permissions or 0o644
+
+    await _pool(tuning.checks_per_channel, check_file)
+    if report.escaping:
+        raise UnsafePathError(
+            _describe(
+                "remote file(s) are symlinks that resolve outside the dataset's"
+                " source folder (pass follow_external_symlinks=True to allow)",
+                [sources[i] for i in sorted(report.escaping)],
+            )
+        )
+    bad = sorted(report.missing + report.denied + report.not_files)
+    if bad:
+        parts = []
+        for kind, found_list in (
+            ("remote file(s) do not exist", report.missing),
+            ("remote file(s) cannot be read (permission denied)", report.denied),
+            ("remote path(s) are not regular files", report.not_files),
+        ):
+            if found_list:
+                parts.append(
+                    _describe(kind, [sources[i] for i in sorted(found_list)])
+                )
+        paths = [_as_remote(remote[i]) for i in bad]
+        raise FileNotAccessibleError(
+            "; ".join(parts) + f" (on {session.settings.where}); nothing was created",
+            remote_path=paths[0],
+            remote_paths=paths,
+        )
+    return attrs
+
+
+# ------------------------------------------------------------- local writes
+
+
+@dataclass(slots=True, eq=False)
+class _Op:
+    """One local write operation; the writer runs several per thread hand-off."""
+
+    kind: str
+    index: int
+    offset: int = 0
+    data: bytes = b""
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class _Writer:
+    """Local file writes on a worker thread, many per hand-off.
+
+    A small file is one operation (create, write, times and mode, close,
+    verify); a large one is an ``open``, ``write``s at their offsets (in any
+    order) and a ``finish``. Operations queue up while a batch runs, and the
+    next hand-off takes them all: the thread hand-offs grow with time, not
+    with the number of files.
+    """
+
+    def __init__(
+        self,
+        temps: TempFiles,
+        targets: Sequence[str],
+        attrs: RemoteAttrs,
+        verify: VerifyCallback | None,
+        umask: int,
+    ) -> None:
+        self.temps = temps
+        self._targets = targets
+        self._attrs = attrs
+        self._verify = verify
+        self._umask = umask
+        self._queue: list[_Op] = []
+        self._wake = anyio.Event()
+
+    async def run(self) -> None:
+        """The writer task: runs until cancelled (the fetch ends it)."""
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            ops, self._queue = self._queue, []
+            if not ops:
+                continue
+            await anyio.to_thread.run_sync(self._run_ops, ops)
+            for op in ops:
+                op.done.set()
+
+    def _run_ops(self, ops: list[_Op]) -> None:
+        for op in ops:
+            try:
+                op.result = self._run_op(op)
+            except Exception as exc:
+                op.error = exc
+
+    def _run_op(self, op: _Op) -> str | None:
+        temps, attrs, i = self.temps, self._attrs, op.index
+        if op.kind == "write":
+            temps.write(i, op.data, op.offset)
+            return None
+        if op.kind == "open":
+            temps.open(i, self._targets[i])
+            return None
+        times = (attrs.atimes[i], attrs.mtimes[i])
+        mode = attrs.modes[i] & 0o777 & ~self._umask
+        if op.kind == "finish":
+            return temps.finish(i, times, mode)
+        temp = temps.write_whole(i, self._targets[i], op.data, times, mode)
+        if self._verify is not None:
+            self._verify(i, temp)
+        return temp
+
+    async def submit(self, op: _Op) -> Any:
+        """Queue ``op``, wait until it ran; its result (or its error, raised)."""
+        self._queue.append(op)
+        self._wake.set()
+        await op.done.wait()
+        if op.error is not None:
+            raise op.error
+        return op.result
+
+
+# ------------------------------------------------------------------- fetch
+
+
+class _Fetch:
+    """Download the pending files into temporary files, many at once."""
+
+    def __init__(
+        self,
+        session: Session,
+        plan: _plan.Plan,
+        attrs: RemoteAttrs,
+        pending: Sequence[int],
+        writer: _Writer,
+        counters: Counters,
+        verify: VerifyCallback | None,
+        tuning: DownloadTuning,
+    ) -> None:
+        self._ssh = _load_asyncssh()
+        self._session = session
+        self._sources = plan.sources
+        self._attrs = attrs
+        self._queue = iter(pending)
+        self._writer = writer
+        self._counters = counters
+        self._verify = verify
+        self._tuning = tuning
+        block = min(c.block for c in session.channels)
+        self._tokens = anyio.Semaphore(max(4, tuning.memory // block))
+        self._verifying = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
+        #: Plan indices whose temporary file is complete.
+        self.completed: set[int] = set()
+        self._errors: list[BaseException] = []
+
+    async def run(self, widen_to: int) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._writer.run)
+                async with anyio.create_task_group() as workers:
+                    for channel in list(self._session.channels):
+                        self._start(workers, channel)
+                    if widen_to > len(self._session.channels):
+                        workers.start_soon(self._widen, workers, widen_to)
+                tg.cancel_scope.cancel()  # the writer has nothing left to do
+        finally:
+            # Files whose download stopped half-way (or that the writer
+            # opened for a task cancelled meanwhile) must not stay open.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._writer.temps.close_all)
+        if self._errors:
+            raise self._errors[0]
+
+    def _start(self, tg: anyio.abc.TaskGroup, channel: Channel) -> None:
+        for _ in range(self._tuning.files_per_channel):
+            tg.start_soon(self._worker, channel, tg.cancel_scope)
+
+    async def _widen(self, tg: anyio.abc.TaskGroup, wanted: int) -> None:
+        known = len(self._session.channels)
+        await self._session.widen(wanted)
+        for channel in self._session.channels[known:]:
+            self._start(tg, channel)
+
+    async def _worker(self, channel: Channel, scope: anyio.CancelScope) -> None:
+        try:
+            for i in self._queue:
+                await self._fetch(channel, i)
+        except Exception as exc:
+            self._errors.append(exc)
+            scope.cancel()
+
+    async def _open(self, channel: Channel, i: int) -> asyncssh.SFTPClientFile:
+        ssh = self._ssh
+        try:
+            return await channel.sftp.open(
+                self._sources[i], "rb", block_size=channel.block
+            )
+        except (ssh.SFTPNoSuchFile, ssh.SFTPNoSuchPath) as exc:
+            raise _Inaccessible(i, exc, "it no longer exists") from exc
+        except ssh.SFTPPermissionDenied as exc:
+            raise _Inaccessible(i, exc, "permission denied") from exc
+
+    async def _read(
+        self, file: asyncssh.SFTPClientFile, i: int, offset: int, size: int
+    ) -> bytes:
+        """Exactly ``size`` bytes at ``offset`` (a server may answer short)."""
+        data = cast("bytes", await file.read(size, offset))
+        if len(data) == size:
+            return data
+        parts = [data]
+        got = len(data)
+        while got < size:
+            more = cast("bytes", await file.read(size - got, offset + got))
+            if not more:
+                raise _Inaccessible(
+                    i, EOFError(), "it became shorter while it was downloaded"
+                )
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts)
+
+    async def _fetch(self, channel: Channel, i: int) -> None:
+        size = self._attrs.sizes[i]
+        file = await self._open(channel, i)
+        try:
+            if size <= channel.block:
+                async with self._tokens:
+                    data = await self._read(file, i, 0, size) if size else b""
+                    await self._writer.submit(_Op("whole", i, data=data))
+                self._counters.bytes_done += size
+            else:
+                await self._fetch_blocks(file, channel.block, i, size)
+        finally:
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(5),
+                contextlib.suppress(Exception),  # the outcome is decided already
+            ):
+                await file.close()
+        self.completed.add(i)
+        self._counters.done += 1
+
+    async def _fetch_blocks(
+        self, file: asyncssh.SFTPClientFile, block: int, i: int, size: int
+    ) -> None:
+        """A large file: blocks with bounded read-ahead, written as they come."""
+        writer = self._writer
+        await writer.submit(_Op("open", i))
+        errors: list[BaseException] = []
+
+        async def one(offset: int, scope: anyio.CancelScope) -> None:
+            try:
+                data = await self._read(file, i, offset, min(block, size - offset))
+                await writer.submit(_Op("write", i, offset=offset, data=data))
+                self._counters.bytes_done += len(data)
+            except Exception as exc:
+                errors.append(exc)
+                scope.cancel()
+            finally:
+                self._tokens.release()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for offset in range(0, size, block):
+                    await self._tokens.acquire()
+                    tg.start_soon(one, offset, tg.cancel_scope)
+            if errors:
+                raise errors[0]
+            temp = await writer.submit(_Op("finish", i))
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(writer.temps.close, i)
+            raise
+        if self._verify is not None:
+            await anyio.to_thread.run_sync(
+                self._verify, i, temp, limiter=self._verifying
+            )
+
+
+# ---------------------------------------------------------------- the flow
+
+
+def _widen_to(
+    session: Session, attrs: RemoteAttrs, pending: Sequence[int], tuning: DownloadTuning
+) -> int:
+    """How many channels a download of ``pending`` should use."""
+    if len(pending) >= tuning.widen_files:
+        return session.max_channels
+    total = sum(attrs.sizes[i] for i in pending)
+    if total >= tuning.widen_bytes:
+        # Large files: one channel per large file, up to the limit.
+        large = sum(1 for i in pending if attrs.sizes[i] >= tuning.widen_bytes // 4)
+        return max(1, min(session.max_channels, large))
+    return 1
+
+
+async def download(
+    session: Session,
+    source: str,
+    roots: tuple[str, ...] | None,
+    remote: Sequence[RemotePath | str],
+    local: Sequence[str | os.PathLike[str]],
+    replace: bool | Collection[int],
+    verify: VerifyCallback | None,
+    counters: Counters,
+    engine: Engine,
+    swept: set[str],
+    tuning: DownloadTuning,
+) -> None:
+    """See ``SFTPDownloadConnection.download_files``; on the private loop."""
+    against: Sequence[RemotePath | str] = remote
+    if await anyio.to_thread.run_sync(_any_relative, remote):
+        against = _Against(remote, session.home)
+    plan, layout = await plan_download(
+        engine, source, against, local, replace, cwd=os.getcwd()
+    )
+    count = len(plan)
+    if not count:
+        counters.total = counters.bytes_total = 0
+        return
+    try:
+        attrs = await check_remote(
+            session, plan, layout, source, roots, against, tuning
+        )
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise transfer_error(session.settings, exc, "checking files") from exc
+        raise
+    targets = plan.targets
+    findings = LocalFindings()
+    await engine.run_chunked(
+        lambda a, b: inspect_targets(targets, a, b, attrs, replace, findings),
+        count,
+        initial=4096,
+    )
+    _refuse_existing(findings, targets)
+    done = set(findings.done)
+    pending = [i for i in range(count) if i not in done] if done else range(count)
+    counters.total = count
+    counters.done = len(done)
+    counters.bytes_total = sum(attrs.sizes)
+    counters.bytes_done = sum(attrs.sizes[i] for i in done)
+    if verify is not None and done:
+        await engine.run_chunked(
+            lambda a, b: [verify(i, targets[i]) for i in findings.done[a:b]],
+            len(findings.done),
+            initial=16,
+        )
+    if not pending:
+        return
+    await _transfer(
+        session, plan, attrs, pending, findings, verify, counters, engine, swept, tuning
+    )
+
+
+def _refuse_existing(findings: LocalFindings, targets: Sequence[str]) -> None:
+    if findings.folders:
+        shown = summarise([targets[i] for i in sorted(findings.folders)])
+        raise FileExistsError(
+            f"{len(findings.folders)} local path(s) are folders, where files"
+            f" should go: {shown}; nothing was downloaded"
+        )
+    if findings.conflicts:
+        shown = summarise([targets[i] for i in sorted(findings.conflicts)])
+        raise FileExistsError(
+            f"{len(findings.conflicts)} local path(s) already exist and differ"
+            " from the remote files (size or modification time): they were left"
+            f" untouched and nothing was downloaded: {shown}"
+        )
+
+
+async def _transfer(
+    session: Session,
+    plan: _plan.Plan,
+    attrs: RemoteAttrs,
+    pending: Sequence[int],
+    findings: LocalFindings,
+    verify: VerifyCallback | None,
+    counters: Counters,
+    engine: Engine,
+    swept: set[str],
+    tuning: DownloadTuning,
+) -> None:
+    targets = plan.targets
+    temps = TempFiles()
+    created: list[str] = []
+    times: dict[str, tuple[int, int]] = {}
+    ids: dict[str, _fs.Identity] = {}
+    folders = list(dict.fromkeys(targets[i].rpartition("/")[0] or "/" for i in pending))
+    umask = await anyio.to_thread.run_sync(process_umask)
+    fetch: _Fetch | None = None
+    try:
+        await engine.run_chunked(
+            lambda a, b: _fs.ensure_dirs(folders[a:b], created, times, ids),
+            len(folders),
+            initial=256,
+        )
+        fresh = set(created)
+        old = [f for f in folders if f not in fresh and f not in swept]
+        if old:
+            swept.update(old)
+            await anyio.to_thread.run_sync(lambda: [remove_stale_temps(f) for f in old])
+        writer = _Writer(temps, targets, attrs, verify, umask)
+        fetch = _Fetch(session, plan, attrs, pending, writer, counters, verify, tuning)
+        await fetch.run(_widen_to(session, attrs, pending, tuning))
+        replacing = set(findings.replacing)
+        sources = [temps.paths[i] for i in pending]
+        final = [targets[i] for i in pending]
+        chosen = [j for j, i in enumerate(pending) if i in replacing]
+        await engine.run(PlaceOperation(temps.ids), sources, final, replace=chosen)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            problems: list[OSError] = await anyio.to_thread.run_sync(
+                remove_temps, list(temps.paths.values())
+            )
+            moved = await anyio.to_thread.run_sync(_fs.changed_folders, ids)
+            problems += await anyio.to_thread.run_sync(
+                _fs.restore_dirs, created, times, moved
+            )
+        if problems:
+            exc.add_note(
+                f"alink could not remove {len(problems)} temporary entry(ies): "
+                + "; ".join(str(p) for p in problems[:5])
+            )
+        if isinstance(exc, _Inaccessible):
+            path = plan.sources[exc.index]
+            raise FileNotAccessibleError(
+                f"cannot download {path!r} from {session.settings.where}:"
+                f" {exc.why}; nothing was kept",
+                remote_path=RemotePath(path),
+            ) from exc.error
+        if isinstance(exc, Exception) and (
+            is_connection_error(exc) or isinstance(exc, _load_asyncssh().SFTPError)
+        ):
+            completed = fetch.completed if fetch is not None else set()
+            unfinished = [plan.sources[i] for i in pending if i not in completed]
+            raise transfer_error(
+                session.settings, exc, "downloading", unfinished
+            ) from exc
+        raise
+
+
+# ------------------------------------------------------------------ connect
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What connecting for downloads found out."""
+
+    session: Session
+    #: The dataset's absolute source folder on the server.
+    source: str
+    #: Real folders remote files must resolve into; ``None``: anywhere.
+    roots: tuple[str, ...] | None
+
+
+async def _real(session: Session, path: str) -> str | None:
+    ssh = _load_asyncssh()
+    try:
+        real: str = await session.channels[0].sftp.realpath(path)
+    except ssh.SFTPError:
+        return None
+    return real
+
+
+async def connect_download(
+    session: Session,
+    folder: RemotePath,
+    representative: RemotePath | str | None,
+    options: DownloadOptions,
+) -> Opened:
+    """On the private loop: check the source folder and the representative file.
+
+    The session is closed again if a check fails.
+    """
+    ssh = _load_asyncssh()
+    where = session.settings.where
+    try:
+        source = _plan.absolute_remote(folder, session.home)
+        check_allowed_roots(source, options)
+        sftp = session.channels[0].sftp
+        try:
+            found = await sftp.stat(source)
+        except ssh.SFTPError as exc:
+            raise FileNotAccessibleError(
+                f"cannot access the dataset's source folder {source!r} on {where}"
+                f" ({exc.reason or type(exc).__name__})",
+                remote_path=RemotePath(source),
+            ) from exc
+        if mode_kind(found.permissions) != "folder":
+            raise FileNotAccessibleError(
+                f"the dataset's source folder {source!r} on {where} is not a folder",
+                remote_path=RemotePath(source),
+            )
+        real_source = await _real(session, source) or source
+        real_allowed: tuple[str, ...] | None = None
+        if options.allowed_roots is not None:
+            real_allowed = tuple(
+                [await _real(session, r) or r for r in options.allowed_roots]
+            )
+            if not any(_fs.is_inside(real_source, r) for r in real_allowed):
+                raise UnsafePathError(
+                    f"the dataset's source folder {source!r} resolves to"
+                    f" {real_source!r} on {where}, outside the allowed roots"
+                )
+        if representative is not None:
+            path = _plan.absolute_remote(RemotePath(source) / representative, "/")
+            if not _fs.is_inside(path, source):
+                raise UnsafePathError(
+                    f"representative file {str(representative)!r} lies outside the"
+                    f" source folder {source!r}"
+                )
+            try:
+                await sftp.stat(path)
+            except ssh.SFTPError as exc:
+                raise FileNotAccessibleError(
+                    f"cannot access {path!r} on {where}"
+                    f" ({exc.reason or type(exc).__name__})",
+                    remote_path=_as_remote(representative),
+                ) from exc
+    except BaseException:
+        await session.aclose()
+        raise
+    roots = real_allowed if options.follow_external_symlinks else (real_source,)
+    return Opened(session, source, roots)

@@ -1,0 +1,344 @@
+"""SSH connections and SFTP sessions of one SFTP transfer connection.
+
+Everything here runs on the connection's private asyncio loop (see
+``_sftp_bridge``); it is anyio code calling asyncssh. A *session* is one
+SFTP channel; a connection can carry several, so that files move over more
+than one channel at once (each has its own SSH flow-control window and its
+own server process) without logging in again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import anyio
+
+from .._errors import FileNotAccessibleError, FileTransferError
+from .._paths import RemotePath
+
+if TYPE_CHECKING:
+    import asyncssh
+
+__all__ = [
+    "DEFAULT_CIPHERS",
+    "Connector",
+    "Session",
+    "SSHSettings",
+    "is_connection_error",
+    "open_session",
+]
+
+#: An SSH connection factory: ``await connect(host, port)``, on asyncio.
+Connector = Callable[[str, int], Awaitable["asyncssh.SSHClientConnection"]]
+
+#: Cipher preference: AES-GCM first (hardware AES makes it the fastest on
+#: common CPUs, see docs/design.md), then the rest of asyncssh's defaults.
+DEFAULT_CIPHERS: tuple[str, ...] = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
+
+#: Bytes per read or write request when the server announces no limit.
+_DEFAULT_BLOCK = 1 << 18
+#: Seconds to wait for a clean close of a session at the end.
+_CLOSE_SECONDS = 5.0
+
+
+def _load_asyncssh() -> Any:
+    try:
+        import asyncssh
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "SFTPFileTransfer needs asyncssh: pip install 'alink[sftp]'"
+        ) from exc
+    return asyncssh
+
+
+@dataclass(frozen=True, slots=True)
+class SSHSettings:
+    """How to reach and log in to the file server (secrets kept out of repr)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    key_filename: str | None = None
+    passphrase: str | None = field(default=None, repr=False)
+    known_hosts: str | None = None
+    accept_unknown_host_keys: bool = False
+    ssh_config: str | tuple[()] | None = ()
+    ciphers: tuple[str, ...] | None = DEFAULT_CIPHERS
+    connect_timeout: float = 30.0
+    keepalive_interval: float = 15.0
+    connect: Connector | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"{user}{self.host}:{self.port}"
+
+
+def _known_hosts_for(settings: SSHSettings, ssh: Any) -> Any:
+    """What asyncssh's ``known_hosts=`` gets.
+
+    By default the user's ``known_hosts`` (or the given file): a host that is
+    not listed, or whose key differs, is refused. With
+    ``accept_unknown_host_keys`` a host that has no entry at all is accepted
+    (``None``: no check), but a listed host must still match: a changed key
+    is always refused.
+    """
+    path = settings.known_hosts
+    if not settings.accept_unknown_host_keys:
+        return () if path is None else path
+    if path is None:
+        default = Path("~", ".ssh", "known_hosts").expanduser()
+        path = str(default) if default.is_file() else None
+    if path is None:
+        return None
+    known = ssh.read_known_hosts(path)
+    port = settings.port if settings.port != 22 else None
+    matches = known.match(settings.host, "", port)
+    if any(matches[:3]):  # trusted host keys, CA keys or revoked keys
+        return known
+    return None
+
+
+async def _default_connect(settings: SSHSettings) -> asyncssh.SSHClientConnection:
+    ssh = _load_asyncssh()
+    options: dict[str, Any] = {
+        "known_hosts": _known_hosts_for(settings, ssh),
+        "connect_timeout": settings.connect_timeout,
+        "keepalive_interval": settings.keepalive_interval,
+        "config": settings.ssh_config,
+    }
+    if settings.username is not None:
+        options["username"] = settings.username
+    if settings.password is not None:
+        options["password"] = settings.password
+    if settings.key_filename is not None:
+        options["client_keys"] = [settings.key_filename]
+    if settings.passphrase is not None:
+        options["passphrase"] = settings.passphrase
+    elif settings.password is not None and settings.key_filename is not None:
+        # Scitacean's convention: with a key file, the password unlocks it.
+        options["passphrase"] = settings.password
+    if settings.ciphers is not None:
+        options["encryption_algs"] = list(settings.ciphers)
+    connection: asyncssh.SSHClientConnection = await ssh.connect(
+        settings.host, settings.port, **options
+    )
+    return connection
+
+
+def _connect_error(settings: SSHSettings, error: BaseException) -> NoReturn:
+    """Raise the :class:`FileNotAccessibleError` that explains ``error``."""
+    ssh = _load_asyncssh()
+    where = settings.where
+    if isinstance(error, ssh.HostKeyNotVerifiable):
+        hosts = settings.known_hosts or "~/.ssh/known_hosts"
+        reason = (
+            f"the host key of {settings.host} is not trusted: it is not in"
+            f" {hosts}, or it differs from the key listed there (has it changed?)."
+            " Verify the key and add it to known_hosts (e.g. connect once with"
+            " `ssh`), or, for a host never seen before, pass"
+            " accept_unknown_host_keys=True"
+        )
+    elif isinstance(error, ssh.PermissionDenied):
+        reason = "the server refused the login (no key or password it accepts)"
+    elif isinstance(error, TimeoutError):
+        reason = f"no answer within {settings.connect_timeout:g} s"
+    elif isinstance(error, ssh.Error):
+        reason = f"SSH error: {error.reason or type(error).__name__}"
+    elif isinstance(error, OSError):
+        reason = error.strerror or str(error) or type(error).__name__
+    else:
+        reason = f"{type(error).__name__}: {error}"
+    raise FileNotAccessibleError(
+        f"cannot connect to the file server {where} over SSH: {reason}",
+        remote_path=None,
+    ) from error
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Whether ``error`` means the SSH connection or the SFTP session is gone."""
+    ssh = _load_asyncssh()
+    return isinstance(
+        error,
+        ssh.ConnectionLost
+        | ssh.DisconnectError
+        | ssh.SFTPConnectionLost
+        | ssh.ChannelOpenError
+        | BrokenPipeError
+        | ConnectionError
+        | EOFError,
+    )
+
+
+def transfer_error(
+    settings: SSHSettings,
+    error: BaseException,
+    what: str,
+    unfinished: Sequence[str] = (),
+) -> FileTransferError:
+    """A :class:`FileTransferError` for a failure while ``what`` (e.g.
+    ``"downloading"``); ``unfinished`` are the remote files not completed."""
+    paths = [RemotePath(p) for p in unfinished]
+    detail = getattr(error, "reason", None) or str(error) or type(error).__name__
+    if is_connection_error(error):
+        cause = f"the connection to {settings.where} was lost ({detail})"
+    else:
+        cause = f"{settings.where} failed a request ({detail})"
+    files = f"; {len(paths)} file(s) were not completed" if paths else ""
+    return FileTransferError(
+        f"{what} over SFTP failed: {cause}{files}; everything this call"
+        " created was removed, so running it again completes it",
+        host=settings.host,
+        remote_path=paths[0] if paths else None,
+        remote_paths=paths,
+    )
+
+
+@dataclass(slots=True)
+class Channel:
+    """One SFTP session and the request size it uses."""
+
+    sftp: asyncssh.SFTPClient
+    block: int
+
+
+class Session:
+    """The SSH connection(s) and SFTP channels of one transfer connection.
+
+    The first channel is opened by :func:`open_session`; :meth:`widen` adds
+    more (up to ``channels``, over up to ``connections`` SSH connections)
+    when a call moves enough data for them to pay off.
+    """
+
+    def __init__(
+        self,
+        settings: SSHSettings,
+        *,
+        connections: int,
+        channels: int,
+    ) -> None:
+        self.settings = settings
+        self.max_connections = connections
+        self.max_channels = channels
+        self.ssh: list[asyncssh.SSHClientConnection] = []
+        self.channels: list[Channel] = []
+        #: The remote login folder (what relative remote paths are against).
+        self.home = "/"
+        self._widening = anyio.Lock()
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        settings = self.settings
+        try:
+            with anyio.fail_after(settings.connect_timeout):
+                if settings.connect is not None:
+                    connection = await settings.connect(settings.host, settings.port)
+                else:
+                    connection = await _default_connect(settings)
+        except FileNotAccessibleError:
+            raise
+        except Exception as exc:
+            _connect_error(settings, exc)
+        self.ssh.append(connection)
+        return connection
+
+    async def _channel(self, connection: asyncssh.SSHClientConnection) -> Channel:
+        sftp = await connection.start_sftp_client()
+        limit = getattr(getattr(sftp, "limits", None), "max_read_len", 0) or 0
+        write = getattr(getattr(sftp, "limits", None), "max_write_len", 0) or 0
+        block = min(x for x in (limit, write, _DEFAULT_BLOCK) if x > 0)
+        channel = Channel(sftp, block)
+        self.channels.append(channel)
+        return channel
+
+    async def widen(self, wanted: int) -> None:
+        """Open channels until there are ``wanted`` (at most ``channels``).
+
+        Failing to open one more is not an error: the work goes over the
+        channels there are.
+        """
+        wanted = min(wanted, self.max_channels)
+        async with self._widening:
+            while len(self.channels) < wanted:
+                try:
+                    if len(self.ssh) < self.max_connections:
+                        connection = await self._connect()
+                    else:
+                        connection = self.ssh[len(self.channels) % len(self.ssh)]
+                    await self._channel(connection)
+                except Exception:
+                    return
+
+    async def aclose(self) -> None:
+        """Close every channel and connection (shielded, bounded in time)."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_SECONDS):
+            for channel in self.channels:
+                with contextlib.suppress(Exception):
+                    channel.sftp.exit()
+            for connection in self.ssh:
+                connection.close()
+            for connection in self.ssh:
+                with contextlib.suppress(Exception):
+                    await connection.wait_closed()
+        self.channels.clear()
+        self.ssh.clear()
+
+
+async def open_session(
+    settings: SSHSettings, *, connections: int, channels: int
+) -> Session:
+    """Connect, log in and open the first SFTP channel.
+
+    Raises:
+        FileNotAccessibleError: the server cannot be reached, refuses the
+            host key check or the login, or offers no SFTP.
+    """
+    session = Session(settings, connections=connections, channels=channels)
+    try:
+        connection = await session._connect()
+        try:
+            channel = await session._channel(connection)
+            session.home = await channel.sftp.realpath(".")
+        except Exception as exc:
+            raise FileNotAccessibleError(
+                f"the file server {settings.where} offers no SFTP session"
+                f" ({getattr(exc, 'reason', None) or exc})",
+                remote_path=None,
+            ) from exc
+    except BaseException:
+        await session.aclose()
+        raise
+    return session
+
+
+def mode_kind(mode: int | None) -> str:
+    """``"file"``, ``"folder"``, ``"link"`` or ``"other"`` for SFTP permissions."""
+    if mode is None:
+        return "other"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "other"
+
+
+def local_umask() -> int:
+    """This process's umask (read without changing it for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
