@@ -3,8 +3,9 @@
 ``ScicatServer`` is a real HTTP server on 127.0.0.1 speaking the SciCat
 endpoints alink and Scitacean use, with real status codes, JSON shapes and
 JWTs. ``make_dataset`` / ``dataset_from_directory`` build dataset JSON;
-``example_seed`` gives ready-made content. pytest fixtures live in
-``alink.testing.fixtures`` (``pytest_plugins = ["alink.testing.fixtures"]``).
+``example_seed`` gives ready-made content. ``SFTPServer`` runs the system's
+OpenSSH ``sshd`` on 127.0.0.1 for tests of SFTP transfers. pytest fixtures
+live in ``alink.testing.fixtures`` (``pytest_plugins = ["alink.testing.fixtures"]``).
 
 Example::
 
@@ -22,15 +23,18 @@ from ._factory import FileSpec, GeneratedDataset, dataset_from_directory, make_d
 from ._faults import Faults
 from ._seed import ScicatSeed, example_seed
 from ._server import RecordedRequest, ScicatServer
+from ._sshd import SFTPServer, find_sshd
 
 __all__ = [
     "Faults",
     "FileSpec",
     "GeneratedDataset",
     "RecordedRequest",
+    "SFTPServer",
     "ScicatSeed",
     "ScicatServer",
     "dataset_from_directory",
     "example_seed",
+    "find_sshd",
     "make_dataset",
 ]

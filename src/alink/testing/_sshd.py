@@ -109,6 +109,13 @@ class SFTPServer:
             user (mode 0755) so other local users can log in to it.
         sshd: The daemon to run; default: :func:`find_sshd`.
         options: Extra ``sshd_config`` lines, e.g. ``{"MaxSessions": "2"}``.
+        chroot: Confine SFTP sessions to :attr:`root` (``ChrootDirectory``):
+            the server then sees :attr:`root` as ``/``, so its paths do not
+            exist on this machine — like a file server whose storage is not
+            mounted here. :meth:`remote_path` translates. Needs root (sshd
+            only chroots as root); :attr:`root` is then a new folder below
+            ``/run``, as sshd wants every folder above it owned by root and
+            writable by no one else. ``root=`` cannot be given with it.
 
     Raises:
         FileNotFoundError: on start, when no ``sshd`` is installed (Debian:
@@ -123,7 +130,11 @@ class SFTPServer:
         root: str | os.PathLike[str] | None = None,
         sshd: str | None = None,
         options: dict[str, str] | None = None,
+        chroot: bool = False,
     ) -> None:
+        if chroot and root is not None:
+            raise ValueError("a chroot server makes its own root folder")
+        self._chroot = chroot
         self._given_root = Path(root) if root is not None else None
         self._sshd = sshd
         self._options = dict(options or {})
@@ -173,6 +184,14 @@ class SFTPServer:
             raise RuntimeError("the SFTP server is not running")
         return self._process.pid
 
+    def remote_path(self, local: str | os.PathLike[str]) -> str:
+        """The server's path for ``local`` (a path below :attr:`root`): the
+        same path, or for a chroot server the part below :attr:`root`."""
+        path = Path(local)
+        if not self._chroot:
+            return str(path)
+        return "/" + str(path.relative_to(self.root)).removeprefix(".")
+
     def known_hosts_line(self, public_key: str | None = None) -> str:
         """The ``known_hosts`` line for this server (with ``public_key`` instead
         of the real one, to simulate a changed host key)."""
@@ -211,11 +230,15 @@ class SFTPServer:
                 "no OpenSSH server (sshd) is installed; on Debian or Ubuntu:"
                 " apt-get install openssh-server"
             )
+        if self._chroot and os.geteuid() != 0:
+            raise RuntimeError("a chroot SFTP server needs root (sshd chroots as root)")
         state = Path(tempfile.mkdtemp(prefix="alink-sshd-"))
         state.chmod(0o755)
         self._state = state
         try:
-            if self._given_root is not None:
+            if self._chroot:
+                self._root = Path(tempfile.mkdtemp(prefix="alink-sftp-", dir="/run"))
+            elif self._given_root is not None:
                 self._root = self._given_root
             else:
                 self._root = state / "root"
@@ -277,6 +300,8 @@ class SFTPServer:
             "MaxSessions": "50",
             "LogLevel": "ERROR",
         }
+        if self._chroot:
+            lines["ChrootDirectory"] = str(self.root)
         lines.update(self._options)
         return "".join(f"{key} {value}\n" for key, value in lines.items())
 
@@ -327,6 +352,8 @@ class SFTPServer:
         state, self._state = self._state, None
         if state is not None:
             shutil.rmtree(state, ignore_errors=True)
+        if self._chroot and self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
         self._root = None
 
     def __enter__(self) -> Self:

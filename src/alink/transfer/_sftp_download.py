@@ -72,6 +72,7 @@ class DownloadTuning:
     Attributes:
         files_per_channel: Files in flight on one SFTP channel.
         checks_per_channel: ``LSTAT`` requests in flight on one channel.
+        readahead: Read requests in flight for one large file.
         memory: Bytes of file data held in memory at most (blocks requested
             but not yet written locally).
         widen_bytes: Downloads of at least this many bytes use more
@@ -82,6 +83,7 @@ class DownloadTuning:
 
     files_per_channel: int = 64
     checks_per_channel: int = 128
+    readahead: int = 16
     memory: int = 64 << 20
     widen_bytes: int = 64 << 20
     widen_files: int = 512
@@ -288,27 +290,16 @@ async def check_remote(
 # ------------------------------------------------------------- local writes
 
 
-@dataclass(slots=True, eq=False)
-class _Op:
-    """One local write operation; the writer runs several per thread hand-off."""
-
-    kind: str
-    index: int
-    offset: int = 0
-    data: bytes = b""
-    done: anyio.Event = field(default_factory=anyio.Event)
-    result: Any = None
-    error: BaseException | None = None
-
-
 class _Writer:
-    """Local file writes on a worker thread, many per hand-off.
+    """Writes downloaded data into temporary files, on the private loop's thread.
 
-    A small file is one operation (create, write, times and mode, close,
-    verify); a large one is an ``open``, ``write``s at their offsets (in any
-    order) and a ``finish``. Operations queue up while a batch runs, and the
-    next hand-off takes them all: the thread hand-offs grow with time, not
-    with the number of files.
+    That thread is a worker of its own (the caller's event loop never runs
+    this), and writing there, between SFTP packets, costs a system call per
+    block (tens of microseconds into the page cache). Handing each block to
+    yet another thread was measured twice as slow: every hand-off waits for
+    the GIL, which the SSH processing on this thread holds most of the time.
+    Verification (hashing) does go to worker threads: it is long and
+    releases the GIL.
     """
 
     def __init__(
@@ -324,53 +315,38 @@ class _Writer:
         self._attrs = attrs
         self._verify = verify
         self._umask = umask
-        self._queue: list[_Op] = []
-        self._wake = anyio.Event()
+        self._verifying = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
 
-    async def run(self) -> None:
-        """The writer task: runs until cancelled (the fetch ends it)."""
-        while True:
-            await self._wake.wait()
-            self._wake = anyio.Event()
-            ops, self._queue = self._queue, []
-            if not ops:
-                continue
-            await anyio.to_thread.run_sync(self._run_ops, ops)
-            for op in ops:
-                op.done.set()
+    def _times_mode(self, i: int) -> tuple[tuple[int, int], int]:
+        attrs = self._attrs
+        return (attrs.atimes[i], attrs.mtimes[i]), attrs.modes[i] & 0o777 & ~self._umask
 
-    def _run_ops(self, ops: list[_Op]) -> None:
-        for op in ops:
-            try:
-                op.result = self._run_op(op)
-            except Exception as exc:
-                op.error = exc
+    def open(self, i: int) -> None:
+        self.temps.open(i, self._targets[i])
 
-    def _run_op(self, op: _Op) -> str | None:
-        temps, attrs, i = self.temps, self._attrs, op.index
-        if op.kind == "write":
-            temps.write(i, op.data, op.offset)
-            return None
-        if op.kind == "open":
-            temps.open(i, self._targets[i])
-            return None
-        times = (attrs.atimes[i], attrs.mtimes[i])
-        mode = attrs.modes[i] & 0o777 & ~self._umask
-        if op.kind == "finish":
-            return temps.finish(i, times, mode)
-        temp = temps.write_whole(i, self._targets[i], op.data, times, mode)
+    def write(self, i: int, data: bytes, offset: int) -> None:
+        self.temps.write(i, data, offset)
+
+    def close(self, i: int) -> None:
+        self.temps.close(i)
+
+    async def whole(self, i: int, data: bytes) -> None:
+        """A complete small file: written, given its times and mode, verified."""
+        times, mode = self._times_mode(i)
+        temp = self.temps.write_whole(i, self._targets[i], data, times, mode)
+        await self._check(i, temp)
+
+    async def finish(self, i: int) -> None:
+        """The last block of a large file is written: close it, verify it."""
+        times, mode = self._times_mode(i)
+        temp = self.temps.finish(i, times, mode)
+        await self._check(i, temp)
+
+    async def _check(self, i: int, temp: str) -> None:
         if self._verify is not None:
-            self._verify(i, temp)
-        return temp
-
-    async def submit(self, op: _Op) -> Any:
-        """Queue ``op``, wait until it ran; its result (or its error, raised)."""
-        self._queue.append(op)
-        self._wake.set()
-        await op.done.wait()
-        if op.error is not None:
-            raise op.error
-        return op.result
+            await anyio.to_thread.run_sync(
+                self._verify, i, temp, limiter=self._verifying
+            )
 
 
 # ------------------------------------------------------------------- fetch
@@ -401,26 +377,20 @@ class _Fetch:
         self._tuning = tuning
         block = min(c.block for c in session.channels)
         self._tokens = anyio.Semaphore(max(4, tuning.memory // block))
-        self._verifying = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
         #: Plan indices whose temporary file is complete.
         self.completed: set[int] = set()
         self._errors: list[BaseException] = []
 
     async def run(self, widen_to: int) -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._writer.run)
-                async with anyio.create_task_group() as workers:
-                    for channel in list(self._session.channels):
-                        self._start(workers, channel)
-                    if widen_to > len(self._session.channels):
-                        workers.start_soon(self._widen, workers, widen_to)
-                tg.cancel_scope.cancel()  # the writer has nothing left to do
+            async with anyio.create_task_group() as workers:
+                for channel in list(self._session.channels):
+                    self._start(workers, channel)
+                if widen_to > len(self._session.channels):
+                    workers.start_soon(self._widen, workers, widen_to)
         finally:
-            # Files whose download stopped half-way (or that the writer
-            # opened for a task cancelled meanwhile) must not stay open.
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._writer.temps.close_all)
+            # Files whose download stopped half-way must not stay open.
+            self._writer.temps.close_all()
         if self._errors:
             raise self._errors[0]
 
@@ -479,7 +449,7 @@ class _Fetch:
             if size <= channel.block:
                 async with self._tokens:
                     data = await self._read(file, i, 0, size) if size else b""
-                    await self._writer.submit(_Op("whole", i, data=data))
+                    await self._writer.whole(i, data)
                 self._counters.bytes_done += size
             else:
                 await self._fetch_blocks(file, channel.block, i, size)
@@ -498,13 +468,13 @@ class _Fetch:
     ) -> None:
         """A large file: blocks with bounded read-ahead, written as they come."""
         writer = self._writer
-        await writer.submit(_Op("open", i))
+        writer.open(i)
         errors: list[BaseException] = []
 
         async def one(offset: int, scope: anyio.CancelScope) -> None:
             try:
                 data = await self._read(file, i, offset, min(block, size - offset))
-                await writer.submit(_Op("write", i, offset=offset, data=data))
+                writer.write(i, data, offset)
                 self._counters.bytes_done += len(data)
             except Exception as exc:
                 errors.append(exc)
@@ -512,22 +482,25 @@ class _Fetch:
             finally:
                 self._tokens.release()
 
+        own = anyio.Semaphore(self._tuning.readahead)
+
+        async def limited(offset: int, scope: anyio.CancelScope) -> None:
+            async with own:
+                await one(offset, scope)
+
         try:
             async with anyio.create_task_group() as tg:
                 for offset in range(0, size, block):
                     await self._tokens.acquire()
-                    tg.start_soon(one, offset, tg.cancel_scope)
+                    await own.acquire()
+                    own.release()
+                    tg.start_soon(limited, offset, tg.cancel_scope)
             if errors:
                 raise errors[0]
-            temp = await writer.submit(_Op("finish", i))
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(writer.temps.close, i)
+            writer.close(i)
             raise
-        if self._verify is not None:
-            await anyio.to_thread.run_sync(
-                self._verify, i, temp, limiter=self._verifying
-            )
+        await writer.finish(i)
 
 
 # ---------------------------------------------------------------- the flow
