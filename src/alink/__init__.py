@@ -5,15 +5,18 @@ whose names start with ``_`` are private.
 """
 
 from ._errors import (
+    DuplicateLocalPathError,
     FileNotAccessibleError,
     IntegrityError,
     NoSuitableTransferError,
+    NothingSelectedWarning,
     ScicatCommError,
     ScicatLoginError,
     UnsafePathError,
 )
 from ._model import PID, Dataset, File
 from ._paths import RemotePath
+from ._public import present_as
 from .client import Client
 from .transfer._engine import Engine, ProgressCallback, VerifyCallback
 
@@ -21,11 +24,13 @@ __all__ = [
     "PID",
     "Client",
     "Dataset",
+    "DuplicateLocalPathError",
     "Engine",
     "File",
     "FileNotAccessibleError",
     "IntegrityError",
     "NoSuitableTransferError",
+    "NothingSelectedWarning",
     "ProgressCallback",
     "RemotePath",
     "ScicatCommError",
@@ -35,3 +40,6 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Tracebacks and reprs show ``alink.ScicatCommError``, not its private module.
+present_as(__name__, globals(), __all__)

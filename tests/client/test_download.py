@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from alink import (
     Dataset,
     File,
     IntegrityError,
+    NothingSelectedWarning,
     RemotePath,
     UnsafePathError,
 )
@@ -82,13 +84,8 @@ async def test_download_all_flat(client: Client, storage: Any) -> None:
     assert all(f.local_path is None for f in storage.dataset.files)
     for file in result.files:
         assert file.local_path == storage.target / file.remote_path.name
-        assert os.readlink(file.local_path) == file.remote_path.posix
-        assert (
-            file.local_path.read_bytes()
-            == storage.contents[
-                file.remote_path.relative_to(storage.source.as_posix()).posix
-            ]
-        )
+        assert os.readlink(file.local_path) == storage.remote(file.remote_path.posix)
+        assert file.local_path.read_bytes() == storage.contents[file.remote_path.posix]
     assert sorted(os.listdir(storage.target)) == ["a.txt", "b.dat", "c.txt", "d.bin"]
 
 
@@ -164,13 +161,60 @@ async def test_selection_forms(
     assert on_disk == expected
 
 
-async def test_nothing_selected_creates_nothing(client: Client, storage: Any) -> None:
-    result = await client.download_files(
-        storage.dataset, target=storage.target, select="no/such/file"
-    )
+async def test_nothing_selected_warns_and_makes_the_target(
+    client: Client, storage: Any
+) -> None:
+    with pytest.warns(NothingSelectedWarning, match="no/such/file"):
+        result = await client.download_files(
+            storage.dataset, target=storage.target, select="no/such/file"
+        )
     assert result == storage.dataset
     assert result is not storage.dataset
-    assert not storage.target.exists()
+    # As in Scitacean, the target folder exists afterwards; nothing is in it.
+    assert os.listdir(storage.target) == []
+
+
+async def test_select_false_makes_the_target_without_a_warning(
+    client: Client, storage: Any
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = await client.download_files(
+            storage.dataset, target=storage.target / "new" / "deep", select=False
+        )
+    assert all(f.local_path is None for f in result.files)
+    assert os.listdir(storage.target / "new" / "deep") == []
+
+
+async def test_a_file_where_the_empty_target_goes_is_an_error(
+    client: Client, storage: Any
+) -> None:
+    storage.target.write_text("mine")
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        await client.download_files(
+            storage.dataset, target=storage.target, select=False
+        )
+    assert storage.target.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        ("sub/c.txt", ["c.txt"]),
+        (["a.txt", "sub/deep/d.bin"], ["a.txt", "d.bin"]),
+        (re.compile(r"^b\.dat$"), ["b.dat"]),
+        (re.compile(r"^sub/"), ["c.txt", "d.bin"]),
+    ],
+)
+async def test_select_matches_the_path_below_the_source_folder(
+    client: Client, storage: Any, select: Any, expected: list[str]
+) -> None:
+    # Scitacean's semantics: ``File.remote_path`` as the datablock lists it.
+    result = await client.download_files(
+        storage.dataset, target=storage.target, select=select
+    )
+    assert sorted(os.listdir(storage.target)) == expected
+    assert sorted(f.local_path.name for f in result.files if f.local_path) == expected
 
 
 async def test_files_not_on_remote_are_never_paired(
@@ -184,7 +228,7 @@ async def test_files_not_on_remote_are_never_paired(
     result = await client.download_files(dataset, target=storage.target)
     assert result.files[0] == local_only
     for file in result.files[1:]:
-        assert os.readlink(file.local_path) == file.remote_path.posix
+        assert os.readlink(file.local_path) == storage.remote(file.remote_path.posix)
     assert not (storage.target / "zzz.txt").exists()
     assert not (storage.target / "mine.txt").exists()
 
@@ -270,9 +314,7 @@ async def test_duplicate_names_flat(
 async def test_file_outside_source_folder(client: Client, storage: Any) -> None:
     outside = storage.source.parent / "secret"
     outside.write_bytes(b"secret")
-    dataset = with_file(
-        storage.dataset, 1, remote_path=RemotePath(f"{storage.source}/../secret")
-    )
+    dataset = with_file(storage.dataset, 1, remote_path=RemotePath("../secret"))
     await assert_refused(client, dataset, storage.target, UnsafePathError, "outside")
 
 
@@ -527,7 +569,9 @@ async def test_plain_transfer_downloads_and_verifies(
     assert all(f.local_path is not None and f.local_path.exists() for f in result.files)
     [connection] = transfer.connections
     [(remote, local)] = connection.calls
-    assert remote == [str(f.remote_path) for f in storage.dataset.files]
+    assert remote == [
+        storage.remote(f.remote_path.posix) for f in storage.dataset.files
+    ]
     assert local == [str(f.local_path) for f in result.files]
     assert calls == [(0, 4), (4, 4)]
 

@@ -82,10 +82,7 @@ async def test_logged_in_request_shape(
     assert isinstance(dataset, Dataset)
     assert dataset.pid == PID.parse(PID_TEXT)
     assert dataset.source_folder == RemotePath("/hex/data/123")
-    assert [f.remote_path for f in dataset.files] == [
-        "/hex/data/123/file1.txt",
-        "/hex/data/123/sub/song.mp3",
-    ]
+    assert [f.remote_path for f in dataset.files] == ["file1.txt", "sub/song.mp3"]
     first = dataset.files[0]
     assert (first.size, first.checksum, first.checksum_algorithm) == (
         300,
@@ -561,7 +558,7 @@ async def test_big_body_is_parsed_on_a_thread_and_gc_is_restored(
         dataset = await client.get_dataset(PID_TEXT)
     assert gc.isenabled()
     assert len(dataset.files) == 6000
-    assert dataset.files[-1].remote_path == "/hex/data/123/sub/f5999.dat"
+    assert dataset.files[-1].remote_path == "sub/f5999.dat"
 
 
 # --- lifetime -------------------------------------------------------------------

@@ -22,11 +22,11 @@ def remote(path: str) -> File:
 
 
 FILES = [
-    remote("/data/ds/a.txt"),
-    remote("/data/ds/sub/b.txt"),
-    remote("/data/ds/sub/deep/c.h5"),
-    File.from_local("/home/me/new.txt", remote_path="/data/ds/a.txt"),
-    remote("/data/ds/d.h5"),
+    remote("a.txt"),
+    remote("sub/b.txt"),
+    remote("sub/deep/c.h5"),
+    File.from_local("/home/me/new.txt", remote_path="a.txt"),
+    remote("d.h5"),
 ]
 
 
@@ -35,38 +35,40 @@ def chosen(select: Any) -> list[str]:
 
 
 def test_true_false() -> None:
-    assert chosen(True) == [
-        "/data/ds/a.txt",
-        "/data/ds/sub/b.txt",
-        "/data/ds/sub/deep/c.h5",
-        "/data/ds/d.h5",
-    ]
+    assert chosen(True) == ["a.txt", "sub/b.txt", "sub/deep/c.h5", "d.h5"]
     assert chosen(False) == []
 
 
-def test_strings_full_or_relative() -> None:
-    assert chosen("/data/ds/sub/b.txt") == ["/data/ds/sub/b.txt"]
-    assert chosen("sub/b.txt") == ["/data/ds/sub/b.txt"]
-    assert chosen(RemotePath("sub/b.txt")) == ["/data/ds/sub/b.txt"]
-    assert chosen("./sub//b.txt") == ["/data/ds/sub/b.txt"]
+def test_strings_relative_as_in_scitacean_or_full() -> None:
+    assert chosen("sub/b.txt") == ["sub/b.txt"]
+    assert chosen(RemotePath("sub/b.txt")) == ["sub/b.txt"]
+    assert chosen("./sub//b.txt") == ["sub/b.txt"]
+    # The full path names the same file.
+    assert chosen("/data/ds/sub/b.txt") == ["sub/b.txt"]
     assert chosen("b.txt") == []  # exact paths, not names
     assert chosen("nothing") == []
     # The local-only file shares a remote path but is never selected.
-    assert chosen("a.txt") == ["/data/ds/a.txt"]
+    assert chosen("a.txt") == ["a.txt"]
 
 
 def test_lists_and_tuples() -> None:
-    assert chosen(["a.txt", "/data/ds/d.h5"]) == ["/data/ds/a.txt", "/data/ds/d.h5"]
-    assert chosen(("sub/deep/c.h5",)) == ["/data/ds/sub/deep/c.h5"]
+    assert chosen(["a.txt", "/data/ds/d.h5"]) == ["a.txt", "d.h5"]
+    assert chosen(("sub/deep/c.h5",)) == ["sub/deep/c.h5"]
     assert chosen([]) == []
 
 
-def test_pattern_searches_the_full_remote_path() -> None:
-    assert chosen(re.compile(r"\.h5$")) == ["/data/ds/sub/deep/c.h5", "/data/ds/d.h5"]
-    assert chosen(re.compile(r"/sub/")) == [
-        "/data/ds/sub/b.txt",
-        "/data/ds/sub/deep/c.h5",
-    ]
+def test_pattern_searches_the_path_below_the_source_folder() -> None:
+    assert chosen(re.compile(r"\.h5$")) == ["sub/deep/c.h5", "d.h5"]
+    assert chosen(re.compile(r"^sub/")) == ["sub/b.txt", "sub/deep/c.h5"]
+    # Scitacean's own examples: anchored on the catalogue's path.
+    assert chosen(re.compile(r"^a\.txt$")) == ["a.txt"]
+    assert chosen(re.compile(r"/data/ds")) == []
+
+
+def test_callable_compares_like_scitacean() -> None:
+    assert chosen(lambda f: f.remote_path == "sub/b.txt") == ["sub/b.txt"]
+    by_path = {f.remote_path: f for f in FILES if f.is_on_remote}
+    assert by_path["sub/deep/c.h5"] is FILES[2]
 
 
 def test_callable_sees_only_remote_files() -> None:
@@ -76,7 +78,7 @@ def test_callable_sees_only_remote_files() -> None:
         seen.append(file)
         return file.remote_path.suffix == ".txt"
 
-    assert chosen(pick) == ["/data/ds/a.txt", "/data/ds/sub/b.txt"]
+    assert chosen(pick) == ["a.txt", "sub/b.txt"]
     assert all(f.is_on_remote for f in seen)
 
 
@@ -92,9 +94,12 @@ def test_bad_select_is_a_type_error(select: Any) -> None:
 def test_full_remote_path() -> None:
     assert full_remote_path(RemotePath("/x/y"), FOLDER) == "/x/y"
     assert full_remote_path(RemotePath("y"), FOLDER) == "/data/ds/y"
-    # Relative source folder: a path already starting with it is full.
-    assert full_remote_path(RemotePath("rel/ds/y"), RemotePath("rel/ds")) == "rel/ds/y"
+    # Relative to the source folder, even when the folder is relative too.
     assert full_remote_path(RemotePath("y"), RemotePath("rel/ds")) == "rel/ds/y"
+    assert (
+        full_remote_path(RemotePath("rel/ds/y"), RemotePath("rel/ds"))
+        == "rel/ds/rel/ds/y"
+    )
 
 
 def place(
@@ -170,11 +175,11 @@ def test_dot_source_folder_takes_any_relative_path() -> None:
 
 def test_relative_source_folder() -> None:
     folder = RemotePath("rel/ds")
-    assert place([remote("rel/ds/sub/x")], folder=folder, keep_tree=True) == [
+    assert place([remote("sub/x")], folder=folder, keep_tree=True) == [
         (0, "rel/ds/sub/x", "/t/sub/x")
     ]
     with pytest.raises(UnsafePathError):
-        place([remote("rel/ds/../../x")], folder=folder)
+        place([remote("../../x")], folder=folder)
 
 
 def test_duplicate_names_in_the_flat_layout() -> None:

@@ -12,7 +12,10 @@
         dataset = await client.download_files(dataset, target="downloads")
 """
 
+from .._public import present_as
 from ._client import Client
 from ._http import RetryPolicy
 
 __all__ = ["Client", "RetryPolicy"]
+
+present_as(__name__, globals(), __all__)

@@ -24,6 +24,8 @@ import functools
 import inspect
 import logging
 import os
+import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -31,7 +33,7 @@ from typing import Any, Literal, TypeVar
 import anyio
 import anyio.to_thread
 
-from .._errors import IntegrityError
+from .._errors import IntegrityError, NothingSelectedWarning
 from .._model import Dataset, File
 from .._paths import RemotePath
 from ..transfer._engine import ProgressCallback
@@ -71,6 +73,19 @@ def _accepts(method: Callable[..., Any], *names: str) -> bool:
         return False
     keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return all(n in parameters and parameters[n].kind in keyword for n in names)
+
+
+def _describe_select(select: FileSelector) -> str:
+    """``select`` for a message, short whatever its size."""
+    if isinstance(select, re.Pattern):
+        return f"re.compile({select.pattern!r})"
+    if isinstance(select, list | tuple):
+        shown = ", ".join(repr(str(s)) for s in select[:3])
+        more = f", ... ({len(select)} paths)" if len(select) > 3 else ""
+        return f"[{shown}{more}]"
+    if isinstance(select, str | RemotePath):
+        return repr(str(select))
+    return getattr(select, "__name__", type(select).__name__)
 
 
 def _check_level(verify: object) -> VerifyLevel:
@@ -316,6 +331,17 @@ async def download_files(
     )
     count = len(plan.layout)
     if not count:
+        if select is not False and any(f.is_on_remote for f in files):
+            warnings.warn(
+                f"select={_describe_select(select)} matched none of the"
+                f" {len(files)} file(s) of dataset {dataset.pid or ''}; nothing"
+                " was downloaded (File.remote_path is relative to the source"
+                " folder, e.g. 'sub/file.dat')".replace("  ", " "),
+                NothingSelectedWarning,
+                stacklevel=3,
+            )
+        # As Scitacean: the target folder exists afterwards, even if empty.
+        await anyio.to_thread.run_sync(_local.make_target, target_text)
         return dataset.replace_files()
     if not follow_target_symlinks:
         await anyio.to_thread.run_sync(
@@ -393,7 +419,8 @@ async def _transfer(
         position = {k: j for j, k in enumerate(pending)}
         replace = [position[k] for k in replace]
     checks = plan.level != "none"
-    representative = remote[0].relative_to(folder.resolve())
+    # As Scitacean passes it: the first file's path below the source folder.
+    representative = plan.files[layout.indices[pending[0]]].remote_path
     async with transfer.connect_for_download(dataset, representative) as con:
         # alink's own connections take plain str paths and the extras below;
         # a transfer that only has Scitacean's shape gets Path objects.

@@ -22,6 +22,7 @@ __all__ = [
     "check_file",
     "check_target",
     "inspect_paths",
+    "make_target",
     "is_up_to_date",
     "missing_folders",
     "remove_entries",
@@ -68,6 +69,16 @@ def check_target(target: str, local: Sequence[str]) -> None:
                     " follow_target_symlinks=True to download through it"
                 )
             folder = os.path.dirname(folder)
+
+
+def make_target(target: str) -> None:
+    """Create the (empty) target folder of a download that selected nothing."""
+    try:
+        os.makedirs(target, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(
+            f"the target {target!r} exists and is not a folder"
+        ) from None
 
 
 def _state_of(mode: int) -> LocalState:
