@@ -8,6 +8,7 @@ from ._errors import (
     DuplicateLocalPathError,
     FileNotAccessibleError,
     IntegrityError,
+    LocalFileConflictError,
     NoSuitableTransferError,
     NothingSelectedWarning,
     ScicatCommError,
@@ -17,22 +18,25 @@ from ._errors import (
 from ._model import PID, Dataset, File
 from ._paths import RemotePath
 from ._public import present_as
-from .client import Client
-from .transfer._engine import Engine, ProgressCallback, VerifyCallback
+from .client import Client, DownloadReport
+from .transfer._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 
 __all__ = [
     "PID",
     "Client",
     "Dataset",
+    "DownloadReport",
     "DuplicateLocalPathError",
     "Engine",
     "File",
     "FileNotAccessibleError",
     "IntegrityError",
+    "LocalFileConflictError",
     "NoSuitableTransferError",
     "NothingSelectedWarning",
     "ProgressCallback",
     "RemotePath",
+    "RunResult",
     "ScicatCommError",
     "ScicatLoginError",
     "UnsafePathError",

@@ -8,7 +8,9 @@ between processes like the datasets they are about.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ __all__ = [
     "DuplicateLocalPathError",
     "FileNotAccessibleError",
     "IntegrityError",
+    "LocalFileConflictError",
     "NoSuitableTransferError",
     "NothingSelectedWarning",
     "ScicatCommError",
@@ -111,6 +114,36 @@ class DuplicateLocalPathError(ValueError, RuntimeError):
             k: tuple(v) for k, v in (clashes or {}).items()
         }
         self.flat = flat
+        self.summary = summary if summary is not None else message
+
+
+class LocalFileConflictError(FileExistsError):
+    """Local files are in the way and may be the user's own: nothing changed.
+
+    Raised by ``Client.download_files`` before anything is written when a
+    local path holds something alink did not make and that differs from the
+    catalogue — a file with another size or checksum (perhaps edited), a
+    symlink to somewhere outside the dataset, a FIFO. ``force=True`` replaces
+    them.
+
+    Attributes:
+        paths: Every such local path, in the download's order.
+        reasons: Why each one is in the way (``reasons[i]`` for ``paths[i]``).
+        summary: The message without its closing hint, for callers (such as
+            the command line) that phrase their own.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        paths: Sequence[str | os.PathLike[str]] = (),
+        reasons: Sequence[str] = (),
+        summary: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.paths: tuple[Path, ...] = tuple(Path(p) for p in paths)
+        self.reasons: tuple[str, ...] = tuple(reasons)
         self.summary = summary if summary is not None else message
 
 

@@ -12,7 +12,7 @@ from alink import File, RemotePath, UnsafePathError
 from alink.client._checksum import normalize_algorithm
 from alink.client._layout import full_remote_path, plan_layout
 from alink.client._select import make_selector, select_files
-from alink.client._uptodate import LocalState, settle, triage
+from alink.client._uptodate import Found, LocalState, settle, triage
 
 FOLDER = RemotePath("/data/ds")
 
@@ -226,19 +226,53 @@ def test_unknown_checksum_algorithms(name: str) -> None:
         normalize_algorithm(name)
 
 
-def test_up_to_date_triage() -> None:
-    existing = [
-        (0, LocalState.ENTRY),
-        (2, LocalState.FOLDER),
-        (3, LocalState.ENTRY),
-        (5, LocalState.MISSING),
-    ]
-    compared = triage(existing, force=False, compare=True)
-    assert (compared.folders, compared.replace, compared.compare) == ([2], [], [0, 3])
-    assert settle(compared, {0: True, 3: False}) == ([3], {0})
-    assert settle(compared, {}) == ([0, 3], set())
-    forced = triage(existing, force=True, compare=True)
-    assert (forced.replace, forced.compare) == ([0, 3], [])
-    assert settle(forced, {0: True}) == ([0, 3], set())
-    unread = triage(existing, force=False, compare=False)
-    assert (unread.replace, unread.compare) == ([0, 3], [])
+def _triage(found: list[Found], *, force: bool = False, checksums: bool = True) -> Any:
+    return triage(
+        found,
+        force=force,
+        local=lambda k: f"/t/f{k}",
+        remote=lambda k: f"/data/ds/f{k}",
+        source="/data/ds",
+        size=lambda k: 10,
+        checksum=lambda k: checksums,
+    )
+
+
+EXISTING = [
+    Found(0, LocalState.FILE, size=10),  # the right size: its checksum decides
+    Found(1, LocalState.FILE, size=3),  # another size: edited
+    Found(2, LocalState.FOLDER),
+    Found(3, LocalState.SYMLINK, link="/data/ds/f3"),  # our link to the file
+    Found(4, LocalState.SYMLINK, link="/data/ds/other"),  # a stale link of ours
+    Found(5, LocalState.SYMLINK, link="../data/ds/f5"),  # relative, into the dataset
+    Found(6, LocalState.SYMLINK, link="/home/me/f6"),  # the user's own link
+    Found(7, LocalState.OTHER),  # a FIFO
+]
+
+
+def test_existing_entries_are_sorted_by_who_made_them() -> None:
+    out = _triage(EXISTING)
+    assert out.folders == [2]
+    assert out.replace == [3, 4, 5]
+    assert out.compare == [0]
+    assert out.kept == []
+    assert sorted(out.conflicts) == [1, 6, 7]
+    assert "3 bytes" in out.conflicts[1]
+    assert "/home/me/f6" in out.conflicts[6]
+    replace, kept, conflicts = settle(out, {0: True})
+    assert (replace, kept, list(conflicts)) == ([3, 4, 5], {0}, [1, 6, 7])
+    replace, kept, conflicts = settle(out, {})
+    assert (kept, list(conflicts)) == (set(), [0, 1, 6, 7])
+    assert "checksum" in conflicts[0]
+
+
+def test_without_checksums_the_right_size_is_in_place() -> None:
+    out = _triage(EXISTING, checksums=False)
+    assert (out.compare, out.kept) == ([], [0])
+
+
+def test_force_replaces_everything_but_folders() -> None:
+    out = _triage(EXISTING, force=True)
+    assert out.folders == [2]
+    assert out.replace == [0, 1, 3, 4, 5, 6, 7]
+    assert (out.compare, out.kept, out.conflicts) == ([], [], {})

@@ -39,6 +39,8 @@ _VERBS: dict[Mode, tuple[str, str]] = {
     "copy": ("copying", "copied"),
     "auto": ("downloading", "downloaded"),
 }
+#: The past tense of each transfer's ``method`` (see ``DownloadReport.transfer``).
+_DONE: dict[str, str] = {"link": "linked", "copy": "copied", "hard link": "hard-linked"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +62,17 @@ class DownloadResult:
     """What a download did, for the summary line."""
 
     dataset: Dataset
+    #: The past tense of how files were made ("linked", "copied", ...).
     verb: str
+    #: The transfer ``--auto`` chose (``None`` for --link / --copy, or when
+    #: nothing had to be transferred).
+    chosen: str | None
     selected: int
     transferred: int
+    replaced: int
+    kept: int
     size: int
     seconds: float
-
-    @property
-    def up_to_date(self) -> int:
-        """Selected files that were already in place and kept untouched."""
-        return self.selected - self.transferred
 
 
 def make_transfer(mode: Mode, allowed_roots: Sequence[str] | None) -> Transfer:
@@ -127,33 +130,31 @@ async def download(
             )
         doing, done_word = _VERBS[request.mode]
         reporter.begin(f"{doing} files", total=len(chosen))
-        transferred = 0
-
-        def progress(done: int, total: int) -> None:
-            nonlocal transferred
-            transferred = total
-            reporter.update(done, total)
-
         began = time.perf_counter()
-        result = await client.download_files(
+        report = await client.download_files_with_report(
             dataset,
             target=request.target,
             select=select,
             force=request.force,
             keep_tree=request.keep_tree,
             verify=request.verify,
-            progress=progress,
+            progress=reporter.update,
         )
         seconds = time.perf_counter() - began
+        if report.transfer is not None:
+            done_word = _DONE.get(report.transfer, "downloaded")
+        made = report.transferred + report.replaced
         reporter.end(
-            f"{done_word} {_format.plural(transferred, 'file')}"
-            f" in {_format.duration(seconds)}"
+            f"{done_word} {_format.plural(made, 'file')} in {_format.duration(seconds)}"
         )
     return DownloadResult(
-        dataset=result,
+        dataset=report.dataset,
         verb=done_word,
-        selected=len(chosen),
-        transferred=transferred,
+        chosen=report.transfer if request.mode == "auto" else None,
+        selected=report.selected,
+        transferred=report.transferred,
+        replaced=report.replaced,
+        kept=report.kept,
         size=sum(f.size for f in chosen),
         seconds=seconds,
     )

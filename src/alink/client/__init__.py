@@ -14,8 +14,9 @@
 
 from .._public import present_as
 from ._client import Client
+from ._download import DownloadReport
 from ._http import RetryPolicy
 
-__all__ = ["Client", "RetryPolicy"]
+__all__ = ["Client", "DownloadReport", "RetryPolicy"]
 
 present_as(__name__, globals(), __all__)

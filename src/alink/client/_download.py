@@ -27,24 +27,27 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from .._errors import IntegrityError, NothingSelectedWarning
+from .._errors import IntegrityError, LocalFileConflictError, NothingSelectedWarning
 from .._model import Dataset, File
+from .._names import summarise
 from .._paths import RemotePath
-from ..transfer._engine import ProgressCallback
+from ..transfer._engine import ProgressCallback, RunResult
+from ..transfer._plan import absolute_remote
 from ..typing import Downloader
 from . import _local
 from ._checksum import normalize_algorithm
 from ._layout import Layout, plan_layout
 from ._select import FileSelector, select_files
-from ._uptodate import LocalState, settle, triage
+from ._uptodate import Found, Triage, settle, triage
 
-__all__ = ["VerifyLevel", "download_files"]
+__all__ = ["DownloadReport", "VerifyLevel", "download_files"]
 
 _log = logging.getLogger("alink.client")
 
@@ -58,6 +61,8 @@ _INSPECT_CHUNK = 8192
 #: A checksum batch ends after this many bytes or this many files.
 _HASH_BATCH_BYTES = 64 << 20
 _HASH_BATCH_FILES = 512
+#: How many offending paths a message lists.
+_SHOWN = 5
 #: Threads used at once for checksums (hashlib releases the GIL).
 _HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -237,11 +242,9 @@ def _hash_batches(plan: _Plan, ks: Sequence[int]) -> list[list[int]]:
     return batches
 
 
-async def _inspect_existing(
-    local: Sequence[str],
-) -> list[tuple[int, LocalState]]:
+async def _inspect_existing(local: Sequence[str]) -> list[Found]:
     """What already exists at the local paths (read only, worker threads)."""
-    found: list[tuple[int, LocalState]] = []
+    found: list[Found] = []
     for start in range(0, len(local), _INSPECT_CHUNK):
         stop = min(len(local), start + _INSPECT_CHUNK)
         found.extend(
@@ -250,16 +253,41 @@ async def _inspect_existing(
     return found
 
 
-async def _decide(plan: _Plan, *, force: bool) -> tuple[list[int], set[int]]:
-    """Which existing local entries to replace, and which are up to date."""
+def _triage(
+    plan: _Plan, folder: RemotePath, existing: list[Found], force: bool
+) -> Triage:
+    cwd = os.getcwd()
+    layout = plan.layout
+    return triage(
+        existing,
+        force=force,
+        local=lambda k: os.path.join(cwd, layout.local[k]),
+        remote=lambda k: absolute_remote(layout.remote[k], cwd),
+        source=absolute_remote(folder, cwd),
+        size=lambda k: plan.files[layout.indices[k]].size,
+        checksum=lambda k: plan.expected(k).checksum is not None,
+    )
+
+
+async def _decide(
+    plan: _Plan, folder: RemotePath, *, force: bool
+) -> tuple[list[int], set[int]]:
+    """Which existing local entries to replace, and which are in place.
+
+    Raises, before anything changes, when folders are where files go or
+    when entries that may be the user's own are in the way (see
+    ``_uptodate``).
+    """
     local = plan.layout.local
     existing = await _inspect_existing(local)
-    sorted_out = triage(existing, force=force, compare=plan.level == "checksum")
+    sorted_out = await _maybe_thread(
+        lambda: _triage(plan, folder, existing, force), len(existing)
+    )
     if sorted_out.folders:
-        shown = ", ".join(repr(local[k]) for k in sorted_out.folders[:5])
         raise FileExistsError(
             f"{len(sorted_out.folders)} local path(s) are folders, where files"
-            f" should go: {shown}; nothing was downloaded"
+            f" should go: {summarise([local[k] for k in sorted_out.folders])};"
+            " nothing was downloaded"
         )
 
     def check(batch: list[int]) -> list[bool]:
@@ -274,7 +302,62 @@ async def _decide(plan: _Plan, *, force: bool) -> tuple[list[int], set[int]]:
         for batch, outcome in zip(batches, results, strict=True)
         for k, fresh in zip(batch, outcome, strict=True)
     }
-    return settle(sorted_out, verdicts)
+    replace, kept, conflicts = settle(sorted_out, verdicts)
+    if conflicts:
+        raise _conflict_error(local, conflicts)
+    return replace, kept
+
+
+def _conflict_error(local: Sequence[str], conflicts: dict[int, str]) -> Exception:
+    paths = [local[k] for k in conflicts]
+    reasons = list(conflicts.values())
+    shown = "; ".join(
+        f"{p!r} ({why})" for p, why in zip(paths[:_SHOWN], reasons, strict=False)
+    )
+    more = f"; and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else ""
+    summary = (
+        f"{len(paths)} local file(s) are in the way and differ from the"
+        f" catalogue (they may be your own or edited): {shown}{more}; nothing"
+        " was downloaded"
+    )
+    return LocalFileConflictError(
+        f"{summary} (pass force=True to replace them)",
+        paths=paths,
+        reasons=reasons,
+        summary=summary,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadReport:
+    """What :meth:`alink.Client.download_files_with_report` did.
+
+    Every selected file is counted once: in ``transferred``, ``replaced`` or
+    ``kept``.
+
+    Attributes:
+        dataset: The dataset with ``local_path`` set on the selected files,
+            as :meth:`~alink.Client.download_files` returns it.
+        transferred: Files newly made at their local path (linked, copied).
+        replaced: Existing entries replaced: alink's own stale links, links
+            replaced by copies, and whatever ``force=True`` replaced.
+        kept: Files already in place and left untouched (a link to the same
+            file; a copy that matches the catalogue).
+        transfer: How the files were made: ``"link"``, ``"copy"``, ... (the
+            connection's ``method``, or its class name for third-party
+            transfers); ``None`` when nothing had to be transferred.
+    """
+
+    dataset: Dataset
+    transferred: int = 0
+    replaced: int = 0
+    kept: int = 0
+    transfer: str | None = None
+
+    @property
+    def selected(self) -> int:
+        """How many files the download covered."""
+        return self.transferred + self.replaced + self.kept
 
 
 async def download_files(
@@ -289,8 +372,8 @@ async def download_files(
     verify: VerifyLevel,
     progress: ProgressCallback | None,
     follow_target_symlinks: bool = False,
-) -> Dataset:
-    """See :meth:`alink.Client.download_files`."""
+) -> DownloadReport:
+    """See :meth:`alink.Client.download_files_with_report`."""
     if transfer is None:
         raise ValueError(
             "cannot download files: this client has no file transfer; pass"
@@ -342,12 +425,12 @@ async def download_files(
             )
         # As Scitacean: the target folder exists afterwards, even if empty.
         await anyio.to_thread.run_sync(_local.make_target, target_text)
-        return dataset.replace_files()
+        return DownloadReport(dataset.replace_files())
     if not follow_target_symlinks:
         await anyio.to_thread.run_sync(
             _local.check_target, target_text, plan.layout.local
         )
-    replace, fresh = await _decide(plan, force=force)
+    replace, fresh = await _decide(plan, folder, force=force)
     pending = [k for k in range(count) if k not in fresh] if fresh else range(count)
     _log.debug(
         "downloading %d of %d selected file(s) (%d up to date, %d to replace)",
@@ -356,9 +439,18 @@ async def download_files(
         len(fresh),
         len(replace),
     )
+    done = RunResult(created=0, already_done=0)
+    how = None
     if pending:
-        await _transfer(transfer, dataset, folder, plan, pending, replace, progress)
-    return await _maybe_thread(lambda: _result(dataset, plan.layout), count)
+        done, how = await _transfer(transfer, dataset, plan, pending, replace, progress)
+    result = await _maybe_thread(lambda: _result(dataset, plan.layout), count)
+    return DownloadReport(
+        result,
+        transferred=done.created - done.replaced,
+        replaced=done.replaced,
+        kept=len(fresh) + done.already_done,
+        transfer=how,
+    )
 
 
 #: File's fields in order, for :func:`_with_local`'s positional fast path.
@@ -402,15 +494,20 @@ def _result(dataset: Dataset, layout: Layout) -> Dataset:
     return dataset._evolve(tuple(files))
 
 
+def _method(connection: object) -> str:
+    """How a connection makes files, for reports (``"link"``, ``"copy"``...)."""
+    method = getattr(connection, "method", None)
+    return method if isinstance(method, str) else type(connection).__name__
+
+
 async def _transfer(
     transfer: Downloader,
     dataset: Dataset,
-    folder: RemotePath,
     plan: _Plan,
     pending: Sequence[int],
     replace: Sequence[int],
     progress: ProgressCallback | None,
-) -> None:
+) -> tuple[RunResult, str]:
     layout = plan.layout
     everything = len(pending) == len(layout)
     remote = layout.remote if everything else [layout.remote[k] for k in pending]
@@ -433,8 +530,10 @@ async def _transfer(
                 )
             if progress is not None:
                 extra["progress"] = progress
-            await method(remote=remote, local=local, **extra)
-            return
+            done = await method(remote=remote, local=local, **extra)
+            if not isinstance(done, RunResult):  # a third party's
+                done = RunResult(created=len(pending), already_done=0)
+            return done, _method(con)
         if replace:
             shown = ", ".join(repr(local[j]) for j in replace[:5])
             raise FileExistsError(
@@ -446,6 +545,7 @@ async def _transfer(
         await _transfer_then_verify(
             method, plan, pending, remote, local, checks, progress
         )
+        return RunResult(created=len(pending), already_done=0), _method(con)
 
 
 def _as_paths(local: Sequence[str]) -> list[Path]:

@@ -183,9 +183,9 @@ class DownloadConnectionBase:
         *,
         remote: RemotePath | str,
         local: str | os.PathLike[str],
-    ) -> None:
+    ) -> RunResult:
         """Download one file; see :meth:`download_files`."""
-        await self.download_files(remote=[remote], local=[local])
+        return await self.download_files(remote=[remote], local=[local])
 
     async def download_files(
         self,
@@ -195,7 +195,7 @@ class DownloadConnectionBase:
         progress: ProgressCallback | None = None,
         replace: bool | Collection[int] = False,
         verify: VerifyCallback | None = None,
-    ) -> None:
+    ) -> RunResult:
         """Make each ``remote[i]`` available at ``local[i]``, all or nothing.
 
         Everything is validated before the disk is touched; all missing remote
@@ -214,6 +214,9 @@ class DownloadConnectionBase:
                 for every pair once all exist; raising (e.g.
                 :class:`~alink.IntegrityError`) rolls the whole call back.
 
+        Returns:
+            What was created, replaced and already in place.
+
         Raises:
             ValueError: ``remote`` and ``local`` differ in length, or a local
                 path occurs twice.
@@ -223,7 +226,7 @@ class DownloadConnectionBase:
             FileNotAccessibleError: remote files are missing or not files.
             FileExistsError: something else is already at a local path.
         """
-        await self._download(remote, local, progress, replace, verify)
+        return await self._download(remote, local, progress, replace, verify)
 
     async def _download(
         self,

@@ -188,10 +188,18 @@ def _cancelled(cancelled: type[BaseException]) -> bool:
 
 @dataclass(slots=True)
 class RunResult:
-    """What a run did: how many pairs it created and how many were already done."""
+    """What a run did with its pairs.
+
+    Attributes:
+        created: Pairs this run made, ``replaced`` ones included.
+        already_done: Pairs already in the wanted state, left untouched (a
+            symlink to the same file; an identical copy).
+        replaced: Existing entries this run replaced (see ``replace=``).
+    """
 
     created: int
     already_done: int
+    replaced: int = 0
 
 
 @dataclass(slots=True)
@@ -500,13 +508,16 @@ class Engine:
             if problems:
                 exc.add_note(_rollback_note(problems))
             raise
+        replaced = 0
         if replacing is not None:
+            replaced = replacing.replaced
             # Past the point of no return: drop the backups of replaced entries.
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(replacing.commit)
         return RunResult(
             created=journal.created_count(),
             already_done=len(journal.already_done),
+            replaced=replaced,
         )
 
     async def _make_folders(

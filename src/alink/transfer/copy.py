@@ -96,6 +96,11 @@ class CopyDownloadConnection(DownloadConnectionBase):
         """Whether files are hard-linked where possible instead of copied."""
         return self._hard_link
 
+    @property
+    def method(self) -> str:
+        """How this connection makes files (for reports)."""
+        return "hard link" if self._hard_link else "copy"
+
     async def _plan_staging(self, folders: Mapping[str, int]) -> Staging | None:
         return await anyio.to_thread.run_sync(_staging_for, folders, self._swept)
 
