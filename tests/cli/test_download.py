@@ -446,6 +446,14 @@ def test_help_and_version(invoke: Invoke) -> None:
     assert version.stdout.startswith("alink, version ")
 
 
+def test_no_arguments_prints_the_help_without_an_error(invoke: Invoke) -> None:
+    result = invoke()
+    assert result.exit_code == 0
+    assert result.stdout == invoke("--help").stdout
+    assert result.stdout.startswith("Usage: alink")
+    assert "error" not in result.stdout + result.stderr
+
+
 def test_unknown_option_is_one_line(invoke: Invoke) -> None:
     result = invoke("download", RAW_PID, "--no-such-option")
     assert result.exit_code == ExitCode.USAGE

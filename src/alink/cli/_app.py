@@ -55,6 +55,10 @@ class _Group(click.Group):
             code = super().main(
                 args, prog_name, complete_var, standalone_mode=False, **extra
             )
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # Plain ``alink``: the help, as asked for, not an error.
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(ExitCode.OK)
         except click.ClickException as exc:
             where = (
                 exc.ctx.command_path
