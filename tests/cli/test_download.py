@@ -451,7 +451,7 @@ def test_no_arguments_prints_the_help_without_an_error(invoke: Invoke) -> None:
     assert result.exit_code == 0
     assert result.stdout == invoke("--help").stdout
     assert result.stdout.startswith("Usage: alink")
-    assert "error" not in result.stdout + result.stderr
+    assert "alink: error" not in result.stdout + result.stderr
 
 
 def test_unknown_option_is_one_line(invoke: Invoke) -> None:
