@@ -18,7 +18,7 @@ from ._errors import (
 from ._model import PID, Dataset, File
 from ._paths import RemotePath
 from ._public import present_as
-from .client import Client, DownloadReport
+from .client import Client, DownloadReport, VerifyProgressCallback
 from .transfer._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "ScicatLoginError",
     "UnsafePathError",
     "VerifyCallback",
+    "VerifyProgressCallback",
 ]
 
 __version__ = "0.1.0"

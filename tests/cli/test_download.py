@@ -128,6 +128,10 @@ def test_copy(invoke: Invoke, tmp_path: Path) -> None:
         assert not path.is_symlink()
         assert path.read_bytes() == data
     assert "copying files" in result.stderr
+    # Verification is a phase of its own, counted in bytes and files.
+    assert "copied 5 files in" in result.stderr
+    assert "verifying files (34.9 KiB) ..." in result.stderr
+    assert "verified 5 files in" in result.stderr
 
 
 def test_auto_links_when_the_storage_is_mounted(invoke: Invoke, tmp_path: Path) -> None:

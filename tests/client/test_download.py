@@ -730,3 +730,50 @@ async def test_plain_transfer_refuses_replacing(
     await client.download_files(storage.dataset, target=storage.target)
     assert not (storage.target / "a.txt").is_symlink()
     assert (storage.target / "b.dat").is_symlink()
+
+
+@pytest.mark.parametrize("verify", ["checksum", "size"])
+async def test_verification_reports_files_and_bytes(
+    client: Client, storage: Any, verify: str
+) -> None:
+    made: list[tuple[int, int]] = []
+    checked: list[tuple[int, int, int, int]] = []
+    await client.download_files(
+        storage.dataset,
+        target=storage.target,
+        verify=verify,
+        progress=lambda d, t: made.append((d, t)),
+        verify_progress=lambda *counts: checked.append(counts),
+    )
+    size = sum(len(v) for v in storage.contents.values())
+    assert made[-1] == (4, 4)
+    assert checked[0] == (0, 4, 0, size)
+    assert checked[-1] == (4, 4, size, size)
+    assert [c[0] for c in checked] == sorted(c[0] for c in checked)
+    assert [c[2] for c in checked] == sorted(c[2] for c in checked)
+
+
+async def test_no_verification_no_verify_progress(client: Client, storage: Any) -> None:
+    checked: list[tuple[int, ...]] = []
+    await client.download_files(
+        storage.dataset,
+        target=storage.target,
+        verify="none",
+        verify_progress=lambda *counts: checked.append(counts),
+    )
+    assert checked == []
+
+
+async def test_plain_transfer_reports_verification(
+    plain: tuple[Client, PlainTransfer], storage: Any
+) -> None:
+    client, _ = plain
+    checked: list[tuple[int, int, int, int]] = []
+    await client.download_files(
+        storage.dataset,
+        target=storage.target,
+        verify_progress=lambda *counts: checked.append(counts),
+    )
+    size = sum(len(v) for v in storage.contents.values())
+    assert checked[0] == (0, 4, 0, size)
+    assert checked[-1] == (4, 4, size, size)

@@ -75,6 +75,53 @@ class DownloadResult:
     seconds: float
 
 
+class Phases:
+    """Turns a download's callbacks into phases: making files, then verifying
+    them (counted in bytes: reading checksums is what takes long), so the
+    display never sits at 100 % while work goes on."""
+
+    def __init__(self, reporter: Reporter, done_word: str, began: float) -> None:
+        self._reporter = reporter
+        self._done_word = done_word
+        self._began = began
+        self._verify_began: float | None = None
+        self._files = 0
+
+    def verifying(
+        self, files_done: int, files_total: int, bytes_done: int, bytes_total: int
+    ) -> None:
+        """``verify_progress`` of ``Client.download_files``."""
+        reporter = self._reporter
+        if self._verify_began is None:
+            now = time.perf_counter()
+            self._verify_began = now
+            reporter.end(
+                f"{self._done_word} {_format.plural(files_total, 'file')}"
+                f" in {_format.duration(now - self._began)}"
+            )
+            reporter.begin("verifying files", total=bytes_total, unit="bytes")
+        self._files = files_total
+        reporter.update(
+            bytes_done,
+            bytes_total,
+            note=f"{_format.count(files_done)}/{_format.count(files_total)} files",
+        )
+
+    def finished(self, done_word: str, made: int) -> None:
+        """End the last phase: verification, or making files if none ran."""
+        now = time.perf_counter()
+        if self._verify_began is None:
+            self._reporter.end(
+                f"{done_word} {_format.plural(made, 'file')}"
+                f" in {_format.duration(now - self._began)}"
+            )
+        else:
+            self._reporter.end(
+                f"verified {_format.plural(self._files, 'file')}"
+                f" in {_format.duration(now - self._verify_began)}"
+            )
+
+
 def make_transfer(mode: Mode, allowed_roots: Sequence[str] | None) -> Transfer:
     """The file transfer for ``--link``, ``--copy`` or ``--auto``."""
     if mode == "link":
@@ -131,6 +178,7 @@ async def download(
         doing, done_word = _VERBS[request.mode]
         reporter.begin(f"{doing} files", total=len(chosen))
         began = time.perf_counter()
+        phases = Phases(reporter, done_word, began)
         report = await client.download_files_with_report(
             dataset,
             target=request.target,
@@ -139,14 +187,12 @@ async def download(
             keep_tree=request.keep_tree,
             verify=request.verify,
             progress=reporter.update,
+            verify_progress=phases.verifying,
         )
         seconds = time.perf_counter() - began
         if report.transfer is not None:
             done_word = _DONE.get(report.transfer, "downloaded")
-        made = report.transferred + report.replaced
-        reporter.end(
-            f"{done_word} {_format.plural(made, 'file')} in {_format.duration(seconds)}"
-        )
+        phases.finished(done_word, report.transferred + report.replaced)
     return DownloadResult(
         dataset=report.dataset,
         verb=done_word,

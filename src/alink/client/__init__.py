@@ -14,9 +14,9 @@
 
 from .._public import present_as
 from ._client import Client
-from ._download import DownloadReport
+from ._download import DownloadReport, VerifyProgressCallback
 from ._http import RetryPolicy
 
-__all__ = ["Client", "DownloadReport", "RetryPolicy"]
+__all__ = ["Client", "DownloadReport", "RetryPolicy", "VerifyProgressCallback"]
 
 present_as(__name__, globals(), __all__)

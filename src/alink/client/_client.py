@@ -21,7 +21,7 @@ from .._errors import ScicatCommError, ScicatLoginError
 from .._model import PID, Dataset
 from ..transfer._engine import ProgressCallback
 from ..typing import Downloader
-from ._download import DownloadReport, VerifyLevel
+from ._download import DownloadReport, VerifyLevel, VerifyProgressCallback
 from ._download import download_files as _download_files
 from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
 from ._parse import parse_dataset
@@ -329,6 +329,7 @@ class Client:
         verify: VerifyLevel = "checksum",
         progress: ProgressCallback | None = None,
         follow_target_symlinks: bool = False,
+        verify_progress: VerifyProgressCallback | None = None,
     ) -> Dataset:
         """Make selected files of ``dataset`` available under ``target``.
 
@@ -359,6 +360,10 @@ class Client:
                 only, or ``"none"``. Below ``"checksum"`` no file is read: an
                 existing file of the right size counts as in place.
             progress: ``progress(done, total)``, called as files complete.
+            verify_progress: ``verify_progress(files_done, files_total,
+                bytes_done, bytes_total)``, called as verification proceeds
+                (after ``progress`` reached its total; reading a TB of
+                checksums takes a while).
             follow_target_symlinks: Allow ``target`` itself, or a folder
                 inside it, to be a symlink leading out of ``target`` (refused
                 by default, so a planted link cannot redirect the download).
@@ -404,6 +409,7 @@ class Client:
             verify=verify,
             progress=progress,
             follow_target_symlinks=follow_target_symlinks,
+            verify_progress=verify_progress,
         )
         return report.dataset
 
@@ -419,6 +425,7 @@ class Client:
         verify: VerifyLevel = "checksum",
         progress: ProgressCallback | None = None,
         follow_target_symlinks: bool = False,
+        verify_progress: VerifyProgressCallback | None = None,
     ) -> DownloadReport:
         """:meth:`download_files`, and what it did with each file.
 
@@ -439,6 +446,7 @@ class Client:
             verify=verify,
             progress=progress,
             follow_target_symlinks=follow_target_symlinks,
+            verify_progress=verify_progress,
         )
 
 

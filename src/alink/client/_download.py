@@ -25,6 +25,7 @@ import inspect
 import logging
 import os
 import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,11 +48,13 @@ from ._layout import Layout, plan_layout
 from ._select import FileSelector, select_files
 from ._uptodate import Found, Triage, settle, triage
 
-__all__ = ["DownloadReport", "VerifyLevel", "download_files"]
+__all__ = ["DownloadReport", "VerifyLevel", "VerifyProgressCallback", "download_files"]
 
 _log = logging.getLogger("alink.client")
 
 VerifyLevel = Literal["checksum", "size", "none"]
+#: ``verify_progress(files_done, files_total, bytes_done, bytes_total)``.
+VerifyProgressCallback = Callable[[int, int, int, int], object]
 _LEVELS: tuple[str, ...] = ("checksum", "size", "none")
 
 #: Above this many files, planning and result building run on a worker thread.
@@ -202,9 +205,15 @@ async def _maybe_thread(func: Callable[[], _T], count: int) -> _T:
     return func()
 
 
-async def _run_all(tasks: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
+async def _run_all(
+    tasks: Sequence[Callable[[], _T]],
+    workers: int,
+    on_done: Callable[[int], object] | None = None,
+) -> list[_T]:
     """Run blocking tasks on up to ``workers`` threads; the first error cancels
-    the rest and is raised as itself (never an ``ExceptionGroup``)."""
+    the rest and is raised as itself (never an ``ExceptionGroup``).
+
+    ``on_done(k)`` is called on the event loop as task ``k`` completes."""
     results: list[_T | None] = [None] * len(tasks)
     errors: list[Exception] = []
     limiter = anyio.CapacityLimiter(workers)
@@ -212,6 +221,8 @@ async def _run_all(tasks: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
     async def run(k: int, scope: anyio.CancelScope) -> None:
         try:
             results[k] = await anyio.to_thread.run_sync(tasks[k], limiter=limiter)
+            if on_done is not None:
+                on_done(k)
         except Exception as exc:
             errors.append(exc)
             scope.cancel()
@@ -372,6 +383,7 @@ async def download_files(
     verify: VerifyLevel,
     progress: ProgressCallback | None,
     follow_target_symlinks: bool = False,
+    verify_progress: VerifyProgressCallback | None = None,
 ) -> DownloadReport:
     """See :meth:`alink.Client.download_files_with_report`."""
     if transfer is None:
@@ -399,6 +411,11 @@ async def download_files(
     )
     if progress is not None and not callable(progress):
         raise TypeError("progress must be a callable progress(done, total)")
+    if verify_progress is not None and not callable(verify_progress):
+        raise TypeError(
+            "verify_progress must be a callable"
+            " verify_progress(files_done, files_total, bytes_done, bytes_total)"
+        )
     folder = dataset.source_folder
     if folder is None:
         raise ValueError(
@@ -442,7 +459,9 @@ async def download_files(
     done = RunResult(created=0, already_done=0)
     how = None
     if pending:
-        done, how = await _transfer(transfer, dataset, plan, pending, replace, progress)
+        done, how = await _transfer(
+            transfer, dataset, plan, pending, replace, progress, verify_progress
+        )
     result = await _maybe_thread(lambda: _result(dataset, plan.layout), count)
     return DownloadReport(
         result,
@@ -507,6 +526,7 @@ async def _transfer(
     pending: Sequence[int],
     replace: Sequence[int],
     progress: ProgressCallback | None,
+    verify_progress: VerifyProgressCallback | None,
 ) -> tuple[RunResult, str]:
     layout = plan.layout
     everything = len(pending) == len(layout)
@@ -525,9 +545,10 @@ async def _transfer(
         if _accepts(method, "replace", "verify"):
             extra: dict[str, Any] = {"replace": replace}
             if checks:
-                extra["verify"] = lambda j, path: _local.verify_file(
-                    path, plan.expected(pending[j])
-                )
+                tally = _Tally(plan, pending)
+                extra["verify"] = tally.verify
+                if verify_progress is not None and _accepts(method, "verify_progress"):
+                    extra["verify_progress"] = tally.reporter(verify_progress)
             if progress is not None:
                 extra["progress"] = progress
             done = await method(remote=remote, local=local, **extra)
@@ -543,9 +564,42 @@ async def _transfer(
                 " remove them or download into another folder"
             )
         await _transfer_then_verify(
-            method, plan, pending, remote, local, checks, progress
+            method, plan, pending, remote, local, checks, progress, verify_progress
         )
         return RunResult(created=len(pending), already_done=0), _method(con)
+
+
+class _Tally:
+    """Bytes verified so far, counted from worker threads, for progress.
+
+    ``j`` is a position in ``pending``; its size is what the catalogue says.
+    """
+
+    __slots__ = ("_lock", "_pending", "_plan", "_sizes", "bytes", "total")
+
+    def __init__(self, plan: _Plan, pending: Sequence[int]) -> None:
+        self._plan = plan
+        files, indices = plan.files, plan.layout.indices
+        self._sizes = [files[indices[k]].size for k in pending]
+        self._pending = pending
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.total = sum(self._sizes)
+
+    def add(self, j: int) -> None:
+        with self._lock:
+            self.bytes += self._sizes[j]
+
+    def verify(self, j: int, path: str) -> None:
+        """The engine's ``verify``: check the file, then count its bytes."""
+        _local.verify_file(path, self._plan.expected(self._pending[j]))
+        self.add(j)
+
+    def reporter(
+        self, verify_progress: VerifyProgressCallback
+    ) -> Callable[[int, int], object]:
+        """A ``(done, total)`` callback that adds the bytes and forwards."""
+        return lambda done, total: verify_progress(done, total, self.bytes, self.total)
 
 
 def _as_paths(local: Sequence[str]) -> list[Path]:
@@ -560,6 +614,7 @@ async def _transfer_then_verify(
     local: Sequence[str],
     checks: bool,
     progress: ProgressCallback | None,
+    verify_progress: VerifyProgressCallback | None,
 ) -> None:
     """For a transfer that only knows ``download_files(*, remote, local)``."""
     new_folders = await anyio.to_thread.run_sync(
@@ -576,7 +631,7 @@ async def _transfer_then_verify(
         await method(remote=remote, local=paths)
     try:
         if checks:
-            await _verify_all(plan, pending, local)
+            await _verify_all(plan, pending, local, verify_progress)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_local.remove_entries, local)
@@ -587,22 +642,39 @@ async def _transfer_then_verify(
 
 
 async def _verify_all(
-    plan: _Plan, pending: Sequence[int], local: Sequence[str]
+    plan: _Plan,
+    pending: Sequence[int],
+    local: Sequence[str],
+    verify_progress: VerifyProgressCallback | None,
 ) -> None:
+    tally = _Tally(plan, pending)
+    report = tally.reporter(verify_progress) if verify_progress else None
+    checked = 0
+
     def check(batch: list[int]) -> list[str]:
         problems = []
         for j in batch:
             problem = _local.check_file(local[j], plan.expected(pending[j]))
             if problem is not None:
                 problems.append(problem)
+            tally.add(j)
         return problems
 
     # Batches of positions j in ``pending``, weighed by the files' sizes.
     weights = _hash_batches(plan, pending)
     position = {k: j for j, k in enumerate(pending)}
     batches = [[position[k] for k in batch] for batch in weights]
+
+    def done(k: int) -> None:
+        nonlocal checked
+        checked += len(batches[k])
+        if report is not None:
+            report(checked, len(pending))
+
+    if report is not None:
+        report(0, len(pending))
     results = await _run_all(
-        [functools.partial(check, b) for b in batches], _HASH_WORKERS
+        [functools.partial(check, b) for b in batches], _HASH_WORKERS, done
     )
     problems = [p for batch in results for p in batch]
     if problems:

@@ -195,6 +195,7 @@ class DownloadConnectionBase:
         progress: ProgressCallback | None = None,
         replace: bool | Collection[int] = False,
         verify: VerifyCallback | None = None,
+        verify_progress: ProgressCallback | None = None,
     ) -> RunResult:
         """Make each ``remote[i]`` available at ``local[i]``, all or nothing.
 
@@ -213,6 +214,8 @@ class DownloadConnectionBase:
             verify: ``verify(index, local_path)``, called on worker threads
                 for every pair once all exist; raising (e.g.
                 :class:`~alink.IntegrityError`) rolls the whole call back.
+            verify_progress: ``verify_progress(done, total)``, called on the
+                event loop as ``verify`` calls complete.
 
         Returns:
             What was created, replaced and already in place.
@@ -226,7 +229,9 @@ class DownloadConnectionBase:
             FileNotAccessibleError: remote files are missing or not files.
             FileExistsError: something else is already at a local path.
         """
-        return await self._download(remote, local, progress, replace, verify)
+        return await self._download(
+            remote, local, progress, replace, verify, verify_progress
+        )
 
     async def _download(
         self,
@@ -235,6 +240,7 @@ class DownloadConnectionBase:
         progress: ProgressCallback | None,
         replace: bool | Collection[int],
         verify: VerifyCallback | None,
+        verify_progress: ProgressCallback | None = None,
     ) -> RunResult:
         engine = self._options.engine
         if isinstance(remote, str | RemotePath) or isinstance(local, str | os.PathLike):
@@ -288,6 +294,7 @@ class DownloadConnectionBase:
                 replace=range(len(plan)) if replace is True else (replace or ()),
                 verify=verify,
                 finish=staging,
+                verify_progress=verify_progress,
             )
         except OSError as exc:
             if staging is not None:

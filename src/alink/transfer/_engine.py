@@ -433,6 +433,7 @@ class Engine:
         replace: Collection[int] = (),
         verify: VerifyCallback | None = None,
         finish: Finisher | None = None,
+        verify_progress: ProgressCallback | None = None,
     ) -> RunResult:
         """Create ``folders`` (if missing), then apply ``operation`` to every pair.
 
@@ -442,7 +443,8 @@ class Engine:
         ``replace`` lists pairs whose existing target is replaced atomically
         (the old entry comes back if the run fails). Once every pair exists,
         ``finish.commit()`` runs, shielded from cancellation; then ``verify``
-        is called for every pair, and an exception from it fails the run.
+        is called for every pair, and an exception from it fails the run;
+        ``verify_progress(done, total)`` follows it on the event loop.
 
         All or nothing: if anything fails or the caller is cancelled, what this
         run created is undone before the exception propagates (a plain
@@ -472,6 +474,14 @@ class Engine:
             if progress is not None:
                 progress(done, total)
 
+        verified = 0
+
+        def checked(count: int) -> None:
+            nonlocal verified
+            verified += count
+            if verify_progress is not None:
+                verify_progress(verified, total)
+
         def check(start: int, stop: int) -> BaseException | None:
             assert verify is not None
             try:
@@ -493,7 +503,9 @@ class Engine:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(finish.commit)
             if verify is not None:
-                await self._run_parallel(check, total, limiter)
+                if verify_progress is not None:
+                    verify_progress(0, total)
+                await self._run_parallel(check, total, limiter, checked)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 problems = []
