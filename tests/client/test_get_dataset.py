@@ -300,6 +300,19 @@ async def test_other_http_error_has_status_and_message(
     assert len(fake.requests) == 1  # not retried
 
 
+async def test_a_long_list_of_server_messages_is_capped(
+    sleeps: list[float], serve: Callable[..., Any], connect: Callable[..., Client]
+) -> None:
+    fake = serve({"message": [f"field{i} is wrong" for i in range(300)]}, status=400)
+    async with connect(fake) as client:
+        with pytest.raises(ScicatCommError) as info:
+            await client.get_dataset(PID_TEXT)
+    text = str(info.value)
+    assert "field4 is wrong; and 295 more" in text
+    assert "field5" not in text
+    assert len(text) < 600
+
+
 async def test_non_json_error_body_is_quoted(
     scicat: Callable[..., Any], connect: Callable[..., Client]
 ) -> None:
