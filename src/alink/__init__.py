@@ -5,35 +5,48 @@ whose names start with ``_`` are private.
 """
 
 from ._errors import (
+    DuplicateLocalPathError,
     FileNotAccessibleError,
     FileTransferError,
     IntegrityError,
+    LocalFileConflictError,
     NoSuitableTransferError,
+    NothingSelectedWarning,
     ScicatCommError,
     ScicatLoginError,
     UnsafePathError,
 )
 from ._model import PID, Dataset, File
 from ._paths import RemotePath
-from .client import Client
-from .transfer._engine import Engine, ProgressCallback, VerifyCallback
+from ._public import present_as
+from .client import Client, DownloadReport, VerifyProgressCallback
+from .transfer._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 
 __all__ = [
     "PID",
     "Client",
     "Dataset",
+    "DownloadReport",
+    "DuplicateLocalPathError",
     "Engine",
     "File",
     "FileNotAccessibleError",
     "FileTransferError",
     "IntegrityError",
+    "LocalFileConflictError",
     "NoSuitableTransferError",
+    "NothingSelectedWarning",
     "ProgressCallback",
     "RemotePath",
+    "RunResult",
     "ScicatCommError",
     "ScicatLoginError",
     "UnsafePathError",
     "VerifyCallback",
+    "VerifyProgressCallback",
 ]
 
 __version__ = "0.1.0"
+
+# Tracebacks and reprs show ``alink.ScicatCommError``, not its private module.
+present_as(__name__, globals(), __all__)

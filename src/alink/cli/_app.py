@@ -22,7 +22,7 @@ import click
 from .. import __version__
 from . import _demo, _format
 from ._auth import Login, resolve_login
-from ._download import DownloadRequest, Mode, VerifyLevel, download
+from ._download import DownloadRequest, DownloadResult, Mode, VerifyLevel, download
 from ._exit import ExitCode
 from ._progress import open_reporter
 from ._run import fail, finish, log_to_stderr, run_job
@@ -55,6 +55,10 @@ class _Group(click.Group):
             code = super().main(
                 args, prog_name, complete_var, standalone_mode=False, **extra
             )
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # Plain ``alink``: the help, as asked for, not an error.
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(ExitCode.OK)
         except click.ClickException as exc:
             where = (
                 exc.ctx.command_path
@@ -383,16 +387,23 @@ def download_command(
     )
     if quiet:
         return
-    kept = (
-        f", {_format.count(result.up_to_date)} already up to date"
-        if result.up_to_date
-        else ""
-    )
-    click.echo(
+    click.echo(_download_summary(request.pid, target, result))
+
+
+def _download_summary(pid: str, target: Path, result: DownloadResult) -> str:
+    """The closing line: how many files, where, and what was done with them."""
+    parts = []
+    if result.transferred or not (result.replaced or result.kept):
+        parts.append(f"{_format.count(result.transferred)} {result.verb}")
+    if result.replaced:
+        parts.append(f"{_format.count(result.replaced)} replaced")
+    if result.kept:
+        parts.append(f"{_format.count(result.kept)} already in place")
+    chosen = f"; --auto chose {result.chosen}" if result.chosen else ""
+    return (
         f"{_format.plural(result.selected, 'file')}"
-        f" ({_format.size(result.size)}) of {request.pid} ready in {target}"
-        f" ({_format.count(result.transferred)} {result.verb}{kept};"
-        f" {_format.duration(result.seconds)})"
+        f" ({_format.size(result.size)}) of {pid} ready in {target}"
+        f" ({', '.join(parts)}{chosen}; {_format.duration(result.seconds)})"
     )
 
 

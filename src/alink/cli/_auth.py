@@ -9,6 +9,7 @@ The token and the password are kept out of every repr and message.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -67,6 +68,14 @@ def check_url(url: str) -> str:
     return url.strip()
 
 
+def _has_terminal() -> bool:
+    """Whether a password can be asked for (stdin is a terminal)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdin
+        return False
+
+
 def resolve_login(
     *,
     url: str,
@@ -95,6 +104,13 @@ def resolve_login(
         if not username.strip():
             fail("--username must not be empty")
         password = os.environ.get(PASSWORD_ENV)
+        if not password and not _has_terminal():
+            # getpass would read the password in the clear from stdin, after
+            # a GetPassWarning; there is nobody to ask.
+            fail(
+                f"no password for {username!r}: there is no terminal to ask for"
+                f" it; set {PASSWORD_ENV}"
+            )
         if not password:
             try:
                 password = click.prompt(

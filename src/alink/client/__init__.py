@@ -12,7 +12,11 @@
         dataset = await client.download_files(dataset, target="downloads")
 """
 
+from .._public import present_as
 from ._client import Client
+from ._download import DownloadReport, VerifyProgressCallback
 from ._http import RetryPolicy
 
-__all__ = ["Client", "RetryPolicy"]
+__all__ = ["Client", "DownloadReport", "RetryPolicy", "VerifyProgressCallback"]
+
+present_as(__name__, globals(), __all__)

@@ -21,7 +21,7 @@ from .._errors import ScicatCommError, ScicatLoginError
 from .._model import PID, Dataset
 from ..transfer._engine import ProgressCallback
 from ..typing import Downloader
-from ._download import VerifyLevel
+from ._download import DownloadReport, VerifyLevel, VerifyProgressCallback
 from ._download import download_files as _download_files
 from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
 from ._parse import parse_dataset
@@ -329,53 +329,111 @@ class Client:
         verify: VerifyLevel = "checksum",
         progress: ProgressCallback | None = None,
         follow_target_symlinks: bool = False,
+        verify_progress: VerifyProgressCallback | None = None,
     ) -> Dataset:
         """Make selected files of ``dataset`` available under ``target``.
 
         Args:
             dataset: The dataset (e.g. from :meth:`get_dataset`); unchanged.
             target: Local folder; created (with parents) only once every
-                check has passed.
-            select: Which files: ``True``/``False``, a remote path (full, or
-                relative to the source folder), a list/tuple of those, an
-                ``re.Pattern`` searched in the full remote path, or a callable
-                ``File -> bool`` (for datasets of more than a few thousand
-                files it is called on a worker thread, like the rest of the
-                planning). Files not on the remote are never selected.
+                check has passed — and, as in Scitacean, also when nothing
+                is selected.
+            select: Which files, matched as in Scitacean against
+                :attr:`File.remote_path <alink.File.remote_path>` (the path
+                relative to the source folder): ``True``/``False``; a path
+                (``"sub/a.dat"``; the full remote path is accepted too); a
+                list/tuple of those; an ``re.Pattern``, searched in the
+                relative path; or a callable ``File -> bool`` (for datasets
+                of more than a few thousand files it is called on a worker
+                thread, like the rest of the planning). Files not on the
+                remote are never selected. A selection that matches none of
+                the dataset's files warns with
+                :class:`~alink.NothingSelectedWarning`.
             checksum_algorithm: Overrides the dataset's algorithm, for the
-                up-to-date check and for verification alike.
-            force: Replace existing local files even when up to date.
+                check of existing files and for verification alike.
+            force: Replace existing local entries whatever they are (folders
+                excepted), even files that differ from the catalogue.
             keep_tree: Keep the remote sub-folders below the source folder
                 (default: all files flat in ``target``, as Scitacean does).
             verify: After downloading, check ``"checksum"`` (size, and the
-                checksum where the dataset has one; default), ``"size"`` only,
-                or ``"none"``. Below ``"checksum"`` nothing is read, and
-                existing local files are replaced instead of being checked.
+                checksum where the dataset has one; default), ``"size"``
+                only, or ``"none"``. Below ``"checksum"`` no file is read: an
+                existing file of the right size counts as in place.
             progress: ``progress(done, total)``, called as files complete.
+            verify_progress: ``verify_progress(files_done, files_total,
+                bytes_done, bytes_total)``, called as verification proceeds
+                (after ``progress`` reached its total; reading a TB of
+                checksums takes a while).
             follow_target_symlinks: Allow ``target`` itself, or a folder
                 inside it, to be a symlink leading out of ``target`` (refused
                 by default, so a planted link cannot redirect the download).
 
         Returns:
             A new dataset whose downloaded files have ``local_path`` set.
+            (:meth:`download_files_with_report` also says what it did.)
 
-        Existing local files whose checksum matches are kept untouched; stale
-        ones (or all with ``force``) are replaced atomically — the path is
-        never missing, and the old file is back if anything fails. All or
-        nothing: on any error, including :class:`~alink.IntegrityError` from
-        verification, everything this call did is undone.
+        Existing local entries: a file that matches the catalogue, or a
+        symlink to the very file (for a transfer that links), is kept
+        untouched. alink's own stale entries — symlinks into the dataset's
+        source folder — are replaced atomically: the path is never missing,
+        and the old entry is back if anything fails. Anything else, such as a
+        file whose size or checksum differs (maybe edited by you), is never
+        replaced without ``force``: the download fails before changing
+        anything. All or nothing: on any error, including
+        :class:`~alink.IntegrityError` from verification, everything this
+        call did is undone.
 
         Raises:
-            ValueError: no file transfer, no source folder, two files for one
-                local path, an unsupported checksum algorithm, bad arguments.
+            ValueError: no file transfer, no source folder, an unsupported
+                checksum algorithm, bad arguments.
+            DuplicateLocalPathError: two files for one local path (a
+                ``ValueError`` and, as in Scitacean, a ``RuntimeError``).
             TypeError: ``select`` (or another argument) has the wrong type.
             UnsafePathError: a file outside the source folder or without a
                 usable name; ``target`` or a folder in it is a symlink leading
                 elsewhere.
+            LocalFileConflictError: local files that differ from the
+                catalogue are in the way (a ``FileExistsError``).
             FileExistsError: a folder is where a file should go, or the
-                transfer cannot replace an existing file.
+                transfer cannot replace an existing entry.
             FileNotAccessibleError: remote files cannot be reached.
             IntegrityError: a downloaded file does not match the catalogue.
+        """
+        report = await self.download_files_with_report(
+            dataset,
+            target=target,
+            select=select,
+            checksum_algorithm=checksum_algorithm,
+            force=force,
+            keep_tree=keep_tree,
+            verify=verify,
+            progress=progress,
+            follow_target_symlinks=follow_target_symlinks,
+            verify_progress=verify_progress,
+        )
+        return report.dataset
+
+    async def download_files_with_report(
+        self,
+        dataset: Dataset,
+        *,
+        target: str | os.PathLike[str],
+        select: FileSelector = True,
+        checksum_algorithm: str | None = None,
+        force: bool = False,
+        keep_tree: bool = False,
+        verify: VerifyLevel = "checksum",
+        progress: ProgressCallback | None = None,
+        follow_target_symlinks: bool = False,
+        verify_progress: VerifyProgressCallback | None = None,
+    ) -> DownloadReport:
+        """:meth:`download_files`, and what it did with each file.
+
+        Takes the same arguments and raises the same errors. The
+        :class:`~alink.DownloadReport` holds the dataset that
+        :meth:`download_files` returns, and counts the files transferred,
+        replaced and kept as they were, with how they were transferred
+        (``"link"``, ``"copy"``, ...).
         """
         return await _download_files(
             self._file_transfer,
@@ -388,6 +446,7 @@ class Client:
             verify=verify,
             progress=progress,
             follow_target_symlinks=follow_target_symlinks,
+            verify_progress=verify_progress,
         )
 
 

@@ -19,6 +19,7 @@ Example::
         ...  # GET f"{server.url}/v4/datasets/p%2F1?include=origdatablocks"
 """
 
+from .._public import present_as
 from ._factory import FileSpec, GeneratedDataset, dataset_from_directory, make_dataset
 from ._faults import Faults
 from ._seed import ScicatSeed, example_seed
@@ -38,3 +39,5 @@ __all__ = [
     "find_sshd",
     "make_dataset",
 ]
+
+present_as(__name__, globals(), __all__)
