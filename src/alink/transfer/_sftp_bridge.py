@@ -140,29 +140,31 @@ class Counters:
     total: int = -1
     bytes_done: int = 0
     bytes_total: int = -1
+    verified: int = 0
+    verify_total: int = -1
 
 
 async def report_progress(
     counters: Counters,
     progress: ProgressCallback | None,
     byte_progress: ProgressCallback | None,
+    verify_progress: ProgressCallback | None,
     finished: anyio.Event,
 ) -> None:
     """On the caller's loop: call the callbacks whenever the counters change,
     until ``finished`` is set (then once more, with the final counts)."""
-    last: tuple[int, int] | None = None
-    last_bytes: tuple[int, int] | None = None
+    last: list[tuple[int, int] | None] = [None, None, None]
     while True:
         done = finished.is_set()
         if counters.total >= 0:
-            now = (counters.done, counters.total)
-            if progress is not None and now != last:
-                last = now
-                progress(*now)
-            now_bytes = (counters.bytes_done, counters.bytes_total)
-            if byte_progress is not None and now_bytes != last_bytes:
-                last_bytes = now_bytes
-                byte_progress(*now_bytes)
+            for k, callback, now in (
+                (0, progress, (counters.done, counters.total)),
+                (1, byte_progress, (counters.bytes_done, counters.bytes_total)),
+                (2, verify_progress, (counters.verified, counters.verify_total)),
+            ):
+                if callback is not None and now[1] >= 0 and now != last[k]:
+                    last[k] = now
+                    callback(*now)
         if done:
             return
         with anyio.move_on_after(PUMP_SECONDS):

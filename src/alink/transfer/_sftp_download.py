@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any, cast, overload
 import anyio
 import anyio.to_thread
 
-from .._errors import FileNotAccessibleError, UnsafePathError
+from .._errors import FileNotAccessibleError, LocalFileConflictError, UnsafePathError
 from .._names import summarise
 from .._paths import RemotePath
 from . import _fs, _plan
 from ._copy_ops import remove_stale_temps
 from ._download import DownloadOptions, check_allowed_roots, plan_download
-from ._engine import Engine, VerifyCallback
+from ._engine import Engine, RunResult, VerifyCallback
 from ._sftp_bridge import Counters
 from ._sftp_local import (
     LocalFindings,
@@ -309,12 +309,14 @@ class _Writer:
         attrs: RemoteAttrs,
         verify: VerifyCallback | None,
         umask: int,
+        counters: Counters,
     ) -> None:
         self.temps = temps
         self._targets = targets
         self._attrs = attrs
         self._verify = verify
         self._umask = umask
+        self._counters = counters
         self._verifying = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
 
     def _times_mode(self, i: int) -> tuple[tuple[int, int], int]:
@@ -347,6 +349,7 @@ class _Writer:
             await anyio.to_thread.run_sync(
                 self._verify, i, temp, limiter=self._verifying
             )
+            self._counters.verified += 1
 
 
 # ------------------------------------------------------------------- fetch
@@ -532,8 +535,10 @@ async def download(
     engine: Engine,
     swept: set[str],
     tuning: DownloadTuning,
-) -> None:
+) -> RunResult:
     """See ``SFTPDownloadConnection.download_files``; on the private loop."""
+    if isinstance(remote, str | RemotePath) or isinstance(local, str | os.PathLike):
+        raise TypeError("remote and local must be sequences of paths")
     against: Sequence[RemotePath | str] = remote
     if await anyio.to_thread.run_sync(_any_relative, remote):
         against = _Against(remote, session.home)
@@ -543,7 +548,7 @@ async def download(
     count = len(plan)
     if not count:
         counters.total = counters.bytes_total = 0
-        return
+        return RunResult(created=0, already_done=0)
     try:
         attrs = await check_remote(
             session, plan, layout, source, roots, against, tuning
@@ -567,15 +572,22 @@ async def download(
     counters.bytes_total = sum(attrs.sizes)
     counters.bytes_done = sum(attrs.sizes[i] for i in done)
     if verify is not None and done:
-        await engine.run_chunked(
-            lambda a, b: [verify(i, targets[i]) for i in findings.done[a:b]],
-            len(findings.done),
-            initial=16,
-        )
+
+        def check(a: int, b: int) -> None:
+            for i in findings.done[a:b]:
+                verify(i, targets[i])
+                counters.verified += 1
+
+        await engine.run_chunked(check, len(findings.done), initial=16)
     if not pending:
-        return
-    await _transfer(
+        if verify is not None:
+            counters.verify_total = count
+        return RunResult(created=0, already_done=len(done))
+    placed = await _transfer(
         session, plan, attrs, pending, findings, verify, counters, engine, swept, tuning
+    )
+    return RunResult(
+        created=placed.created, already_done=len(done), replaced=placed.replaced
     )
 
 
@@ -587,11 +599,17 @@ def _refuse_existing(findings: LocalFindings, targets: Sequence[str]) -> None:
             f" should go: {shown}; nothing was downloaded"
         )
     if findings.conflicts:
-        shown = summarise([targets[i] for i in sorted(findings.conflicts)])
-        raise FileExistsError(
-            f"{len(findings.conflicts)} local path(s) already exist and differ"
-            " from the remote files (size or modification time): they were left"
-            f" untouched and nothing was downloaded: {shown}"
+        paths = [targets[i] for i in sorted(findings.conflicts)]
+        summary = (
+            f"{len(paths)} local path(s) already exist and differ from the remote"
+            " files (size or modification time): they were left untouched and"
+            f" nothing was downloaded: {summarise(paths)}"
+        )
+        raise LocalFileConflictError(
+            summary + " (pass replace=... to replace them)",
+            paths=paths,
+            reasons=["differs from the remote file"] * len(paths),
+            summary=summary,
         )
 
 
@@ -606,7 +624,7 @@ async def _transfer(
     engine: Engine,
     swept: set[str],
     tuning: DownloadTuning,
-) -> None:
+) -> RunResult:
     targets = plan.targets
     temps = TempFiles()
     created: list[str] = []
@@ -626,14 +644,20 @@ async def _transfer(
         if old:
             swept.update(old)
             await anyio.to_thread.run_sync(lambda: [remove_stale_temps(f) for f in old])
-        writer = _Writer(temps, targets, attrs, verify, umask)
+        writer = _Writer(temps, targets, attrs, verify, umask, counters)
         fetch = _Fetch(session, plan, attrs, pending, writer, counters, verify, tuning)
         await fetch.run(_widen_to(session, attrs, pending, tuning))
+        if verify is not None:
+            # Each file was verified as it completed; report the phase as a
+            # whole, after the transfer (as the engine does).
+            counters.verify_total = len(plan)
         replacing = set(findings.replacing)
         sources = [temps.paths[i] for i in pending]
         final = [targets[i] for i in pending]
         chosen = [j for j, i in enumerate(pending) if i in replacing]
-        await engine.run(PlaceOperation(temps.ids), sources, final, replace=chosen)
+        return await engine.run(
+            PlaceOperation(temps.ids), sources, final, replace=chosen
+        )
     except BaseException as exc:
         with anyio.CancelScope(shield=True):
             problems: list[OSError] = await anyio.to_thread.run_sync(
@@ -730,12 +754,9 @@ async def connect_download(
                     f" {real_source!r} on {where}, outside the allowed roots"
                 )
         if representative is not None:
+            # Only probed, never downloaded: it may lie anywhere (as in
+            # Scitacean and the local transfers).
             path = _plan.absolute_remote(RemotePath(source) / representative, "/")
-            if not _fs.is_inside(path, source):
-                raise UnsafePathError(
-                    f"representative file {str(representative)!r} lies outside the"
-                    f" source folder {source!r}"
-                )
             try:
                 await sftp.stat(path)
             except ssh.SFTPError as exc:

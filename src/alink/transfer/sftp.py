@@ -34,7 +34,7 @@ import anyio
 from .._model import Dataset, File
 from .._paths import RemotePath
 from ._download import DownloadOptions, check_allowed_roots
-from ._engine import Engine, ProgressCallback, VerifyCallback
+from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 from ._sftp_bridge import Bridge, Counters, report_progress
 from ._sftp_download import DownloadTuning, Opened, connect_download, download
 from ._sftp_session import (
@@ -63,6 +63,7 @@ async def _with_progress(
     job: Callable[[Counters], Awaitable[Any]],
     progress: ProgressCallback | None,
     byte_progress: ProgressCallback | None,
+    verify_progress: ProgressCallback | None = None,
 ) -> Any:
     """Run ``job(counters)`` on the private loop; report its progress here.
 
@@ -70,7 +71,7 @@ async def _with_progress(
     that error. Never raises an ``ExceptionGroup``.
     """
     counters = Counters()
-    if progress is None and byte_progress is None:
+    if progress is None and byte_progress is None and verify_progress is None:
         return await bridge.call(job, counters)
     finished = anyio.Event()
     errors: list[BaseException] = []
@@ -78,7 +79,9 @@ async def _with_progress(
 
     async def pump(scope: anyio.CancelScope) -> None:
         try:
-            await report_progress(counters, progress, byte_progress, finished)
+            await report_progress(
+                counters, progress, byte_progress, verify_progress, finished
+            )
         except Exception as exc:
             errors.append(exc)
             scope.cancel()
@@ -138,11 +141,16 @@ class SFTPDownloadConnection(_Connection):
         """The dataset's absolute source folder on the server."""
         return RemotePath(self._opened.source)
 
+    @property
+    def method(self) -> str:
+        """How this connection makes files (for reports): ``"sftp"``."""
+        return "sftp"
+
     async def download_file(
         self, *, remote: RemotePath | str, local: str | os.PathLike[str]
-    ) -> None:
+    ) -> RunResult:
         """Download one file; see :meth:`download_files`."""
-        await self.download_files(remote=[remote], local=[local])
+        return await self.download_files(remote=[remote], local=[local])
 
     async def download_files(
         self,
@@ -153,7 +161,8 @@ class SFTPDownloadConnection(_Connection):
         byte_progress: ProgressCallback | None = None,
         replace: bool | Collection[int] = False,
         verify: VerifyCallback | None = None,
-    ) -> None:
+        verify_progress: ProgressCallback | None = None,
+    ) -> RunResult:
         """Download each ``remote[i]`` to ``local[i]``, all or nothing.
 
         Everything is validated before anything is transferred; all missing
@@ -178,6 +187,11 @@ class SFTPDownloadConnection(_Connection):
                 before it is renamed into place) and for each file that was
                 already done; raising (e.g. :class:`~alink.IntegrityError`)
                 rolls the whole call back.
+            verify_progress: ``verify_progress(done, total)`` in files, called
+                on the event loop as ``verify`` calls complete.
+
+        Returns:
+            What was downloaded, replaced and already in place.
 
         Raises:
             ValueError: ``remote`` and ``local`` differ in length, or a local
@@ -187,14 +201,15 @@ class SFTPDownloadConnection(_Connection):
                 of the dataset.
             FileNotAccessibleError: remote files are missing, unreadable or
                 not regular files.
-            FileExistsError: something else is already at a local path.
+            FileExistsError: something else is already at a local path (a
+                :class:`~alink.LocalFileConflictError` for files that differ).
             FileTransferError: the connection was lost or the server failed
                 part-way (everything this call created is removed).
         """
         opened = self._opened
 
-        async def job(counters: Counters) -> None:
-            await download(
+        async def job(counters: Counters) -> RunResult:
+            return await download(
                 opened.session,
                 opened.source,
                 opened.roots,
@@ -208,7 +223,10 @@ class SFTPDownloadConnection(_Connection):
                 self._tuning,
             )
 
-        await _with_progress(self._bridge, job, progress, byte_progress)
+        result: RunResult = await _with_progress(
+            self._bridge, job, progress, byte_progress, verify_progress
+        )
+        return result
 
 
 class SFTPUploadConnection(_Connection):
