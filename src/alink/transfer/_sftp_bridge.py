@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -29,7 +29,7 @@ import anyio.to_thread
 
 from ._engine import ProgressCallback
 
-__all__ = ["Bridge", "Counters", "report_progress"]
+__all__ = ["Bridge", "Counters", "ProgressFailed", "report_progress"]
 
 _T = TypeVar("_T")
 
@@ -128,12 +128,21 @@ class Bridge:
             raise
 
 
+class ProgressFailed(Exception):
+    """A progress callback raised: the job stops before its final step."""
+
+
 @dataclass(slots=True)
 class Counters:
     """Progress of a job, written on the private loop, read by the caller's.
 
     Plain integers: each write and read is atomic, and a report that is a
     moment late is harmless. ``total`` stays ``-1`` until the job knows it.
+
+    Before its point of no return (renaming files into place), a job waits
+    at :meth:`checkpoint` until the caller's loop has reported the final
+    counts: a callback that raises then still fails the whole call and
+    rolls it back, as with the local transfers, whose engine calls it inline.
     """
 
     done: int = 0
@@ -142,6 +151,29 @@ class Counters:
     bytes_total: int = -1
     verified: int = 0
     verify_total: int = -1
+    #: Whether the caller's loop reports these counters (see report_progress).
+    live: bool = False
+    #: Whether the job waits at its checkpoint for a report.
+    waiting: bool = False
+    #: Whether a callback raised (set by the caller's loop).
+    failed: bool = False
+    resume: threading.Event = field(default_factory=threading.Event)
+
+    async def checkpoint(self) -> None:
+        """On the private loop: wait until the current counts were reported.
+
+        Raises:
+            ProgressFailed: a progress callback raised.
+        """
+        if self.live and not self.failed:
+            self.resume.clear()
+            self.waiting = True
+            try:
+                await anyio.to_thread.run_sync(self.resume.wait, abandon_on_cancel=True)
+            finally:
+                self.waiting = False
+        if self.failed:
+            raise ProgressFailed
 
 
 async def report_progress(
@@ -152,20 +184,32 @@ async def report_progress(
     finished: anyio.Event,
 ) -> None:
     """On the caller's loop: call the callbacks whenever the counters change,
-    until ``finished`` is set (then once more, with the final counts)."""
+    until ``finished`` is set (then once more, with the final counts).
+
+    A callback's exception propagates, after marking the counters failed and
+    letting a job waiting at its checkpoint go on (to stop).
+    """
     last: list[tuple[int, int] | None] = [None, None, None]
-    while True:
-        done = finished.is_set()
-        if counters.total >= 0:
-            for k, callback, now in (
-                (0, progress, (counters.done, counters.total)),
-                (1, byte_progress, (counters.bytes_done, counters.bytes_total)),
-                (2, verify_progress, (counters.verified, counters.verify_total)),
-            ):
-                if callback is not None and now[1] >= 0 and now != last[k]:
-                    last[k] = now
-                    callback(*now)
-        if done:
-            return
-        with anyio.move_on_after(PUMP_SECONDS):
-            await finished.wait()
+    try:
+        while True:
+            done = finished.is_set()
+            waiting = counters.waiting
+            if counters.total >= 0:
+                for k, callback, now in (
+                    (0, progress, (counters.done, counters.total)),
+                    (1, byte_progress, (counters.bytes_done, counters.bytes_total)),
+                    (2, verify_progress, (counters.verified, counters.verify_total)),
+                ):
+                    if callback is not None and now[1] >= 0 and now != last[k]:
+                        last[k] = now
+                        callback(*now)
+            if waiting:
+                counters.resume.set()
+            if done:
+                return
+            with anyio.move_on_after(PUMP_SECONDS):
+                await finished.wait()
+    except BaseException:
+        counters.failed = True
+        counters.resume.set()
+        raise

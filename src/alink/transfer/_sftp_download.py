@@ -582,6 +582,7 @@ async def download(
     if not pending:
         if verify is not None:
             counters.verify_total = count
+        await counters.checkpoint()
         return RunResult(created=0, already_done=len(done))
     placed = await _transfer(
         session, plan, attrs, pending, findings, verify, counters, engine, swept, tuning
@@ -651,6 +652,7 @@ async def _transfer(
             # Each file was verified as it completed; report the phase as a
             # whole, after the transfer (as the engine does).
             counters.verify_total = len(plan)
+        await counters.checkpoint()  # a failing progress callback stops us here
         replacing = set(findings.replacing)
         sources = [temps.paths[i] for i in pending]
         final = [targets[i] for i in pending]

@@ -226,42 +226,46 @@ class _Upload:
             )
 
     async def make_folders(self) -> None:
-        """Create missing remote folders (journalled), check none leads out."""
+        """Create missing remote folders (journalled), parents first; refuse
+        folders inside the upload folder that lead out of it (symlinks)."""
         ssh = self._ssh
         sftp = self._session.channels[0].sftp
         source, real_source = self._state.source, self._state.real_source
+        known: set[str] = set()
         folders = dict.fromkeys(t.rpartition("/")[0] or "/" for t in self._targets)
         for folder in folders:
-            chain = []
+            missing: list[str] = []
             probe = folder
-            while _fs.is_inside(probe, source) and probe != source:
-                chain.append(probe)
-                probe = probe.rpartition("/")[0] or "/"
-            chain.append(source)
-            for path in reversed(chain):
-                found = await _stat(sftp, path)
+            while probe not in known:
+                found = await _stat(sftp, probe)
                 if found is None:
-                    try:
-                        await sftp.mkdir(path)
-                    except ssh.SFTPFailure:
-                        if await _stat(sftp, path) is None:
-                            raise
-                    else:
-                        self.dirs.append(path)
-                        continue
-                    found = await _stat(sftp, path)
-                assert found is not None
-                if mode_kind(found.permissions) == "link":
-                    real = await sftp.realpath(path)
+                    missing.append(probe)
+                    probe = probe.rpartition("/")[0] or "/"
+                    continue
+                kind = mode_kind(found.permissions)
+                if kind == "link" and _fs.is_inside(probe, source):
+                    real = await sftp.realpath(probe)
                     if not _fs.is_inside(real, real_source):
                         raise UnsafePathError(
-                            f"remote folder {path!r} resolves to {real!r}, outside"
+                            f"remote folder {probe!r} resolves to {real!r}, outside"
                             f" the upload folder {source!r}"
                         )
-                elif mode_kind(found.permissions) != "folder":
+                    found = await sftp.stat(probe)
+                    kind = mode_kind(found.permissions)
+                if kind != "folder":
                     raise NotADirectoryError(
-                        f"remote path {path!r} exists and is not a folder"
+                        f"remote path {probe!r} exists and is not a folder"
                     )
+                known.add(probe)
+            for path in reversed(missing):
+                try:
+                    await sftp.mkdir(path)
+                except ssh.SFTPFailure:
+                    if await _stat(sftp, path) is None:
+                        raise
+                else:
+                    self.dirs.append(path)
+                known.add(path)
 
     async def run(self) -> None:
         channels = self._session.channels
@@ -388,6 +392,7 @@ async def upload(
         await job.check_targets()
         await job.make_folders()
         await job.run()
+        await counters.checkpoint()  # a failing progress callback undoes it
     except BaseException as exc:
         with anyio.CancelScope(shield=True), anyio.move_on_after(30):
             try:

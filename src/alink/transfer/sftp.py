@@ -35,7 +35,7 @@ from .._model import Dataset, File
 from .._paths import RemotePath
 from ._download import DownloadOptions, check_allowed_roots
 from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
-from ._sftp_bridge import Bridge, Counters, report_progress
+from ._sftp_bridge import Bridge, Counters, ProgressFailed, report_progress
 from ._sftp_download import DownloadTuning, Opened, connect_download, download
 from ._sftp_session import (
     DEFAULT_CIPHERS,
@@ -73,6 +73,7 @@ async def _with_progress(
     counters = Counters()
     if progress is None and byte_progress is None and verify_progress is None:
         return await bridge.call(job, counters)
+    counters.live = True
     finished = anyio.Event()
     errors: list[BaseException] = []
     result: Any = None
@@ -86,14 +87,19 @@ async def _with_progress(
             errors.append(exc)
             scope.cancel()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(pump, tg.cancel_scope)
-        try:
-            result = await bridge.call(job, counters)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            finished.set()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump, tg.cancel_scope)
+            try:
+                result = await bridge.call(job, counters)
+            except ProgressFailed:
+                pass  # the callback's own error is in ``errors``
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                finished.set()
+    finally:
+        counters.resume.set()  # never leave a job waiting at its checkpoint
     if errors:
         raise errors[0]
     return result
