@@ -418,9 +418,8 @@ class _Fetch:
     async def _open(self, channel: Channel, i: int) -> asyncssh.SFTPClientFile:
         ssh = self._ssh
         try:
-            return await channel.sftp.open(
-                self._sources[i], "rb", block_size=channel.block
-            )
+            # block_size=0: each read is one request; this class pipelines.
+            return await channel.sftp.open(self._sources[i], "rb", block_size=0)
         except (ssh.SFTPNoSuchFile, ssh.SFTPNoSuchPath) as exc:
             raise _Inaccessible(i, exc, "it no longer exists") from exc
         except ssh.SFTPPermissionDenied as exc:

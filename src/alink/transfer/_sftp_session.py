@@ -177,6 +177,7 @@ def is_connection_error(error: BaseException) -> bool:
         ssh.ConnectionLost
         | ssh.DisconnectError
         | ssh.SFTPConnectionLost
+        | ssh.SFTPNoConnection
         | ssh.ChannelOpenError
         | BrokenPipeError
         | ConnectionError

@@ -17,6 +17,7 @@ nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import stat
@@ -36,6 +37,7 @@ from ._copy_ops import temp_path
 from ._download import DownloadOptions, check_allowed_roots
 from ._sftp_bridge import Counters
 from ._sftp_session import (
+    Channel,
     Session,
     _load_asyncssh,
     is_connection_error,
@@ -274,7 +276,7 @@ class _Upload:
         async def worker(channel_index: int, scope: anyio.CancelScope) -> None:
             try:
                 for k in self._queue:
-                    await self._one(channels[channel_index].sftp, k)
+                    await self._one(channels[channel_index], k)
             except Exception as exc:
                 errors.append(exc)
                 scope.cancel()
@@ -286,7 +288,31 @@ class _Upload:
         if errors:
             raise errors[0]
 
-    async def _one(self, sftp: asyncssh.SFTPClient, k: int) -> None:
+    async def _write(
+        self, remote: asyncssh.SFTPClientFile, data: bytes, offset: int, block: int
+    ) -> None:
+        """Write ``data`` at ``offset`` in blocks, all requests in flight at once."""
+        if len(data) <= block:
+            await remote.write(data, offset)
+            return
+        view = memoryview(data)
+        errors: list[BaseException] = []
+
+        async def one(start: int, scope: anyio.CancelScope) -> None:
+            try:
+                await remote.write(bytes(view[start : start + block]), offset + start)
+            except Exception as exc:
+                errors.append(exc)
+                scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            for start in range(0, len(data), block):
+                tg.start_soon(one, start, tg.cancel_scope)
+        if errors:
+            raise errors[0]
+
+    async def _one(self, channel: Channel, k: int) -> None:
+        sftp, block = channel.sftp, channel.block
         ssh = self._ssh
         local, target, st = self._local[k], self._targets[k], self._stats[k]
         folder, _, name = target.rpartition("/")
@@ -295,7 +321,8 @@ class _Upload:
         for _ in range(100):
             temp = temp_path(folder or "/", name)
             try:
-                remote = await sftp.open(temp, "xb")
+                # block_size=0: each write is one request; this class pipelines.
+                remote = await sftp.open(temp, "xb", block_size=0)
             except ssh.SFTPFailure:
                 if await _stat(sftp, temp) is not None:
                     continue  # taken: try another name
@@ -308,11 +335,15 @@ class _Upload:
             for offset in range(0, size, _WHOLE):
                 count = min(_WHOLE, size - offset)
                 data = await anyio.to_thread.run_sync(_read, local, offset, count)
-                await remote.write(data, offset)
+                await self._write(remote, data, offset, block)
                 self._counters.bytes_done += count
             await remote.utime((int(st.st_atime), mtime))
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(5),
+                contextlib.suppress(Exception),  # the outcome is decided already
+            ):
                 await remote.close()
         await sftp.rename(temp, target)
         self.temps.discard(temp)
