@@ -22,7 +22,14 @@ import click
 from .. import __version__
 from . import _demo, _format
 from ._auth import Login, resolve_login
-from ._download import DownloadRequest, DownloadResult, Mode, VerifyLevel, download
+from ._download import (
+    DownloadRequest,
+    DownloadResult,
+    Mode,
+    SftpServer,
+    VerifyLevel,
+    download,
+)
 from ._exit import ExitCode
 from ._progress import open_reporter
 from ._run import fail, finish, log_to_stderr, run_job
@@ -300,7 +307,17 @@ def demo(
     "--auto",
     "mode",
     flag_value="auto",
-    help="Link when the storage is mounted here, else copy.",
+    help="Link when the storage is mounted here, else copy (else download over"
+    " SFTP from the --sftp server).",
+)
+@click.option(
+    "--sftp",
+    "sftp",
+    metavar="[USER@]HOST[:PORT]",
+    help="Download over SSH (SFTP) from this file server, when the storage is"
+    " not mounted here; with --auto, only where linking and copying cannot."
+    " Logs in like `ssh` (agent, keys, ~/.ssh/config; the host key must be"
+    " in known_hosts).",
 )
 @click.option(
     "--select",
@@ -345,6 +362,7 @@ def download_command(
     pid: str,
     target: Path,
     mode: Mode,
+    sftp: str | None,
     patterns: tuple[re.Pattern[str], ...],
     keep_tree: bool,
     force: bool,
@@ -365,6 +383,9 @@ def download_command(
         fail("the PID is empty")
     if target.exists() and not target.is_dir():
         fail(f"--target {target}: exists and is not a folder", ExitCode.FILE_EXISTS)
+    server_for_sftp = _sftp_server(ctx, sftp)
+    if server_for_sftp is not None and mode != "auto":
+        mode = "sftp"
     login = _login(ctx, **server)
     if checksum is None:
         checksum = mode != "link"
@@ -377,6 +398,7 @@ def download_command(
         force=force,
         verify="checksum" if checksum else "size",
         allowed_roots=allowed_roots or None,
+        sftp=server_for_sftp,
     )
     with log_to_stderr(debug=debug), open_reporter(quiet=quiet) as reporter:
         outcome = run_job(lambda: download(request, login, reporter), backend=backend)
@@ -388,6 +410,25 @@ def download_command(
     if quiet:
         return
     click.echo(_download_summary(request.pid, target, result))
+
+
+def _sftp_server(ctx: click.Context, value: str | None) -> SftpServer | None:
+    """``--sftp``'s server; with --link or --copy it is a usage error."""
+    if value is None:
+        return None
+    source = ctx.get_parameter_source("mode")
+    if source is not click.core.ParameterSource.DEFAULT and ctx.params["mode"] in (
+        "link",
+        "copy",
+    ):
+        fail(
+            f"--sftp and --{ctx.params['mode']} exclude each other; use --auto to"
+            " try linking, then copying, then SFTP"
+        )
+    try:
+        return SftpServer.parse(value)
+    except ValueError as exc:
+        fail(f"--sftp {value!r}: {exc} (expected [USER@]HOST[:PORT])")
 
 
 def _download_summary(pid: str, target: Path, result: DownloadResult) -> str:

@@ -21,13 +21,14 @@ from ..client import Client, RetryPolicy
 from ..transfer.copy import CopyFileTransfer
 from ..transfer.link import LinkFileTransfer
 from ..transfer.select import SelectFileTransfer
+from ..transfer.sftp import SFTPFileTransfer
 from ._exit import ExitCode
 from ._run import fail
 
 __all__ = ["Login", "Transfer", "check_url", "connect", "resolve_login"]
 
 #: The transfers the command line can use.
-Transfer = LinkFileTransfer | CopyFileTransfer | SelectFileTransfer
+Transfer = LinkFileTransfer | CopyFileTransfer | SelectFileTransfer | SFTPFileTransfer
 
 #: Where ``--username`` reads the password from before asking for it.
 PASSWORD_ENV = "SCICAT_PASSWORD"

@@ -69,7 +69,8 @@ class SSHSettings:
     """How to reach and log in to the file server (secrets kept out of repr)."""
 
     host: str
-    port: int
+    #: ``None``: the SSH config's port for the host, else 22.
+    port: int | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     key_filename: str | None = None
@@ -85,42 +86,51 @@ class SSHSettings:
     @property
     def where(self) -> str:
         user = f"{self.username}@" if self.username else ""
-        return f"{user}{self.host}:{self.port}"
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{user}{self.host}{port}"
 
 
-def _known_hosts_for(settings: SSHSettings, ssh: Any) -> Any:
-    """What asyncssh's ``known_hosts=`` gets.
-
-    By default the user's ``known_hosts`` (or the given file): a host that is
-    not listed, or whose key differs, is refused. With
-    ``accept_unknown_host_keys`` a host that has no entry at all is accepted
-    (``None``: no check), but a listed host must still match: a changed key
-    is always refused.
-    """
-    path = settings.known_hosts
-    if not settings.accept_unknown_host_keys:
-        return () if path is None else path
-    if path is None:
+def _known_files(resolved: Any) -> list[str]:
+    """The ``known_hosts`` files asyncssh resolved from the options and config."""
+    if resolved is None:
+        return []
+    if isinstance(resolved, str | os.PathLike):
+        return [os.fspath(resolved)]
+    files = [os.fspath(f) for f in resolved if isinstance(f, str | os.PathLike)]
+    if not files:
         default = Path("~", ".ssh", "known_hosts").expanduser()
-        path = str(default) if default.is_file() else None
-    if path is None:
-        return None
-    known = ssh.read_known_hosts(path)
-    port = settings.port if settings.port != 22 else None
-    matches = known.match(settings.host, "", port)
-    if any(matches[:3]):  # trusted host keys, CA keys or revoked keys
-        return known
-    return None
+        files = [str(default)]
+    return [f for f in files if os.path.isfile(f)]
 
 
-async def _default_connect(settings: SSHSettings) -> asyncssh.SSHClientConnection:
-    ssh = _load_asyncssh()
+def _unknown_host_client(ssh: Any, files: list[str]) -> Any:
+    """An asyncssh client that accepts the key of a host *absent* from
+    ``files``; asyncssh asks it only about keys it does not trust already."""
+
+    class _AcceptUnknown(ssh.SSHClient):  # type: ignore[misc]
+        def validate_host_public_key(
+            self, host: str, addr: str, port: int, key: Any
+        ) -> bool:
+            lookup_port = port if port != 22 else None
+            for path in files:
+                known = ssh.read_known_hosts(path)
+                for name in (host, addr):
+                    trusted, ca_keys, revoked, *_ = known.match(name, addr, lookup_port)
+                    if trusted or ca_keys or revoked:
+                        return False  # listed with another key: it changed
+            return True
+
+    return _AcceptUnknown
+
+
+def _options(settings: SSHSettings, ssh: Any) -> Any:
+    """asyncssh's connection options (reads the SSH config: a worker thread)."""
     options: dict[str, Any] = {
-        "known_hosts": _known_hosts_for(settings, ssh),
         "connect_timeout": settings.connect_timeout,
         "keepalive_interval": settings.keepalive_interval,
-        "config": settings.ssh_config,
     }
+    if settings.known_hosts is not None:
+        options["known_hosts"] = settings.known_hosts
     if settings.username is not None:
         options["username"] = settings.username
     if settings.password is not None:
@@ -134,8 +144,28 @@ async def _default_connect(settings: SSHSettings) -> asyncssh.SSHClientConnectio
         options["passphrase"] = settings.password
     if settings.ciphers is not None:
         options["encryption_algs"] = list(settings.ciphers)
+    resolved = ssh.SSHClientConnectionOptions(
+        host=settings.host,
+        port=settings.port if settings.port is not None else (),
+        config=settings.ssh_config,
+        **options,
+    )
+    if settings.accept_unknown_host_keys:
+        files = _known_files(resolved.known_hosts)
+        resolved = ssh.SSHClientConnectionOptions(
+            resolved, client_factory=_unknown_host_client(ssh, files)
+        )
+    return resolved
+
+
+async def _default_connect(settings: SSHSettings) -> asyncssh.SSHClientConnection:
+    ssh = _load_asyncssh()
+    options = await anyio.to_thread.run_sync(_options, settings, ssh)
     connection: asyncssh.SSHClientConnection = await ssh.connect(
-        settings.host, settings.port, **options
+        settings.host,
+        settings.port if settings.port is not None else (),
+        config=settings.ssh_config,
+        options=options,
     )
     return connection
 
@@ -246,7 +276,8 @@ class Session:
         try:
             with anyio.fail_after(settings.connect_timeout):
                 if settings.connect is not None:
-                    connection = await settings.connect(settings.host, settings.port)
+                    port = settings.port if settings.port is not None else 22
+                    connection = await settings.connect(settings.host, port)
                 else:
                     connection = await _default_connect(settings)
         except FileNotAccessibleError:

@@ -318,7 +318,7 @@ class SFTPFileTransfer:
 
     Args:
         host: The file server (or a host alias from the SSH config).
-        port: Its SSH port.
+        port: Its SSH port; default: the SSH config's for the host, else 22.
         username: Login name; default: the SSH config's, else the local user.
         password: Password for the login, or the passphrase of
             ``key_filename`` (Scitacean's convention). Never logged or shown.
@@ -359,7 +359,7 @@ class SFTPFileTransfer:
         self,
         *,
         host: str,
-        port: int = 22,
+        port: int | None = None,
         username: str | None = None,
         password: str | None = None,
         key_filename: str | os.PathLike[str] | None = None,
@@ -379,7 +379,9 @@ class SFTPFileTransfer:
     ) -> None:
         if not isinstance(host, str) or not host.strip():
             raise ValueError("host must be a non-empty host name")
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
+        ):
             raise ValueError(f"port must be a TCP port number, got {port!r}")
         if connections < 1 or channels < 1:
             raise ValueError("connections and channels must be at least 1")
@@ -434,8 +436,8 @@ class SFTPFileTransfer:
         return self._settings.host
 
     @property
-    def port(self) -> int:
-        """The file server's SSH port."""
+    def port(self) -> int | None:
+        """The file server's SSH port (``None``: the SSH config's, else 22)."""
         return self._settings.port
 
     def source_folder_for(self, dataset: Dataset) -> RemotePath:
