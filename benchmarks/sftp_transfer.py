@@ -216,10 +216,16 @@ async def run_alink(
     return elapsed, lags
 
 
-def _unavailable() -> str | None:
-    for module in ("asyncssh", "paramiko"):
+def _scitacean_missing() -> str | None:
+    for module in ("scitacean", "paramiko"):
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed (pip install -e '.[bench]')"
+    return None
+
+
+def _unavailable() -> str | None:
+    if importlib.util.find_spec("asyncssh") is None:
+        return "asyncssh is not installed (pip install -e '.[sftp]')"
     from alink.testing import find_sshd
 
     if find_sshd() is None:
@@ -253,12 +259,20 @@ def measure(
         tools: list[tuple[str, Callable[[], float]]] = [
             (SFTP_B, lambda: run_sftp_b(server, source, target))
         ]
+        skipped: list[Measurement] = []
         if case.vs_scitacean is not None:
-            tools.append(
-                (SCITACEAN, lambda: run_scitacean(server, source, target, names))
-            )
+            missing = _scitacean_missing()
+            if missing is None:
+                tools.append(
+                    (SCITACEAN, lambda: run_scitacean(server, source, target, names))
+                )
+            else:
+                skipped.append(
+                    Measurement(case.label, SCITACEAN, case.files, skipped=missing)
+                )
         tools += [(f"alink ({loop.name})", alink(loop)) for loop in loops]
         by_tool = {name: Measurement(case.label, name, case.files) for name, _ in tools}
+        by_tool.update({m.tool: m for m in skipped})
         for round_ in range(settings.repeats + 1):  # round 0 warms up
             for name, run in rotated(tools, round_):
                 if name == SCITACEAN and round_ > SCITACEAN_ROUNDS:
@@ -282,6 +296,9 @@ def measure(
         remove_tree(root)
     for m in by_tool.values():
         m.extra["bytes"] = case.total
+        if m.skipped:
+            log(f"  {case.label:<14} {m.tool:<16} skipped: {m.skipped}")
+            continue
         lag = m.extra.get("lag")
         lag_text = f"  lag p99 {lag['p99'] * 1e3:.2f} ms" if lag else ""
         log(f"  {case.label:<14} {m.tool:<16} {fmt_seconds(m.median or 0)}{lag_text}")
