@@ -306,3 +306,31 @@ async def test_cancelled_while_connecting(sshd_binary: str) -> None:
             async with transfer.connect_for_download(dataset, "x"):
                 pass
         assert scope.cancelled_caught
+
+
+def test_packets_of_one_loop_turn_leave_together(sftp_server: SFTPServer) -> None:
+    """The one reach into asyncssh's internals (``_sftp_wire``) still works:
+    an asyncssh upgrade that changes them must fail here, not go unnoticed.
+    asyncssh runs on asyncio only, hence no trio variant."""
+    import asyncssh
+
+    from alink.transfer._sftp_wire import coalesce_writes
+
+    async def main() -> None:
+        async with asyncssh.connect(
+            sftp_server.host,
+            sftp_server.port,
+            username=sftp_server.username,
+            client_keys=[sftp_server.key_filename],
+            known_hosts=sftp_server.known_hosts,
+            config=None,
+        ) as connection:
+            assert coalesce_writes(connection)
+            assert coalesce_writes(connection)  # once is enough
+            async with connection.start_sftp_client() as sftp:
+                found = await anyio.to_thread.run_sync(os.getcwd)
+                many = [sftp.stat(found) for _ in range(50)]
+                for request in many:
+                    assert (await request).permissions
+
+    anyio.run(main, backend="asyncio")

@@ -21,6 +21,7 @@ import anyio
 
 from .._errors import FileNotAccessibleError, FileTransferError
 from .._paths import RemotePath
+from ._sftp_wire import coalesce_writes
 
 if TYPE_CHECKING:
     import asyncssh
@@ -284,6 +285,7 @@ class Session:
             raise
         except Exception as exc:
             _connect_error(settings, exc)
+        coalesce_writes(connection)
         self.ssh.append(connection)
         return connection
 
