@@ -334,3 +334,65 @@ def test_packets_of_one_loop_turn_leave_together(sftp_server: SFTPServer) -> Non
                     assert (await request).permissions
 
     anyio.run(main, backend="asyncio")
+
+
+_CHILD = """
+import sys, anyio
+from alink import Dataset, RemotePath
+from alink.transfer.sftp import SFTPFileTransfer
+
+host, port, user, key, known, source, target, *names = sys.argv[1:]
+
+def moving(done, total):
+    if done:
+        print("moving", flush=True)
+
+async def main():
+    transfer = SFTPFileTransfer(host=host, port=int(port), username=user,
+        key_filename=key, known_hosts=known, ssh_config=False)
+    dataset = Dataset(type="raw", source_folder=source)
+    async with transfer.connect_for_download(dataset, names[0]) as con:
+        await con.download_files(
+            remote=[RemotePath(source) / n for n in names],
+            local=[f"{target}/{n}" for n in names], byte_progress=moving)
+    print("finished", flush=True)
+
+anyio.run(main)
+"""
+
+
+async def test_killed_mid_download_then_rerun_completes(
+    sftp_server: SFTPServer, sftp_root: Path, tmp_path: Path
+) -> None:
+    """``kill -9`` cannot roll back: it leaves temporary files, never a half
+    file under a final name; the next download sweeps them and completes."""
+    import signal
+    import sys
+
+    folder = sftp_root / "ds"
+    names = _files(folder, 6, 16 << 20)
+    target = tmp_path / "out"
+    target.mkdir()
+    command = [
+        sys.executable, "-c", _CHILD, sftp_server.host, str(sftp_server.port),
+        sftp_server.username, sftp_server.key_filename, sftp_server.known_hosts,
+        str(folder), str(target), *names,
+    ]  # fmt: skip
+    async with await anyio.open_process(command, stderr=None) as child:
+        assert child.stdout is not None
+        seen = b""
+        while b"\n" not in seen:
+            seen += await child.stdout.receive()
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+    assert seen.startswith(b"moving")
+    left = sorted(p.name for p in target.iterdir())
+    assert all(".alink-" in name for name in left)  # only temporary files
+    dataset = Dataset(type="raw", source_folder=str(folder))
+    async with sftp_server.transfer().connect_for_download(dataset, names[0]) as con:
+        await con.download_files(
+            remote=remote(folder, *names), local=[target / n for n in names]
+        )
+    assert sorted(p.name for p in target.iterdir()) == names
+    for name in names:
+        assert (target / name).read_bytes() == (folder / name).read_bytes()
