@@ -35,6 +35,8 @@ _T = TypeVar("_T")
 
 #: How often the caller's loop looks at a running job's progress counters.
 PUMP_SECONDS = 0.02
+#: Calls of one connection that may wait for their jobs at once.
+_WAITERS = 256
 
 
 class _Cancelled(Exception):
@@ -92,6 +94,9 @@ class Bridge:
             AbstractContextManager[anyio.from_thread.BlockingPortal] | None
         ) = None
         self._portal: anyio.from_thread.BlockingPortal | None = None
+        #: The threads that wait for jobs: their own limit, so that many
+        #: waiting calls never use up the default pool other code needs.
+        self._waiting = anyio.CapacityLimiter(_WAITERS)
 
     async def start(self) -> None:
         """Start the loop's thread (from the caller's loop, without blocking it)."""
@@ -119,12 +124,19 @@ class Bridge:
         job = _Job()
         try:
             return await anyio.to_thread.run_sync(
-                _run_blocking, portal, job, func, args, abandon_on_cancel=True
+                _run_blocking,
+                portal,
+                job,
+                func,
+                args,
+                abandon_on_cancel=True,
+                limiter=self._waiting,
             )
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(portal.call, job.cancel)
-                await anyio.to_thread.run_sync(job.finished.wait)
+                waiting = self._waiting
+                await anyio.to_thread.run_sync(portal.call, job.cancel, limiter=waiting)
+                await anyio.to_thread.run_sync(job.finished.wait, limiter=waiting)
             raise
 
 
