@@ -472,6 +472,9 @@ class _Fetch:
         writer = self._writer
         writer.open(i)
         errors: list[BaseException] = []
+        # Blocks in flight for this file; with the memory tokens, both taken
+        # before a block's task starts and given back when its data is written.
+        own = anyio.Semaphore(self._tuning.readahead)
 
         async def one(offset: int, scope: anyio.CancelScope) -> None:
             try:
@@ -482,21 +485,19 @@ class _Fetch:
                 errors.append(exc)
                 scope.cancel()
             finally:
+                own.release()
                 self._tokens.release()
-
-        own = anyio.Semaphore(self._tuning.readahead)
-
-        async def limited(offset: int, scope: anyio.CancelScope) -> None:
-            async with own:
-                await one(offset, scope)
 
         try:
             async with anyio.create_task_group() as tg:
                 for offset in range(0, size, block):
-                    await self._tokens.acquire()
                     await own.acquire()
-                    own.release()
-                    tg.start_soon(limited, offset, tg.cancel_scope)
+                    try:
+                        await self._tokens.acquire()
+                    except BaseException:
+                        own.release()
+                        raise
+                    tg.start_soon(one, offset, tg.cancel_scope)
             if errors:
                 raise errors[0]
         except BaseException:
