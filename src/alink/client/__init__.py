@@ -14,5 +14,6 @@
 
 from ._client import Client
 from ._http import RetryPolicy
+from ._query import DatasetPages
 
-__all__ = ["Client", "RetryPolicy"]
+__all__ = ["Client", "DatasetPages", "RetryPolicy"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote_plus
 
 import anyio
@@ -25,6 +27,7 @@ from ._download import VerifyLevel
 from ._download import download_files as _download_files
 from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
 from ._parse import parse_dataset
+from ._query import DatasetPages, build_query
 from ._select import FileSelector
 from ._token import Token
 
@@ -295,6 +298,102 @@ class Client:
         if 200 <= reply.status_code < 300:
             return await parse_dataset(reply.body, what=what, max_files=self._max_files)
         raise self._error(reply, what)
+
+    # --- searches ---------------------------------------------------------
+
+    async def query_datasets(
+        self,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        files: bool = False,
+        page_size: int | None = None,
+    ) -> list[Dataset]:
+        """Search the catalogue; every matching dataset (up to ``limit``).
+
+        As Scitacean's ``client.scicat.query_datasets(fields, limit=, order=)``,
+        over SciCat's v4 filter (``GET {url}/v4/datasets?filter=...``; without
+        login the ``/v4/datasets/public`` variant, which finds published
+        datasets only). The results come page by page; for big result sets
+        iterate :meth:`query_datasets_pages` instead of holding them all.
+
+        Args:
+            fields: Field values every result must have, by SciCat field
+                name, e.g. ``{"proposalIds": ["abc.123"], "type": "raw"}``.
+                A list means any of its values (a list field such as
+                ``proposalIds`` matches when it holds one of them). ``None``
+                or ``{}``: no condition.
+            where: A MongoDB query of your own, e.g.
+                ``{"datasetName": {"$regex": "^run", "$options": "i"}}``;
+                ``datetime`` values (with a time zone) are sent as SciCat's
+                ``{"$date": ...}`` marker. Combined with ``fields`` by "and".
+            order: ``"creationTime:desc"``, ``"datasetName"`` (ascending),
+                ``"a:asc,b:desc"`` or a list of those. Ties are broken by
+                ``pid``; default: by ``pid``.
+            limit: At most this many datasets (default: all).
+            files: Also fetch each dataset's file list (``origdatablocks``),
+                so the results can go straight to :meth:`download_files`.
+                Without it, the datasets come without files.
+            page_size: Datasets per request (default 100, or 10 with
+                ``files``).
+
+        Raises:
+            TypeError, ValueError: bad arguments (checked before sending).
+            ScicatCommError: SciCat refused the query (``status_code`` 400,
+                with the server's message: an unknown field or operator),
+                the token was refused, or the answer was unusable.
+            ScicatLoginError: the token has expired.
+        """
+        pages = self.query_datasets_pages(
+            fields,
+            where=where,
+            order=order,
+            limit=limit,
+            files=files,
+            page_size=page_size,
+        )
+        return await pages.all()
+
+    def query_datasets_pages(
+        self,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        files: bool = False,
+        page_size: int | None = None,
+    ) -> DatasetPages:
+        """The results of :meth:`query_datasets`, as an async iterator of pages.
+
+        .. code-block:: python
+
+            async for page in client.query_datasets_pages({"type": "raw"}):
+                for dataset in page:
+                    ...
+
+        The arguments are checked now (``TypeError``/``ValueError``); each
+        iteration step sends one request for ``page_size`` datasets. Sorted
+        by ``pid`` (the default), pages continue after the last pid seen, so
+        datasets added or removed meanwhile never shift them; with another
+        ``order`` pages are taken by offset.
+        """
+        query = build_query(
+            fields,
+            where=where,
+            order=order,
+            limit=limit,
+            files=files,
+            page_size=page_size,
+        )
+        return DatasetPages(
+            session=self._session,
+            token=self._token,
+            query=query,
+            max_files=self._max_files,
+        )
 
     def _error(self, reply: Reply, what: str) -> ScicatCommError:
         status = reply.status_code
