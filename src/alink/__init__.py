@@ -8,13 +8,14 @@ from ._errors import (
     FileNotAccessibleError,
     IntegrityError,
     NoSuitableTransferError,
+    ProfileError,
     ScicatCommError,
     ScicatLoginError,
     UnsafePathError,
 )
 from ._model import PID, Dataset, File
 from ._paths import RemotePath
-from .client import Client
+from .client import Client, Profile
 from .transfer._engine import Engine, ProgressCallback, VerifyCallback
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "FileNotAccessibleError",
     "IntegrityError",
     "NoSuitableTransferError",
+    "Profile",
+    "ProfileError",
     "ProgressCallback",
     "RemotePath",
     "ScicatCommError",

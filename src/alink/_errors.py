@@ -16,6 +16,7 @@ __all__ = [
     "FileNotAccessibleError",
     "IntegrityError",
     "NoSuitableTransferError",
+    "ProfileError",
     "ScicatCommError",
     "ScicatLoginError",
     "UnsafePathError",
@@ -75,6 +76,11 @@ class UnsafePathError(ValueError):
     local file name ``..``, a source folder outside ``allowed_roots`` or a
     remote symlink that points out of the dataset.
     """
+
+
+class ProfileError(ValueError):
+    """A profile cannot be used: unknown name, a broken profiles file, or a token
+    that is not where the profile says (the message names the file and key)."""
 
 
 class NoSuitableTransferError(FileNotAccessibleError):

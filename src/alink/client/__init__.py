@@ -14,6 +14,15 @@
 
 from ._client import Client
 from ._http import RetryPolicy
+from ._profiles import Profile, builtin_profiles, load_profiles, profiles_path
 from ._query import DatasetPages
 
-__all__ = ["Client", "DatasetPages", "RetryPolicy"]
+__all__ = [
+    "Client",
+    "DatasetPages",
+    "Profile",
+    "RetryPolicy",
+    "builtin_profiles",
+    "load_profiles",
+    "profiles_path",
+]

@@ -27,6 +27,7 @@ from ._download import VerifyLevel
 from ._download import download_files as _download_files
 from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
 from ._parse import parse_dataset
+from ._profiles import Profile, resolve
 from ._query import DatasetPages, build_query
 from ._select import FileSelector
 from ._token import Token
@@ -52,8 +53,13 @@ class Client:
 
     Options shared by the factories (keyword-only):
 
+    - ``profile``: a :class:`~alink.Profile` or the name of one (built in,
+      or from the user's profiles file): the URL, the file transfer and where
+      the token is, for one facility. Explicit ``url``/``file_transfer``/
+      ``token`` arguments win over the profile's.
     - ``file_transfer``: used by :meth:`download_files` (e.g.
-      ``LinkFileTransfer()``); ``None`` means files cannot be downloaded.
+      ``LinkFileTransfer()``); ``None`` means files cannot be downloaded
+      (unless the profile names a transfer).
     - ``timeout``: seconds (or an ``httpx.Timeout`` with every part set) for
       each phase of a request; default 30 s.
     - ``retry``: a :class:`RetryPolicy` for connection errors, timeouts and
@@ -64,7 +70,7 @@ class Client:
       (for tests, e.g. ``httpx.MockTransport``).
     """
 
-    __slots__ = ("_file_transfer", "_max_files", "_session", "_token")
+    __slots__ = ("_file_transfer", "_max_files", "_profile", "_session", "_token")
 
     def __init__(
         self,
@@ -73,12 +79,14 @@ class Client:
         token: Token | None,
         file_transfer: Downloader | None,
         max_files: int,
+        profile: Profile | None = None,
     ) -> None:
         """Use the factories; this signature is internal."""
         self._session = session
         self._token = token
         self._file_transfer = file_transfer
         self._max_files = max_files
+        self._profile = profile
 
     # --- construction -----------------------------------------------------
 
@@ -108,8 +116,9 @@ class Client:
     def from_token(
         cls,
         *,
-        url: str,
-        token: str,
+        url: str | None = None,
+        token: str | None = None,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -119,10 +128,25 @@ class Client:
     ) -> Client:
         """A client that authenticates with an existing SciCat token.
 
+        ``token`` may be left out when the profile says where the token is
+        (``token_env`` or ``token_file``).
+
         Raises:
             ScicatLoginError: the token is a JWT that has already expired.
             ValueError: a bad URL, an empty token or a bad option.
+            ProfileError: an unknown profile, a broken profiles file, or the
+                profile's token is not where it says.
+            TypeError: neither ``url`` nor ``profile``, or no token at all.
         """
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
+        if token is None:
+            token = found.read_token() if found is not None else None
+        if token is None:
+            raise TypeError(
+                "give token= (or a profile that names its token_env or token_file)"
+            )
         secret = Token(token)
         secret.check_not_expired()
         session = cls._make_session(
@@ -138,15 +162,17 @@ class Client:
             token=secret,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     @classmethod
     async def from_credentials(
         cls,
         *,
-        url: str,
+        url: str | None = None,
         username: str,
         password: str,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (HTTP)
         retry: RetryPolicy | None = None,
@@ -164,7 +190,11 @@ class Client:
                 handed out a token that has already expired.
             ScicatCommError: the server could not be reached or answered
                 something else.
+            ProfileError: an unknown profile or a broken profiles file.
         """
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
         for name, value in (("username", username), ("password", password)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a string")
@@ -187,13 +217,15 @@ class Client:
             token=token,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     @classmethod
     def without_login(
         cls,
         *,
-        url: str,
+        url: str | None = None,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -202,6 +234,9 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> Client:
         """An anonymous client: it can read published datasets only."""
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
         session = cls._make_session(
             url,
             timeout=timeout,
@@ -215,6 +250,7 @@ class Client:
             token=None,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     # --- lifetime ---------------------------------------------------------
@@ -246,6 +282,11 @@ class Client:
     def is_logged_in(self) -> bool:
         """Whether requests carry a token."""
         return self._token is not None
+
+    @property
+    def profile(self) -> Profile | None:
+        """The profile the client was made from, if any."""
+        return self._profile
 
     @property
     def file_transfer(self) -> Downloader | None:
