@@ -5,6 +5,7 @@ whose names start with ``_`` are private.
 """
 
 from ._errors import (
+    DownloadsFailedError,
     FileNotAccessibleError,
     IntegrityError,
     NoSuitableTransferError,
@@ -22,6 +23,7 @@ __all__ = [
     "PID",
     "Client",
     "Dataset",
+    "DownloadsFailedError",
     "Engine",
     "File",
     "FileNotAccessibleError",

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._paths import RemotePath
+    from .client._many import DatasetDownload, DownloadSummary
 
 __all__ = [
+    "DownloadsFailedError",
     "FileNotAccessibleError",
     "IntegrityError",
     "NoSuitableTransferError",
@@ -76,6 +78,24 @@ class UnsafePathError(ValueError):
     local file name ``..``, a source folder outside ``allowed_roots`` or a
     remote symlink that points out of the dataset.
     """
+
+
+class DownloadsFailedError(RuntimeError):
+    """Some datasets of :meth:`~alink.Client.download_datasets` failed.
+
+    Raised by :meth:`DownloadSummary.raise_on_failure
+    <alink.client.DownloadSummary.raise_on_failure>`; the datasets that
+    were downloaded stay downloaded.
+
+    Attributes:
+        summary: Every dataset's outcome.
+        failures: The failed datasets, each with its ``error``.
+    """
+
+    def __init__(self, message: str, *, summary: DownloadSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.failures: tuple[DatasetDownload, ...] = summary.failed
 
 
 class ProfileError(ValueError):

@@ -14,15 +14,20 @@
 
 from ._client import Client
 from ._http import RetryPolicy
+from ._many import DatasetDownload, DownloadsProgress, DownloadSummary, default_folder
 from ._profiles import Profile, builtin_profiles, load_profiles, profiles_path
 from ._query import DatasetPages
 
 __all__ = [
     "Client",
+    "DatasetDownload",
     "DatasetPages",
+    "DownloadSummary",
+    "DownloadsProgress",
     "Profile",
     "RetryPolicy",
     "builtin_profiles",
+    "default_folder",
     "load_profiles",
     "profiles_path",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote_plus
@@ -26,6 +26,13 @@ from ..typing import Downloader
 from ._download import VerifyLevel
 from ._download import download_files as _download_files
 from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
+from ._many import (
+    DEFAULT_MAX_CONCURRENT,
+    DownloadsProgress,
+    DownloadSummary,
+    FolderNamer,
+)
+from ._many import download_datasets as _download_datasets
 from ._parse import parse_dataset
 from ._profiles import Profile, resolve
 from ._query import DatasetPages, build_query
@@ -527,6 +534,78 @@ class Client:
             keep_tree=keep_tree,
             verify=verify,
             progress=progress,
+            follow_target_symlinks=follow_target_symlinks,
+        )
+
+    async def download_datasets(
+        self,
+        datasets: Iterable[str | PID | Dataset],
+        *,
+        target: str | os.PathLike[str],
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        folder: FolderNamer | None = None,
+        progress: Callable[[DownloadsProgress], object] | None = None,
+        select: FileSelector = True,
+        checksum_algorithm: str | None = None,
+        force: bool = False,
+        keep_tree: bool = False,
+        verify: VerifyLevel = "checksum",
+        follow_target_symlinks: bool = False,
+    ) -> DownloadSummary:
+        """Download many datasets, each into its own folder below ``target``.
+
+        Each dataset given by PID is fetched (:meth:`get_dataset`), then its
+        files are downloaded with :meth:`download_files` into
+        ``target / folder``; at most ``max_concurrent`` datasets at once, on
+        this client's connection pool and file transfer.
+
+        **Each dataset is all or nothing, and independent of the others**: a
+        dataset that fails leaves nothing behind and does not stop or undo
+        the rest. Nothing is raised for it; the summary says which datasets
+        failed and why (:meth:`DownloadSummary.raise_on_failure
+        <alink.client.DownloadSummary.raise_on_failure>` turns failures into
+        an exception). Cancelling the call keeps the finished datasets and
+        rolls back the ones in flight.
+
+        Args:
+            datasets: PIDs (``str`` or :class:`~alink.PID`) or datasets (with
+                their files, e.g. from ``query_datasets(files=True)``). The
+                same PID twice is downloaded once.
+            target: The folder below which each dataset gets its own.
+            max_concurrent: Datasets in flight at once (default 4).
+            folder: ``folder(dataset)`` -> the dataset's folder, relative to
+                ``target``. Default: the PID without its prefix, escaped to
+                one folder name (``"20.500.12269/abc"`` -> ``"abc"``; two
+                datasets that would share a name are refused up front).
+            progress: ``progress(DownloadsProgress)``, called on the event
+                loop as files and datasets complete: one progress for all.
+                If it raises, the whole call stops and raises that error.
+            select, checksum_algorithm, force, keep_tree, verify,
+                follow_target_symlinks: As for :meth:`download_files`,
+                applied to every dataset.
+
+        Returns:
+            One :class:`~alink.client.DatasetDownload` per dataset, in the
+            order given.
+
+        Raises:
+            ValueError: no file transfer, a bad argument, two datasets for one
+                default folder (before anything starts).
+            TypeError: an item is neither a PID nor a dataset.
+            NotADirectoryError: ``target`` exists and is not a folder.
+        """
+        return await _download_datasets(
+            self,
+            datasets,
+            target=target,
+            max_concurrent=max_concurrent,
+            folder=folder,
+            progress=progress,
+            select=select,
+            checksum_algorithm=checksum_algorithm,
+            force=force,
+            keep_tree=keep_tree,
+            verify=verify,
             follow_target_symlinks=follow_target_symlinks,
         )
 
