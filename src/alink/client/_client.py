@@ -546,6 +546,7 @@ class Client:
         folder: FolderNamer | None = None,
         progress: Callable[[DownloadsProgress], object] | None = None,
         select: FileSelector = True,
+        select_for: Callable[[Dataset], FileSelector] | None = None,
         checksum_algorithm: str | None = None,
         force: bool = False,
         keep_tree: bool = False,
@@ -580,7 +581,12 @@ class Client:
             progress: ``progress(DownloadsProgress)``, called on the event
                 loop as files and datasets complete: one progress for all.
                 If it raises, the whole call stops and raises that error.
-            select, checksum_algorithm, force, keep_tree, verify,
+            select: Which files, as for :meth:`download_files`, for every
+                dataset alike.
+            select_for: ``select_for(dataset)`` -> that dataset's ``select``
+                (instead of one ``select`` for all); an exception it raises
+                fails that dataset only.
+            checksum_algorithm, force, keep_tree, verify,
                 follow_target_symlinks: As for :meth:`download_files`,
                 applied to every dataset.
 
@@ -602,6 +608,7 @@ class Client:
             folder=folder,
             progress=progress,
             select=select,
+            select_for=select_for,
             checksum_algorithm=checksum_algorithm,
             force=force,
             keep_tree=keep_tree,

@@ -305,6 +305,7 @@ async def download_datasets(
     folder: FolderNamer | None = None,
     progress: Callable[[DownloadsProgress], object] | None = None,
     select: FileSelector = True,
+    select_for: Callable[[Dataset], FileSelector] | None = None,
     checksum_algorithm: str | None = None,
     force: bool = False,
     keep_tree: bool = False,
@@ -326,6 +327,8 @@ async def download_datasets(
         raise TypeError("folder must be a callable folder(dataset) -> relative path")
     if progress is not None and not callable(progress):
         raise TypeError("progress must be a callable progress(DownloadsProgress)")
+    if select_for is not None and not callable(select_for):
+        raise TypeError("select_for must be a callable select_for(dataset) -> select")
     if not isinstance(target, str | os.PathLike):
         raise TypeError(f"target must be a path, got {type(target).__name__}")
     root = Path(target)
@@ -384,11 +387,12 @@ async def download_datasets(
             name = folder(dataset) if folder is not None else item.folder
             assert name is not None
             place = root / _relative_folder(name, item.pid)
+            chosen = select_for(dataset) if select_for is not None else select
             claims.claim(place, item.pid)
             result = await client.download_files(
                 dataset,
                 target=place,
-                select=select,
+                select=chosen,
                 checksum_algorithm=checksum_algorithm,
                 force=force,
                 keep_tree=keep_tree,
