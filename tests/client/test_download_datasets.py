@@ -397,3 +397,25 @@ async def test_rerunning_keeps_what_is_in_place(site: Site) -> None:
         (3, 0, 3),
     ]
     assert os.path.islink(site.target / "run-0" / "frame0.h5")
+
+
+async def test_select_for_chooses_per_dataset(site: Site) -> None:
+    def select_for(dataset: Dataset) -> Any:
+        if str(dataset.pid) == GOOD[1]:
+            raise LookupError("not this one")
+        n = GOOD.index(str(dataset.pid))
+        return lambda file: file.remote_path.name == f"frame{n}.h5"
+
+    async with _client(site) as client:
+        summary = await client.download_datasets(
+            GOOD[:3], target=site.target, select_for=select_for
+        )
+    [failed] = summary.failed
+    assert failed.pid == GOOD[1]
+    assert isinstance(failed.error, LookupError)
+    assert _entries(site.target) == [
+        "run-0",
+        "run-0/frame0.h5",
+        "run-2",
+        "run-2/frame2.h5",
+    ]

@@ -244,3 +244,28 @@ async def test_requests_are_recorded(
     assert last[:2] == ("GET", "/api/v4/datasets")
     assert last.status == 200
     assert last.user == "admin"
+
+
+async def test_v3_fullquery_scitaceans_search(
+    many: ScicatServer, http: httpx.AsyncClient
+) -> None:
+    url = f"{many.url}/v3/datasets/fullquery"
+    admin = bearer(many.token("admin"))
+    r = await http.get(
+        url,
+        params={
+            "fields": json.dumps({"type": "raw", "pid": ["p/02", "p/04", "p/05"]}),
+            "limits": json.dumps({"order": "pid:desc"}),
+        },
+        headers=admin,
+    )
+    assert r.status_code == 200
+    assert _pids(r) == ["p/04", "p/02"]
+    # A date range on a date field; anonymous callers see published ones.
+    fields = {"creationTime": {"begin": "2024-01-01", "end": "2024-01-11T00:00:00Z"}}
+    r = await http.get(url, params={"fields": json.dumps(fields)})
+    assert _pids(r) == ["p/00", "p/05", "p/10"]
+    r = await http.get(url, params={"fields": "{"}, headers=admin)
+    assert r.status_code == 400
+    r = await http.get(url, params={"fields": '{"text": "x"}'}, headers=admin)
+    assert r.status_code == 400

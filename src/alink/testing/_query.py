@@ -31,11 +31,25 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
-from ._mongo import QueryError, cast_markers, matches, project, sort_documents
+from ._mongo import (
+    DATE_FIELDS,
+    QueryError,
+    cast_markers,
+    matches,
+    project,
+    sort_documents,
+)
 from ._store import LOOKUP_KEYS, DatasetStore, encode_json
 from ._users import User
 
-__all__ = ["DATASET_KEYS", "DatasetFilter", "FilterError", "parse_filter", "search"]
+__all__ = [
+    "DATASET_KEYS",
+    "DatasetFilter",
+    "FilterError",
+    "fullquery",
+    "parse_filter",
+    "search",
+]
 
 #: Field names of a v4 dataset (``OutputDatasetDto``), allowed in filters.
 DATASET_KEYS = frozenset(
@@ -312,3 +326,78 @@ def search(
             body = encode_json(project(full, (*flt.fields, *flt.includes)))
         bodies.append(body)
     return b"[" + b",".join(bodies) + b"]"
+
+
+def _fullquery_condition(key: str, value: Any) -> Any:
+    """SciCat's v3 fullquery rule for one field (``searchExpression``)."""
+    if key in DATE_FIELDS and isinstance(value, dict) and "begin" in value:
+        return {
+            "$gte": cast_markers({"$date": value.get("begin")}),
+            "$lte": cast_markers({"$date": value.get("end")}),
+        }
+    if isinstance(value, bool):
+        return {"$eq": value}
+    if isinstance(value, list):
+        return value[0] if len(value) == 1 else {"$in": value}
+    return value
+
+
+def fullquery(store: DatasetStore, query: str, user: User | None) -> bytes:
+    """``GET /api/v3/datasets/fullquery?fields=...&limits=...`` (Scitacean's search).
+
+    ``fields`` maps field names to values: a list matches any of its values
+    (one value: that value), a ``{begin, end}`` on a date field is a range,
+    ``mode`` is a MongoDB query merged in as is. Anonymous callers see
+    published datasets only. ``limits``: ``limit`` (default 100), ``skip``,
+    ``order`` (``"field:asc"``). Free-text ``text`` and ``scientific``
+    conditions need SciCat's search indexes and are refused (400).
+
+    Raises:
+        FilterError: malformed JSON, an unsupported condition, or a query
+            MongoDB refuses.
+    """
+    params = parse_qs(query, keep_blank_values=True)
+    try:
+        fields = json.loads(params.get("fields", ["{}"])[-1] or "{}")
+        limits = json.loads(params.get("limits", ["{}"])[-1] or "{}")
+    except ValueError as exc:
+        raise FilterError(f"Invalid JSON: {exc}") from None
+    if not isinstance(fields, dict) or not isinstance(limits, dict):
+        raise FilterError("fields and limits must be JSON objects")
+    where: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in ("text", "scientific", "userGroups"):
+            raise FilterError(f"the fake SciCat does not support {key!r} in fullquery")
+        if key == "mode":
+            if not isinstance(value, dict):
+                raise FilterError("mode must be a JSON object")
+            where.update(cast_markers(value))
+        else:
+            where[key] = _fullquery_condition(key, value)
+    order = limits.get("order")
+    sort: tuple[tuple[str, bool], ...] = ()
+    if isinstance(order, str) and ":" in order:
+        name, _, way = order.partition(":")
+        if way in ("asc", "desc"):
+            sort = ((name, way == "desc"),)
+    flt = DatasetFilter(
+        where=where,
+        includes=(),
+        fields=None,
+        sort=sort,
+        skip=_number(limits.get("skip") or 0, "$skip"),
+        limit=_number(limits.get("limit") or 100, "$limit"),
+    )
+    public = user is None
+    try:
+        found = [
+            (pid, doc)
+            for pid, doc in store.visible(user, published_only=public)
+            if matches(doc, {**where, "isPublished": True} if public else where)
+        ]
+    except QueryError as exc:
+        raise FilterError(str(exc)) from None
+    order_ = sort_documents([doc for _, doc in found], flt.sort)
+    page = order_[flt.skip : flt.skip + flt.limit]
+    bodies = [store.plain_dataset_body(found[i][0]) for i in page]
+    return b"[" + b",".join(b for b in bodies if b is not None) + b"]"

@@ -11,6 +11,8 @@ Behaviour follows scicat-backend-next (see ``scicat-examples/README.md``):
 * ``GET /api/v4/datasets?filter=...`` (needs a valid token, else 403) and
   ``GET /api/v4/datasets/public?filter=...`` -> a JSON array of the datasets
   the filter selects (see :mod:`._query`); a bad filter -> 400.
+* ``GET /api/v3/datasets/fullquery?fields=...&limits=...`` -> Scitacean's
+  search (see :func:`._query.fullquery`).
 * ``GET /api/v3/datasets/{pid}`` -> the dataset (200 + empty body if unknown);
   ``GET /api/v3/datasets/{pid}/origdatablocks`` -> its datablocks.
 * anything else -> 404 "Cannot METHOD /path".
@@ -26,7 +28,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from ._query import FilterError, parse_filter, search
+from ._query import FilterError, fullquery, parse_filter, search
 from ._store import LOOKUP_KEYS, DatasetStore, encode_json
 from ._users import User, UserRegistry
 
@@ -180,6 +182,14 @@ def _v4_search(request: Request, store: DatasetStore, *, public: bool) -> Respon
     return Response(200, body)
 
 
+def _v3_fullquery(request: Request, store: DatasetStore) -> Response:
+    try:
+        body = fullquery(store, request.query, request.user)
+    except FilterError as exc:
+        return nest_error(400, str(exc))
+    return Response(200, body)
+
+
 def _v3_dataset(request: Request, store: DatasetStore, pid: str) -> Response:
     readable = store.readable(pid, request.user)
     if readable is None:
@@ -235,6 +245,8 @@ def route(
             return _v4_public_dataset(request, store, pid)
         if len(seg) == 4 and seg[3] != "public" and (pid := _decode(seg[3])):
             return _v4_dataset(request, store, pid)
+    if key == ("GET", "api", "v3", "datasets") and seg[3:] == ["fullquery"]:
+        return _v3_fullquery(request, store)  # declared before /:pid in SciCat
     if key == ("GET", "api", "v3", "datasets") and (
         len(seg) >= 4 and (pid := _decode(seg[3]))
     ):
