@@ -1,4 +1,10 @@
-"""The async SciCat client: fetch datasets and download (link or copy) their files.
+"""The async SciCat client: fetch and search datasets, download (link or copy) files.
+
+Besides :class:`Client`: the pages of a search (:class:`DatasetPages`), the
+outcome of :meth:`Client.download_datasets` (:class:`DownloadSummary`,
+:class:`DatasetDownload`, :class:`DownloadsProgress`), and facility profiles
+(:class:`Profile`, :func:`load_profiles`, :func:`builtin_profiles`,
+:func:`profiles_path`).
 
 .. code-block:: python
 
