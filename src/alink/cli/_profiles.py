@@ -19,11 +19,13 @@ def listing() -> list[str]:
     profiles = load_profiles()
     lines = [f"profiles file: {path}{'' if path.is_file() else ' (none yet)'}"]
     width = max(len(name) for name in profiles)
+    url_width = max(len(p.url) for p in profiles.values())
     for name in sorted(profiles):
         profile = profiles[name]
         origin = "built in" if profile.source is None else str(profile.source)
+        transfer = profile.transfer or "none"
         lines.append(
-            f"  {name:<{width}}  {profile.url}  transfer: {profile.transfer or 'none'}"
+            f"  {name:<{width}}  {profile.url:<{url_width}}  transfer: {transfer:<4}"
             f"  token: {profile.describe_token()}  ({origin})"
         )
     return lines
