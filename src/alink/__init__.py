@@ -5,12 +5,14 @@ whose names start with ``_`` are private.
 """
 
 from ._errors import (
+    DownloadsFailedError,
     DuplicateLocalPathError,
     FileNotAccessibleError,
     IntegrityError,
     LocalFileConflictError,
     NoSuitableTransferError,
     NothingSelectedWarning,
+    ProfileError,
     ScicatCommError,
     ScicatLoginError,
     UnsafePathError,
@@ -18,7 +20,7 @@ from ._errors import (
 from ._model import PID, Dataset, File
 from ._paths import RemotePath
 from ._public import present_as
-from .client import Client, DownloadReport, VerifyProgressCallback
+from .client import Client, DownloadReport, Profile, VerifyProgressCallback
 from .transfer._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "Dataset",
     "DownloadReport",
     "DuplicateLocalPathError",
+    "DownloadsFailedError",
     "Engine",
     "File",
     "FileNotAccessibleError",
@@ -34,6 +37,8 @@ __all__ = [
     "LocalFileConflictError",
     "NoSuitableTransferError",
     "NothingSelectedWarning",
+    "Profile",
+    "ProfileError",
     "ProgressCallback",
     "RemotePath",
     "RunResult",

@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._paths import RemotePath
+    from .client._many import DatasetDownload, DownloadSummary
 
 __all__ = [
     "DuplicateLocalPathError",
+    "DownloadsFailedError",
     "FileNotAccessibleError",
     "IntegrityError",
     "LocalFileConflictError",
     "NoSuitableTransferError",
     "NothingSelectedWarning",
+    "ProfileError",
     "ScicatCommError",
     "ScicatLoginError",
     "UnsafePathError",
@@ -145,6 +148,31 @@ class LocalFileConflictError(FileExistsError):
         self.paths: tuple[Path, ...] = tuple(Path(p) for p in paths)
         self.reasons: tuple[str, ...] = tuple(reasons)
         self.summary = summary if summary is not None else message
+
+
+class DownloadsFailedError(RuntimeError):
+    """Some datasets of :meth:`~alink.Client.download_datasets` failed.
+
+    Raised by :meth:`DownloadSummary.raise_on_failure
+    <alink.client.DownloadSummary.raise_on_failure>`; the datasets that
+    were downloaded stay downloaded.
+
+    Attributes:
+        summary: Every dataset's outcome.
+        failures: The failed datasets, each with its ``error``.
+    """
+
+    def __init__(self, message: str, *, summary: DownloadSummary | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.failures: tuple[DatasetDownload, ...] = (
+            summary.failed if summary is not None else ()
+        )
+
+
+class ProfileError(ValueError):
+    """A profile cannot be used: unknown name, a broken profiles file, or a token
+    that is not where the profile says (the message names the file and key)."""
 
 
 class NoSuitableTransferError(FileNotAccessibleError):
