@@ -8,10 +8,15 @@ from datetime import datetime
 from os import PathLike, fspath
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._paths import RemotePath
 from ._steps import finish
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from ._build import NewDatasetFields
 
 __all__ = ["PID", "Dataset", "File"]
 
@@ -225,6 +230,104 @@ class Dataset:
         self._fields: Mapping[str, Any] = MappingProxyType(all_fields)
         self._files: tuple[File, ...] = tuple(files)
         self._blocks: tuple[_BlockInfo, ...] = ()
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        type: str,
+        source_folder: str | RemotePath | None = None,
+        pid: str | PID | None = None,
+        fields: Mapping[str, Any] | None = None,
+        **keywords: Unpack[NewDatasetFields],
+    ) -> Dataset:
+        """A new dataset to upload, with Scitacean's keyword names.
+
+        The counterpart of Scitacean's ``Dataset(type="raw", name=...,
+        owner=..., ...)``: the keywords (``name``, ``owner``, ``owner_group``,
+        ``contact_email``, ``principal_investigators``, ``creation_location``,
+        ``meta`` for the scientific metadata, ``input_datasets`` and
+        ``used_software`` of derived datasets, ...; see
+        ``alink._build.FIELD_NAMES``) become SciCat's fields (``datasetName``,
+        ``ownerGroup``, ...). ``creation_time`` defaults to now. ``fields``
+        adds SciCat-named fields as they are. A new dataset usually has no
+        ``pid``: SciCat assigns one when it is uploaded.
+
+        SciCat requires ``type``, ``source_folder`` (the transfer may choose
+        it), ``name``, ``owner_group``, ``contact_email`` and a creation time;
+        ``Client.upload_new_dataset_now`` checks that before anything is sent.
+        """
+        from ._build import scicat_fields
+
+        made = scicat_fields(keywords)
+        return cls(
+            type=type,
+            source_folder=source_folder,
+            pid=pid,
+            fields={**made, **(fields or {})},
+        )
+
+    def add_local_files(
+        self,
+        *paths: str | PathLike[str],
+        base_path: str | PathLike[str] | None = None,
+        remote_paths: Iterable[str | RemotePath] | None = None,
+    ) -> Dataset:
+        """A new dataset with local files to upload appended (no disk access).
+
+        Scitacean's ``dataset.add_local_files(...)``, immutable: by default a
+        file goes flat into the source folder under its own name; with
+        ``base_path`` it keeps its place below that folder; ``remote_paths``
+        (relative to the source folder) name each file explicitly. Sizes and
+        checksums are read when the dataset is uploaded; use
+        :meth:`with_local_files` to read them now.
+
+        Raises:
+            ValueError: a file outside ``base_path``, an unsafe or duplicate
+                remote path.
+        """
+        from ._build import local_files
+
+        pairs = local_files(
+            paths,
+            base_path=base_path,
+            remote_paths=None if remote_paths is None else list(remote_paths),
+        )
+        taken = {f.remote_path.resolve().posix for f in self._files}
+        clash = [r.posix for _, r in pairs if r.resolve().posix in taken]
+        if clash:
+            raise ValueError(f"the dataset already has files at {clash[:5]!r}")
+        return self.add_files(
+            *(File.from_local(local, remote_path=remote) for local, remote in pairs)
+        )
+
+    async def with_local_files(
+        self,
+        *paths: str | PathLike[str],
+        base_path: str | PathLike[str] | None = None,
+        remote_paths: Iterable[str | RemotePath] | None = None,
+        checksum_algorithm: str | None = "blake2b",
+    ) -> Dataset:
+        """:meth:`add_local_files`, with each file's size, time and checksum read.
+
+        The files are read on worker threads, several at once, each as a
+        stream (memory stays bounded); ``checksum_algorithm`` is Scitacean's
+        default, ``None`` reads sizes and times only. The creation time is
+        the file's modification time.
+
+        Raises:
+            ValueError: as :meth:`add_local_files`, or a path that is not a
+                regular file.
+            FileNotFoundError: files that do not exist (all are named).
+        """
+        from ._describe import describe_files
+
+        added = self.add_local_files(
+            *paths, base_path=base_path, remote_paths=remote_paths
+        )
+        new = added._files[len(self._files) :]
+        described = await describe_files(new, checksum_algorithm=checksum_algorithm)
+        return self._evolve(self._files + tuple(described))
 
     @property
     def type(self) -> str:
