@@ -226,6 +226,8 @@ class Dataset:
         self._pid = PID.parse(pid) if pid is not None else None
         if self._pid is not None:
             all_fields["pid"] = str(self._pid)
+        else:
+            all_fields.pop("pid", None)
         all_fields.pop("origdatablocks", None)
         self._fields: Mapping[str, Any] = MappingProxyType(all_fields)
         self._files: tuple[File, ...] = tuple(files)

@@ -392,7 +392,6 @@ class Client:
             follow_target_symlinks=follow_target_symlinks,
         )
 
-
     # --- upload -----------------------------------------------------------
 
     async def upload_new_dataset_now(

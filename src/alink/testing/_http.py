@@ -47,6 +47,11 @@ class Handler(Protocol):
     ) -> Response | None: ...
 
 
+#: ``on_refused(method, target, headers, response)``: told of a request the
+#: transport answered itself (a body it could not or would not read).
+Refused = Callable[[str, str, dict[str, str], Response], None]
+
+
 class _BadRequest(Exception):
     """A request body the transport cannot read (private to this module)."""
 
@@ -74,6 +79,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body = self._read_body(headers)
         except _BadRequest as exc:
             self.close_connection = True
+            if self.server.on_refused is not None:
+                self.server.on_refused(self.command, self.path, headers, exc.response)
             self._send(exc.response)
             return
         response = self.server.handler(self.command, self.path, headers, body)
@@ -156,9 +163,12 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, handler: Handler, max_body: int) -> None:
+    def __init__(
+        self, handler: Handler, max_body: int, on_refused: Refused | None
+    ) -> None:
         self.handler = handler
         self.max_body = max_body
+        self.on_refused = on_refused
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
         super().__init__(("127.0.0.1", 0), _RequestHandler)
@@ -203,8 +213,9 @@ class HttpServer:
         *,
         on_stop: Callable[[], None],
         max_body: int = MAX_BODY,
+        on_refused: Refused | None = None,
     ) -> None:
-        self._tcp = _TCPServer(handler, max_body)
+        self._tcp = _TCPServer(handler, max_body, on_refused)
         self._tcp.socket.setblocking(False)
         self._on_stop = on_stop
         # Writing to this pair wakes the accept loop at once (no polling).

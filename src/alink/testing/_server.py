@@ -241,7 +241,10 @@ class ScicatServer:
                 raise RuntimeError("the SciCat server is already running")
             self._stopping.clear()
             self._http = HttpServer(
-                self._handle, on_stop=self._stopping.set, max_body=self._max_body
+                self._handle,
+                on_stop=self._stopping.set,
+                max_body=self._max_body,
+                on_refused=self._refused,
             )
 
     def stop(self) -> None:
@@ -294,6 +297,23 @@ class ScicatServer:
     def _record(self, entry: RecordedRequest) -> None:
         with self._log_lock:
             self._log.append(entry)
+
+    def _refused(
+        self, method: str, target: str, headers: dict[str, str], response: Response
+    ) -> None:
+        """Record a request the transport answered itself (e.g. 413)."""
+        path, _, query = target.partition("?")
+        auth = self._users.authenticate(headers.get("authorization"), now=time.time())
+        self._record(
+            RecordedRequest(
+                method=method,
+                path=path,
+                query=query,
+                auth=auth.state,
+                user=None if auth.user is None else auth.user.username,
+                status=response.status,
+            )
+        )
 
     def _handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes
