@@ -35,8 +35,11 @@ __all__ = ["describe_files"]
 _BUFFER = 1 << 20
 #: Bytes hashed between two cancellation checks.
 _CANCEL_EVERY = 64 << 20
-#: How long a worker thread goes on taking files before it reports back.
-_HANDOFF_SECONDS = 0.025
+#: How long a worker thread goes on taking files before it reports back: the
+#: Python work per small file holds the GIL, and each hand-off is where the
+#: event loop's thread surely gets it (20k 1 KiB files: 0.43 s with 4 ms
+#: hand-offs, 0.62 s and a worse loop lag with 25 ms).
+_HANDOFF_SECONDS = 0.004
 _O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 
 

@@ -1,7 +1,9 @@
-"""``alink.Client``: read datasets from SciCat and download their files, async.
+"""``alink.Client``: read datasets from SciCat, download their files, upload new
+ones, async.
 
-Mirrors Scitacean's ``Client`` (same factory names, same ``get_dataset`` and
-``download_files`` shapes), but every call is awaitable, one connection pool
+Mirrors Scitacean's ``Client`` (same factory names, same ``get_dataset``,
+``download_files`` and ``upload_new_dataset_now`` shapes), but every call is
+awaitable, one connection pool
 is reused for all requests, and a dataset with its files arrives in a single
 request.
 """
@@ -52,7 +54,9 @@ class Client:
     Options shared by the factories (keyword-only):
 
     - ``file_transfer``: used by :meth:`download_files` (e.g.
-      ``LinkFileTransfer()``); ``None`` means files cannot be downloaded.
+      ``LinkFileTransfer()``) and :meth:`upload_new_dataset_now` (one that
+      uploads, e.g. ``CopyFileTransfer()``); ``None`` means files cannot be
+      downloaded or uploaded.
     - ``timeout``: seconds (or an ``httpx.Timeout`` with every part set) for
       each phase of a request; default 30 s.
     - ``retry``: a :class:`RetryPolicy` for connection errors, timeouts and
