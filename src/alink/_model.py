@@ -249,8 +249,8 @@ class Dataset:
         owner=..., ...)``: the keywords (``name``, ``owner``, ``owner_group``,
         ``contact_email``, ``principal_investigators``, ``creation_location``,
         ``meta`` for the scientific metadata, ``input_datasets`` and
-        ``used_software`` of derived datasets, ...; see
-        ``alink._build.FIELD_NAMES``) become SciCat's fields (``datasetName``,
+        ``used_software`` of derived datasets, ...; the how-to "Ingestion
+        service" lists them) become SciCat's fields (``datasetName``,
         ``ownerGroup``, ...). ``creation_time`` defaults to now. ``fields``
         adds SciCat-named fields as they are. A new dataset usually has no
         ``pid``: SciCat assigns one when it is uploaded.

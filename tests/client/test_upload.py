@@ -30,6 +30,7 @@ from alink import (
 from alink.testing import ScicatServer
 from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
+from alink.transfer.select import SelectFileTransfer
 
 pytestmark = pytest.mark.anyio
 
@@ -171,6 +172,33 @@ async def test_files_already_on_the_storage_are_registered_as_they_are(
     assert [b["chkAlg"] for b in blocks] == ["md5"]  # y.h5 has no checksum
     assert "chk" not in blocks[0]["dataFileList"][1]
     assert os.listdir(storage) == []
+
+
+async def test_a_dataset_without_files_gets_no_datablock(
+    scicat_server: ScicatServer, storage: Path
+) -> None:
+    async with client(scicat_server) as c:
+        uploaded = await c.upload_new_dataset_now(new(storage))
+    assert uploaded.files == ()
+    assert uploaded.fields["numberOfFiles"] == 0
+    assert [c[1] for c in calls(scicat_server) if c[0] == "POST"] == [
+        "/api/v4/datasets/isValid",
+        "/api/v4/datasets",
+    ]
+
+
+async def test_a_registered_dataset_is_returned_even_past_max_files(
+    scicat_server: ScicatServer, tmp_path: Path, storage: Path
+) -> None:
+    dataset = new(storage).add_local_files(*many(tmp_path / "m", 5))
+    async with Client.from_token(
+        url=scicat_server.url,
+        token=scicat_server.token("user1"),
+        file_transfer=CopyFileTransfer(),
+        max_files=2,  # a limit for reading, not for what was just registered
+    ) as c:
+        uploaded = await c.upload_new_dataset_now(dataset)
+    assert len(uploaded.files) == 5
 
 
 async def test_without_checksums(
@@ -448,6 +476,16 @@ async def test_link_transfer_cannot_upload(
     assert "Nothing was uploaded or created" in message
     assert "CopyFileTransfer" in message
     assert [c[1] for c in calls(scicat_server)] == ["/api/v4/datasets/isValid"]
+
+
+async def test_select_transfer_uploads_with_the_first_child_that_can(
+    scicat_server: ScicatServer, local: Path, storage: Path
+) -> None:
+    transfer = SelectFileTransfer([LinkFileTransfer(), CopyFileTransfer()])
+    async with client(scicat_server, transfer=transfer) as c:
+        uploaded = await c.upload_new_dataset_now(with_files(new(storage), local))
+    assert len(uploaded.files) == 3
+    assert tree(storage / "run42") == CONTENTS
 
 
 async def test_usage_errors(

@@ -360,7 +360,9 @@ async def _register(
         + b",".join(blocks_json)
         + b"]}"
     )
-    return await parse_dataset(whole, what=what, max_files=max_files)
+    # Never refuse what was just registered (the limit guards reads).
+    limit = max(max_files, len(files))
+    return await parse_dataset(whole, what=what, max_files=limit)
 
 
 async def _create_dataset(
