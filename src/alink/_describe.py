@@ -50,20 +50,17 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-@dataclasses.dataclass(slots=True)
-class _Info:
-    size: int
-    mtime_ns: int
-    checksum: str | None
-
-
 class _Shared:
     """The files to describe and what was found, shared by the worker threads."""
 
-    def __init__(self, paths: Sequence[str], algorithm: str | None) -> None:
-        self.paths = paths
+    def __init__(
+        self, files: Sequence[File], algorithm: str | None, name: str | None
+    ) -> None:
+        self.files = files
         self.algorithm = algorithm
-        self.results: list[_Info | None] = [None] * len(paths)
+        #: The algorithm's name as the caller spelt it (what ``chkAlg`` says).
+        self.name = name
+        self.results: list[File | None] = [None] * len(files)
         self.missing: list[str] = []
         self.not_files: list[str] = []
         self._next = 0
@@ -72,13 +69,22 @@ class _Shared:
     def take(self) -> int | None:
         with self._lock:
             index = self._next
-            if index >= len(self.paths):
+            if index >= len(self.files):
                 return None
             self._next += 1
             return index
 
     def left(self) -> int:
-        return len(self.paths) - self._next
+        return len(self.files) - self._next
+
+    def found(self, index: int, size: int, mtime_ns: int, checksum: str | None) -> None:
+        self.results[index] = dataclasses.replace(
+            self.files[index],
+            size=size,
+            creation_time=datetime.fromtimestamp(mtime_ns / 1e9, UTC),
+            checksum=checksum,
+            checksum_algorithm=self.name if checksum is not None else None,
+        )
 
 
 def _hash(fd: int, algorithm: str, buffer: bytearray) -> tuple[int, str]:
@@ -97,7 +103,7 @@ def _hash(fd: int, algorithm: str, buffer: bytearray) -> tuple[int, str]:
 
 
 def _describe_one(shared: _Shared, index: int, buffer: bytearray) -> None:
-    path = shared.paths[index]
+    path = os.fspath(shared.files[index].local_path)  # type: ignore[arg-type]
     algorithm = shared.algorithm
     try:
         if algorithm is None:
@@ -105,7 +111,7 @@ def _describe_one(shared: _Shared, index: int, buffer: bytearray) -> None:
             if not stat.S_ISREG(st.st_mode):
                 shared.not_files.append(path)
                 return
-            shared.results[index] = _Info(st.st_size, st.st_mtime_ns, None)
+            shared.found(index, st.st_size, st.st_mtime_ns, None)
             return
         fd = os.open(path, _O_READ)
     except FileNotFoundError:
@@ -119,7 +125,7 @@ def _describe_one(shared: _Shared, index: int, buffer: bytearray) -> None:
         size, checksum = _hash(fd, algorithm, buffer)
         # The size is what was hashed; a file still being written is caught
         # when the upload reports another size.
-        shared.results[index] = _Info(size, os.fstat(fd).st_mtime_ns, checksum)
+        shared.found(index, size, os.fstat(fd).st_mtime_ns, checksum)
     finally:
         os.close(fd)
 
@@ -164,18 +170,16 @@ async def describe_files(
         if checksum_algorithm is not None
         else None
     )
-    paths: list[str] = []
     for file in files:
         if file.local_path is None:
             raise ValueError(
                 f"file {file.remote_path.posix!r} has no local path to read"
             )
-        paths.append(os.fspath(file.local_path))
-    if not paths:
+    if not files:
         return []
-    shared = _Shared(paths, algorithm)
+    shared = _Shared(files, algorithm, checksum_algorithm)
     limiter = anyio.CapacityLimiter(max(1, max_workers))
-    workers = max(1, min(_usable_cpus() - 1, max_workers, len(paths)))
+    workers = max(1, min(_usable_cpus() - 1, max_workers, len(files)))
     first_error: BaseException | None = None
 
     async def worker(tg: anyio.abc.TaskGroup) -> None:
@@ -209,16 +213,6 @@ async def describe_files(
             f"{len(shared.not_files)} local path(s) are not regular files:"
             f" {summarise(sorted(shared.not_files))}"
         )
-    described: list[File] = []
-    for file, info in zip(files, shared.results, strict=True):
-        assert info is not None
-        described.append(
-            dataclasses.replace(
-                file,
-                size=info.size,
-                creation_time=datetime.fromtimestamp(info.mtime_ns / 1e9, UTC),
-                checksum=info.checksum,
-                checksum_algorithm=checksum_algorithm if info.checksum else None,
-            )
-        )
-    return described
+    described = shared.results
+    assert None not in described
+    return described  # type: ignore[return-value]

@@ -24,6 +24,7 @@ from urllib.parse import quote_plus
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import msgspec
 
 from .._errors import (
@@ -267,7 +268,7 @@ async def _prepare_files(
         for i, f in enumerate(files)
         if f.is_on_local
         and (f.creation_time is None or (f.checksum is None and checksum_algorithm))
-    ]
+    ]  # ~10 ms for 100k files
     described = await describe_files(
         [files[i] for i in wanted], checksum_algorithm=checksum_algorithm
     )
@@ -291,14 +292,10 @@ async def _upload_and_register(
     local = [i for i, f in enumerate(files) if f.is_on_local]
     uploaded = await created.con.upload_files(*(files[i] for i in local))
     created.uploaded = list(uploaded)
-    changed: list[str] = []
-    for i, up in zip(local, uploaded, strict=True):
-        if up.size != files[i].size:
-            changed.append(files[i].remote_path.posix)
-        # Register what was described (checksum, time), now on the remote.
-        files[i] = dataclasses.replace(
-            files[i], remote_path=up.remote_path, is_on_remote=True, local_path=None
-        )
+    if len(local) > _OFFLOAD_FILES:
+        changed = await anyio.to_thread.run_sync(_as_uploaded, files, local, uploaded)
+    else:
+        changed = _as_uploaded(files, local, uploaded)
     if changed:
         await _undo_and_raise(
             session,
@@ -314,6 +311,22 @@ async def _upload_and_register(
     return await _register(
         session, token, body, files, created, name, max_datablock_bytes, max_files
     )
+
+
+def _as_uploaded(
+    files: list[File], local: Sequence[int], uploaded: Sequence[File]
+) -> list[str]:
+    """Mark ``files[local[i]]`` as uploaded (in place); return the remote paths
+    of those whose size changed on the way (a file still being written)."""
+    changed: list[str] = []
+    for i, up in zip(local, uploaded, strict=True):
+        if up.size != files[i].size:
+            changed.append(files[i].remote_path.posix)
+        # Register what was described (checksum, time), now on the remote.
+        files[i] = dataclasses.replace(
+            files[i], remote_path=up.remote_path, is_on_remote=True, local_path=None
+        )
+    return changed
 
 
 async def _register(
