@@ -125,6 +125,8 @@ def test_add_local_files_refuses_unsafe_or_clashing_paths(tmp_path: Path) -> Non
         ds.add_local_files(tmp_path / "a", remote_paths=["a", "b"])
     with pytest.raises(ValueError, match="not both"):
         ds.add_local_files(tmp_path / "a", base_path=tmp_path, remote_paths=["a"])
+    with pytest.raises(ValueError, match="not file paths"):
+        ds.add_local_files("/")
     once = ds.add_local_files(tmp_path / "a")
     with pytest.raises(ValueError, match="already has files"):
         once.add_local_files(tmp_path / "other" / "a")

@@ -366,16 +366,25 @@ async def test_a_dataset_that_cannot_be_deleted_is_reported(
     assert tree(storage) == {}  # the files were reverted all the same
 
 
+async def _cancel_once_delayed(server: ScicatServer, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` as soon as the delayed request has reached the server
+    (its one-shot delay rule is then used up)."""
+    while server.faults.active_delays:  # noqa: ASYNC110 (set by server threads)
+        await anyio.sleep(0.005)
+    scope.cancel()
+
+
 async def test_cancelled_while_creating_datablocks(
     scicat_server: ScicatServer,
-    local: Path,
+    tmp_path: Path,
     storage: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    dataset = with_files(new(storage), local)
-    scicat_server.faults.delay(0.3, method="POST", match=BLOCKS)
-    async with client(scicat_server, "admin") as c:
-        with anyio.move_on_after(0.15) as scope:
+    dataset = new(storage).add_local_files(*many(tmp_path / "many", 12))
+    scicat_server.faults.delay(0.3, n=1, method="POST", match=BLOCKS)
+    async with client(scicat_server, "admin") as c, anyio.create_task_group() as tg:
+        with anyio.CancelScope() as scope:
+            tg.start_soon(_cancel_once_delayed, scicat_server, scope)
             await c.upload_new_dataset_now(dataset, max_datablock_bytes=1024)
     assert scope.cancelled_caught
     # The datablock in flight was waited for, then everything was undone.
@@ -394,9 +403,10 @@ async def test_cancelled_while_creating_the_dataset_leaves_a_log_if_not_undone(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     dataset = with_files(new(storage), local)
-    scicat_server.faults.delay(0.3, method="POST", match=CREATE)
-    async with client(scicat_server, "user1") as c:
-        with anyio.move_on_after(0.1) as scope:
+    scicat_server.faults.delay(0.3, n=1, method="POST", match=CREATE)
+    async with client(scicat_server, "user1") as c, anyio.create_task_group() as tg:
+        with anyio.CancelScope() as scope:
+            tg.start_soon(_cancel_once_delayed, scicat_server, scope)
             await c.upload_new_dataset_now(dataset)
     assert scope.cancelled_caught
     # The creation in flight was waited for, so its pid is known: user1 may
