@@ -24,7 +24,9 @@ from alink import (
     File,
     FileNotAccessibleError,
     IntegrityError,
+    InvalidDatasetError,
     NoSuitableTransferError,
+    PartialUploadError,
     RemotePath,
     ScicatCommError,
     ScicatLoginError,
@@ -108,6 +110,10 @@ def _errors() -> list[BaseException]:
         ScicatCommError("boom", status_code=403),
         ScicatLoginError("no"),
         IntegrityError("bad"),
+        InvalidDatasetError(
+            "bad fields", fields=["a"], problems=["a is bad"], status_code=400
+        ),
+        PartialUploadError("left", pid=PID.parse("p/1"), datablocks=["b1"], files=[a]),
         UnsafePathError("out"),
         DuplicateLocalPathError(
             "clash", clashes={"/t/x": [a, b]}, flat=True, summary="short"

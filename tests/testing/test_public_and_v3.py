@@ -140,7 +140,7 @@ async def test_v3_anonymous_reads_published_and_is_refused_the_rest(
         ("POST", "/api/v4/datasets/public"),
         ("GET", "/api/v4/datasets/a%2Fb/extra"),
         ("GET", "/api/v3/datasets/a%2Fb/attachments"),
-        ("DELETE", "/api/v4/datasets/a%2Fb"),
+        ("DELETE", "/api/v4/datasets/a%2Fb/extra"),
         ("PUT", "/api/v3/auth/login"),
         ("GET", "/"),
         ("GET", "/api"),

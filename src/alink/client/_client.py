@@ -1,7 +1,9 @@
-"""``alink.Client``: read datasets from SciCat and download their files, async.
+"""``alink.Client``: read datasets from SciCat, download their files, upload new
+ones, async.
 
-Mirrors Scitacean's ``Client`` (same factory names, same ``get_dataset`` and
-``download_files`` shapes), but every call is awaitable, one connection pool
+Mirrors Scitacean's ``Client`` (same factory names, same ``get_dataset``,
+``download_files`` and ``upload_new_dataset_now`` shapes), but every call is
+awaitable, one connection pool
 is reused for all requests, and a dataset with its files arrives in a single
 request.
 """
@@ -38,6 +40,8 @@ from ._profiles import Profile, resolve
 from ._query import DatasetPages, build_query
 from ._select import FileSelector
 from ._token import Token
+from ._upload import upload_new_dataset
+from ._upload_body import DEFAULT_MAX_DATABLOCK_BYTES
 
 __all__ = ["Client"]
 
@@ -65,8 +69,9 @@ class Client:
       the token is, for one facility. Explicit ``url``/``file_transfer``/
       ``token`` arguments win over the profile's.
     - ``file_transfer``: used by :meth:`download_files` (e.g.
-      ``LinkFileTransfer()``); ``None`` means files cannot be downloaded
-      (unless the profile names a transfer).
+      ``LinkFileTransfer()``) and :meth:`upload_new_dataset_now` (one that
+      uploads, e.g. ``CopyFileTransfer()``); ``None`` means files cannot be
+      downloaded or uploaded (unless the profile names a transfer).
     - ``timeout``: seconds (or an ``httpx.Timeout`` with every part set) for
       each phase of a request; default 30 s.
     - ``retry``: a :class:`RetryPolicy` for connection errors, timeouts and
@@ -673,6 +678,77 @@ class Client:
             keep_tree=keep_tree,
             verify=verify,
             follow_target_symlinks=follow_target_symlinks,
+        )
+
+    # --- upload -----------------------------------------------------------
+
+    async def upload_new_dataset_now(
+        self,
+        dataset: Dataset,
+        *,
+        checksum_algorithm: str | None = "blake2b",
+        max_datablock_bytes: int = DEFAULT_MAX_DATABLOCK_BYTES,
+    ) -> Dataset:
+        """Upload ``dataset``'s local files and register it as a new dataset.
+
+        Scitacean's ``client.upload_new_dataset_now(dataset)``, awaitable and
+        all or nothing. In order:
+
+        1. The fields are checked here (SciCat's v4 rules: required fields,
+           types, no unknown fields), then by SciCat
+           (``POST /api/v4/datasets/isValid``). Server-managed fields of a
+           dataset made from a downloaded one (``_id``, ``createdAt``, sizes,
+           ...) are not sent.
+        2. The client's transfer connects for upload
+           (:meth:`~alink.typing.Uploader.connect_for_upload`); its
+           ``source_folder_for(dataset)`` becomes the source folder.
+        3. Local files without size, time or checksum (from
+           :meth:`Dataset.add_local_files <alink.Dataset.add_local_files>`)
+           are read on worker threads; ``checksum_algorithm`` (Scitacean's
+           default; ``None``: no checksums) computes the checksums.
+        4. The files are uploaded, the dataset is created
+           (``POST /api/v4/datasets``), then its orig datablocks
+           (``POST /api/v4/origdatablocks``), each request at most
+           ``max_datablock_bytes`` of JSON (a large dataset gets several
+           datablocks; a server answering 413 gets smaller ones).
+
+        If a step fails, or the caller is cancelled, what this call did is
+        undone: the datablocks and the dataset are deleted and the uploaded
+        files are reverted. A request that creates something is not
+        interrupted while in flight (its outcome must be known to be undone),
+        so cancelling waits for it, at most the client's timeout.
+
+        Returns:
+            The dataset as SciCat stored it: its new pid, its fields, and its
+            files (remote paths relative to the source folder) in the
+            datablocks as created.
+
+        Raises:
+            InvalidDatasetError: a field is missing or malformed (named in
+                ``.fields``), before anything was uploaded; or SciCat refused
+                to create the dataset or a datablock (400), after which
+                everything was undone.
+            ValueError: no logged-in client, local files but no transfer that
+                uploads, files that are both local and remote.
+            NotImplementedError: the transfer cannot upload (a
+                ``LinkFileTransfer``); nothing was uploaded.
+            IntegrityError: a local file changed size while it was uploaded.
+            ScicatCommError: SciCat refused (403: not allowed for this
+                ``ownerGroup``) or could not be reached; everything was undone.
+            PartialUploadError: a step failed and something could not be
+                undone (SciCat lets only its ``DELETE_GROUPS`` delete
+                datasets); the message says what is left and what to do.
+            FileNotFoundError, FileExistsError, OSError: from reading or
+                uploading the files (the transfer reverts its own uploads).
+        """
+        return await upload_new_dataset(
+            self._session,
+            self._token,
+            self._file_transfer,
+            dataset,
+            checksum_algorithm=checksum_algorithm,
+            max_datablock_bytes=max_datablock_bytes,
+            max_files=self._max_files,
         )
 
 
