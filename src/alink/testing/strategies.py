@@ -52,6 +52,7 @@ from .._model import Dataset
 from .._paths import RemotePath
 
 __all__ = [
+    "ANY_CHECKSUM_ALGORITHM",
     "CHECKSUM_ALGORITHMS",
     "datasets",
     "datasets_with_contents",
@@ -66,11 +67,14 @@ __all__ = [
 
 #: The ``chkAlg`` values :func:`datasets` picks from (``None``: no checksums).
 CHECKSUM_ALGORITHMS: tuple[str | None, ...] = ("md5", "sha256", "blake2b", None)
+#: The default ``checksum_algorithm`` of :func:`datasets`: any of those.
+ANY_CHECKSUM_ALGORITHM: st.SearchStrategy[str | None] = st.sampled_from(
+    CHECKSUM_ALGORITHMS
+)
 
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 _DIGITS = "0123456789"
 _MAX_INT = 2**53  # exact in every JSON parser
-_UNSET: Any = object()
 
 
 # --- people -------------------------------------------------------------------
@@ -505,11 +509,7 @@ def _dataset_and_contents(
         json.update(draw(_raw_fields()))
     elif kind == "derived":
         json.update(draw(_derived_fields()))
-    algorithm = (
-        draw(st.sampled_from(CHECKSUM_ALGORITHMS))
-        if checksum_algorithm is _UNSET
-        else _field_value(draw, checksum_algorithm)
-    )
+    algorithm = _field_value(draw, checksum_algorithm)
     contents = dict(
         draw(file_contents()) if files is None else _field_value(draw, files)
     )
@@ -557,7 +557,9 @@ def datasets_with_contents(
     *,
     for_upload: bool = False,
     files: Mapping[str, bytes] | st.SearchStrategy[Mapping[str, bytes]] | None = None,
-    checksum_algorithm: str | st.SearchStrategy[str | None] | None = _UNSET,
+    checksum_algorithm: str
+    | st.SearchStrategy[str | None]
+    | None = ANY_CHECKSUM_ALGORITHM,
     **fields: Any,
 ) -> st.SearchStrategy[tuple[Dataset, dict[RemotePath, bytes]]]:
     """Datasets and their files' contents: ``(dataset, {full remote path: bytes})``.
@@ -574,7 +576,9 @@ def datasets(
     *,
     for_upload: bool = False,
     files: Mapping[str, bytes] | st.SearchStrategy[Mapping[str, bytes]] | None = None,
-    checksum_algorithm: str | st.SearchStrategy[str | None] | None = _UNSET,
+    checksum_algorithm: str
+    | st.SearchStrategy[str | None]
+    | None = ANY_CHECKSUM_ALGORITHM,
     **fields: Any,
 ) -> st.SearchStrategy[Dataset]:
     """SciCat datasets, with files, as :meth:`alink.Dataset.from_scicat` reads them.
@@ -590,8 +594,8 @@ def datasets(
         files: Relative path -> content, or a strategy of such mappings
             (default: :func:`file_contents`, up to 5 small files).
         checksum_algorithm: The datablocks' ``chkAlg`` (``None``: no
-            checksums), or a strategy; default: one of
-            :data:`CHECKSUM_ALGORITHMS`.
+            checksums), or a strategy of those; by default
+            :data:`ANY_CHECKSUM_ALGORITHM`.
         fields: SciCat fields (SciCat's names: ``owner="librarian"``,
             ``ownerGroup=st.sampled_from(["a", "b"])``, ``pid="p/1"``,
             ``sourceFolder="/data/x"``), each a value or a strategy; they
