@@ -17,6 +17,7 @@ from alink.testing.transfer import FakeFileTransfer
 pytestmark = pytest.mark.anyio
 
 _settings = settings(
+    max_examples=30,  # per backend
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -473,3 +473,20 @@ def test_checksums_of_the_fixture_data_are_real() -> None:
     chk = {e["path"]: e["chk"] for e in blocks[0]["dataFileList"]}
     assert chk == {k: hashlib.md5(v).hexdigest() for k, v in CONTENTS.items()}
     assert ds["size"] == sum(map(len, CONTENTS.values()))
+
+
+@pytest.mark.anyio
+async def test_many_files_are_checked_off_the_event_loop(tmp_path: Path) -> None:
+    many = {f"{FOLDER}/d{i % 7}/f{i:05d}.dat": b"%d" % i for i in range(2500)}
+    transfer = FakeFileTransfer(files=many)
+    remote = list(many)
+    local = [tmp_path / Path(k).relative_to(FOLDER) for k in many]
+    async with transfer.connect_for_download(_dataset()) as con:
+        with pytest.raises(FileNotAccessibleError) as caught:
+            await con.download_files(
+                remote=[*remote, f"{FOLDER}/nope"], local=[*local, tmp_path / "nope"]
+            )
+        assert caught.value.remote_paths == (_full("nope"),)
+        await con.download_files(remote=remote, local=local)
+    assert len(transfer.downloaded) == 2500
+    assert (tmp_path / "d3" / "f00010.dat").read_bytes() == b"10"

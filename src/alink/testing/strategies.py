@@ -554,8 +554,8 @@ def _dataset_and_contents(
 
 def datasets_with_contents(
     type: Literal["raw", "derived"] | st.SearchStrategy[str] | None = None,
-    *,
     for_upload: bool = False,
+    *,
     files: Mapping[str, bytes] | st.SearchStrategy[Mapping[str, bytes]] | None = None,
     checksum_algorithm: str
     | st.SearchStrategy[str | None]
@@ -573,8 +573,8 @@ def datasets_with_contents(
 
 def datasets(
     type: Literal["raw", "derived"] | st.SearchStrategy[str] | None = None,
-    *,
     for_upload: bool = False,
+    *,
     files: Mapping[str, bytes] | st.SearchStrategy[Mapping[str, bytes]] | None = None,
     checksum_algorithm: str
     | st.SearchStrategy[str | None]

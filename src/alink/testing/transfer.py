@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import os
 import secrets
 import stat
@@ -74,6 +75,8 @@ _FilesArgument = (
     | None
 )
 
+#: Up to this many files, arguments are checked on the event loop's thread.
+_INLINE_FILES = 2000
 #: Files written per worker-thread hand-off (progress is reported between).
 _CHUNK_FILES = 256
 #: ... or fewer, once their content adds up to this many bytes.
@@ -473,20 +476,15 @@ class FakeDownloadConnection:
                 f"remote and local must have the same length, got {len(remote)}"
                 f" remote and {len(local)} local paths"
             )
-        remotes = [_remote_key(r) for r in remote]
-        locals_ = [_local_text(p) for p in local]
-        self._check(remotes, locals_)
-        indices = _replace_indices(replace, len(remotes))
-        store = self._transfer.files
-        missing = [r for r in remotes if r not in store]
-        if missing:
-            raise FileNotAccessibleError(
-                f"{len(missing)} remote file(s) are not in the fake file transfer:"
-                f" {summarise([m.posix for m in missing])}; nothing was created",
-                remote_path=missing[0],
-                remote_paths=missing,
+        prepare = functools.partial(
+            self._prepare, remote, local, replace, self._transfer.files
+        )
+        if len(remote) > _INLINE_FILES:  # keep the event loop free
+            remotes, locals_, indices, contents = await anyio.to_thread.run_sync(
+                prepare
             )
-        contents = [store[r] for r in remotes]
+        else:
+            remotes, locals_, indices, contents = prepare()
         done = await anyio.to_thread.run_sync(
             _inspect_local, locals_, contents, indices
         )
@@ -516,6 +514,28 @@ class FakeDownloadConnection:
         self._transfer.downloaded.extend(
             Transferred(remotes[i], Path(locals_[i]), len(contents[i])) for i in pending
         )
+
+    def _prepare(
+        self,
+        remote: Sequence[RemotePath | str],
+        local: Sequence[str | os.PathLike[str]],
+        replace: bool | Collection[int],
+        store: Mapping[RemotePath, bytes],
+    ) -> tuple[list[RemotePath], list[str], Collection[int], list[bytes]]:
+        """Check every argument and look up every content (no disk access)."""
+        remotes = [_remote_key(r) for r in remote]
+        locals_ = [_local_text(p) for p in local]
+        self._check(remotes, locals_)
+        indices = _replace_indices(replace, len(remotes))
+        missing = [r for r in remotes if r not in store]
+        if missing:
+            raise FileNotAccessibleError(
+                f"{len(missing)} remote file(s) are not in the fake file transfer:"
+                f" {summarise([m.posix for m in missing])}; nothing was created",
+                remote_path=missing[0],
+                remote_paths=missing,
+            )
+        return remotes, locals_, indices, [store[r] for r in remotes]
 
     def _check(self, remotes: Sequence[RemotePath], local: Sequence[str]) -> None:
         outside = [r.posix for r in remotes if not _inside(r, self._source)]
