@@ -356,7 +356,7 @@ def _common_fields(for_upload: bool) -> st.SearchStrategy[dict[str, Any]]:
             "license": st.sampled_from(["CC-BY-4.0", "CC0-1.0", "MIT"]),
             "classification": st.just("IN=medium,AV=low,CO=low"),
             "comment": _texts(),
-            "dataQualityMetrics": st.floats(0, 1),
+            "dataQualityMetrics": st.integers(0, 100),  # an int for Scitacean
             "sharedWith": _string_lists(emails()),
             "techniques": st.lists(
                 st.fixed_dictionaries(
