@@ -154,7 +154,8 @@ class FakeFileTransfer:
             with the same ``files`` (e.g. ``files=other.files``), see every
             upload. Keys may be ``str`` or :class:`~alink.RemotePath`; keys
             that are not written as ``RemotePath`` writes them (``a//b``,
-            ``a/../b``) are normalised in place.
+            ``a/../b``) are normalised in place when the transfer is made
+            (add later ones as ``RemotePath`` or in that clean form).
         reverted: Where :meth:`FakeUploadConnection.revert_upload` puts the
             files it removes (same rules as ``files``).
         source_folder: Folder (pattern) for uploads, e.g.
