@@ -81,11 +81,14 @@ def test_replace_files_returns_new_dataset() -> None:
     assert ds.files == (a, b)
 
 
-def test_from_scicat_reads_files_with_full_remote_paths() -> None:
+def test_from_scicat_keeps_remote_paths_relative_to_the_source_folder() -> None:
     ds = Dataset.from_scicat(load("dataset-raw.v4.json"))
     assert ds.pid == PID.parse("PID.prefix.a0b1/5c3e1b7a-2f4d-4c8e-9a61-0d7b3f2e8c41")
     assert ds.source_folder == "/hex/data/123"
-    assert [f.remote_path.posix for f in ds.files] == [
+    # As the datablock lists them, and as Scitacean has them.
+    assert [f.remote_path.posix for f in ds.files] == ["file1.txt", "sub/song.mp3"]
+    assert {f.remote_path: f for f in ds.files}["sub/song.mp3"] is ds.files[1]
+    assert [f.remote_access_path(ds.source_folder) for f in ds.files] == [
         "/hex/data/123/file1.txt",
         "/hex/data/123/sub/song.mp3",
     ]

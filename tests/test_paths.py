@@ -125,3 +125,45 @@ def test_is_relative_to_agrees_with_purepath(left: str, right: str) -> None:
         PurePosixPath(b.posix or ".")
     )
     assert a.is_relative_to(b) == expected
+
+
+# --- as in Scitacean: URL-like paths, truncated() ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "posix"),
+    [
+        ("https://server.eu/x", "https://server.eu/x"),
+        ("https://server.eu//a/./b/", "https://server.eu/a/b"),
+        ("s3://bucket/key", "s3://bucket/key"),
+        ("https://server.eu", "https://server.eu"),
+    ],
+)
+def test_url_like_paths_keep_their_scheme(given: str, posix: str) -> None:
+    path = RemotePath(given)
+    assert path.posix == posix
+    assert path == given
+    assert (RemotePath("https://server.eu") / "x").posix == "https://server.eu/x"
+    assert RemotePath("https://server.eu/a/x").parent == "https://server.eu/a"
+    assert RemotePath("https://server.eu").parent == "https://server.eu"
+    assert RemotePath("https://s.eu/a/../b").resolve() == "https://s.eu/b"
+    assert RemotePath("https://server.eu/a/x.nxs").name == "x.nxs"
+
+
+def test_truncated_keeps_suffixes_like_scitacean() -> None:
+    import scitacean
+
+    for text, length in [
+        ("/data/very-long-name.nxs", 8),
+        ("abcdefgh/x.tar.gz", 4),
+        ("short/name", 255),
+        ("a" * 300 + ".h5", 255),
+        ("noext" * 10, 7),
+        (".hidden-file-name", 5),
+    ]:
+        ours = RemotePath(text).truncated(length)
+        theirs = scitacean.RemotePath(text).truncated(length)
+        assert ours.posix == theirs.posix, text
+        assert all(len(part) <= length for part in ours.posix.split("/"))
+    with pytest.raises(ValueError, match="at least 1"):
+        RemotePath("a").truncated(0)

@@ -16,13 +16,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+# --8<-- [start:link]
 import anyio
 
 from alink import Client, Dataset
 from alink.transfer.link import LinkFileTransfer
 
 
-# --8<-- [start:link]
 async def link_dataset(*, url: str, token: str, pid: str, target: Path) -> Dataset:
     """Fetch dataset ``pid`` and symlink all its files into ``target``."""
     async with Client.from_token(
@@ -33,6 +33,7 @@ async def link_dataset(*, url: str, token: str, pid: str, target: Path) -> Datas
         return await client.download_files(dataset, target=target, verify="size")
 
 
+# anyio.run(link_dataset, ...) runs it; add backend="trio" for trio.
 # --8<-- [end:link]
 
 
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     dataset = anyio.run(run, backend="trio" if args.trio else "asyncio")
     for file in dataset.files:
-        print(f"{file.local_path} -> {file.remote_path}")
+        print(f"{file.local_path} -> {file.remote_access_path(dataset.source_folder)}")
 
 
 if __name__ == "__main__":

@@ -2,20 +2,30 @@
 
 Callers catch one plain exception from these (or a builtin such as
 ``FileExistsError``), never an ``ExceptionGroup`` from alink's internals.
+Every one of them pickles (keyword attributes included), so errors travel
+between processes like the datasets they are about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._paths import RemotePath
+    from .client._many import DatasetDownload, DownloadSummary
 
 __all__ = [
+    "DuplicateLocalPathError",
+    "DownloadsFailedError",
     "FileNotAccessibleError",
     "IntegrityError",
+    "LocalFileConflictError",
     "NoSuitableTransferError",
+    "NothingSelectedWarning",
+    "ProfileError",
     "ScicatCommError",
     "ScicatLoginError",
     "UnsafePathError",
@@ -37,7 +47,7 @@ class FileNotAccessibleError(RuntimeError):
         self,
         message: str,
         *,
-        remote_path: RemotePath | None,
+        remote_path: RemotePath | None = None,
         remote_paths: Sequence[RemotePath] | None = None,
     ) -> None:
         super().__init__(message)
@@ -77,6 +87,94 @@ class UnsafePathError(ValueError):
     """
 
 
+class DuplicateLocalPathError(ValueError, RuntimeError):
+    """Several selected files would land on the same local path.
+
+    Typical of the flat layout (Scitacean's default): ``a/x.dat`` and
+    ``b/x.dat`` are both ``target/x.dat``. Nothing was downloaded. A
+    ``ValueError`` (bad input) that is also a ``RuntimeError``, which is what
+    Scitacean raises here, so code ported from it still catches it.
+
+    Attributes:
+        clashes: Each local path that would receive more than one file, with
+            the full remote paths of those files, in input order.
+        flat: Whether the clash comes from the flat layout (keeping the
+            remote sub-folders would avoid it).
+        summary: The message without its closing hint, for callers (such as
+            the command line) that phrase their own.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        clashes: Mapping[str, Sequence[RemotePath]] | None = None,
+        flat: bool = False,
+        summary: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.clashes: dict[str, tuple[RemotePath, ...]] = {
+            k: tuple(v) for k, v in (clashes or {}).items()
+        }
+        self.flat = flat
+        self.summary = summary if summary is not None else message
+
+
+class LocalFileConflictError(FileExistsError):
+    """Local files are in the way and may be the user's own: nothing changed.
+
+    Raised by ``Client.download_files`` before anything is written when a
+    local path holds something alink did not make and that differs from the
+    catalogue — a file with another size or checksum (perhaps edited), a
+    symlink to somewhere outside the dataset, a FIFO. ``force=True`` replaces
+    them.
+
+    Attributes:
+        paths: Every such local path, in the download's order.
+        reasons: Why each one is in the way (``reasons[i]`` for ``paths[i]``).
+        summary: The message without its closing hint, for callers (such as
+            the command line) that phrase their own.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        paths: Sequence[str | os.PathLike[str]] = (),
+        reasons: Sequence[str] = (),
+        summary: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.paths: tuple[Path, ...] = tuple(Path(p) for p in paths)
+        self.reasons: tuple[str, ...] = tuple(reasons)
+        self.summary = summary if summary is not None else message
+
+
+class DownloadsFailedError(RuntimeError):
+    """Some datasets of :meth:`~alink.Client.download_datasets` failed.
+
+    Raised by :meth:`DownloadSummary.raise_on_failure
+    <alink.client.DownloadSummary.raise_on_failure>`; the datasets that
+    were downloaded stay downloaded.
+
+    Attributes:
+        summary: Every dataset's outcome.
+        failures: The failed datasets, each with its ``error``.
+    """
+
+    def __init__(self, message: str, *, summary: DownloadSummary | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.failures: tuple[DatasetDownload, ...] = (
+            summary.failed if summary is not None else ()
+        )
+
+
+class ProfileError(ValueError):
+    """A profile cannot be used: unknown name, a broken profiles file, or a token
+    that is not where the profile says (the message names the file and key)."""
+
+
 class NoSuitableTransferError(FileNotAccessibleError):
     """No transfer of a :class:`~alink.transfer.select.SelectFileTransfer` could
     connect.
@@ -89,8 +187,19 @@ class NoSuitableTransferError(FileNotAccessibleError):
         self,
         message: str,
         *,
-        remote_path: RemotePath | None,
-        errors: Sequence[BaseException],
+        remote_path: RemotePath | None = None,
+        errors: Sequence[BaseException] = (),
     ) -> None:
         super().__init__(message, remote_path=remote_path)
         self.errors: tuple[BaseException, ...] = tuple(errors)
+
+
+class NothingSelectedWarning(UserWarning):
+    """``Client.download_files``' ``select`` matched none of the dataset's files.
+
+    Usually a ``select`` written for full remote paths: like Scitacean's,
+    alink's :attr:`File.remote_path <alink.File.remote_path>` is relative to
+    the source folder. The download itself succeeds (there is nothing to do);
+    turn the warning into an error with
+    ``warnings.simplefilter("error", alink.NothingSelectedWarning)``.
+    """

@@ -18,6 +18,18 @@ __all__ = ["PID", "Dataset", "File"]
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+class _Unset:
+    """The type of :data:`_UNSET`: "not given", where ``None`` means something."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
 @dataclasses.dataclass(frozen=True, slots=True, init=False)
 class PID:
     """A SciCat persistent identifier: ``prefix/pid`` (the prefix may be absent).
@@ -66,9 +78,11 @@ def _format_time(value: datetime) -> str:
 class File:
     """One file of a dataset: where it lives remotely and, once downloaded, locally.
 
-    ``remote_path`` is the full remote path (the dataset's source folder joined
-    with the catalogue's file path). ``checksum`` is the value recorded in the
-    catalogue, computed with ``checksum_algorithm``.
+    ``remote_path`` is the path **relative to the dataset's source folder**,
+    exactly as the catalogue's datablock lists it (``file1.dat``,
+    ``sub/song.mp3``), as in Scitacean; :meth:`remote_access_path` gives the
+    full remote path. ``checksum`` is the value recorded in the catalogue,
+    computed with ``checksum_algorithm``.
     """
 
     remote_path: RemotePath
@@ -125,12 +139,42 @@ class File:
         """Whether the file has a local copy (or link)."""
         return self.local_path is not None
 
+    def remote_access_path(self, source_folder: str | RemotePath) -> RemotePath | None:
+        """The full remote path: ``source_folder / remote_path``.
+
+        ``None`` for a file that is not on the remote (yet), as in Scitacean.
+        An absolute ``remote_path`` is returned as it is.
+        """
+        if not self.is_on_remote:
+            return None
+        return RemotePath(source_folder) / self.remote_path
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # The read-only ``extra`` mapping cannot be pickled as it is.
+        return (
+            _rebuild_file,
+            (
+                self.remote_path,
+                self.size,
+                self.creation_time,
+                self.checksum,
+                self.checksum_algorithm,
+                self.local_path,
+                self.is_on_remote,
+                dict(self.extra),
+            ),
+        )
+
     def downloaded(self, *, local_path: str | PathLike[str]) -> File:
         """A copy of this file that knows its local path."""
         return dataclasses.replace(self, local_path=Path(fspath(local_path)))
 
     def uploaded(self, *, remote_path: str | RemotePath | None = None) -> File:
-        """A copy of this file marked as present on the remote."""
+        """A copy of this file marked as present on the remote.
+
+        ``remote_path`` (relative to the source folder) replaces the file's
+        own when given.
+        """
         return dataclasses.replace(
             self,
             remote_path=RemotePath(remote_path) if remote_path else self.remote_path,
@@ -238,6 +282,54 @@ class Dataset:
         new._blocks = self._blocks
         return new
 
+    def replace(
+        self,
+        *,
+        type: str | None = None,
+        source_folder: str | RemotePath | _Unset | None = _UNSET,
+        pid: str | PID | _Unset | None = _UNSET,
+        files: Iterable[File] | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Dataset:
+        """A new dataset with some parts changed; ``self`` is unchanged.
+
+        The immutable counterpart of Scitacean's attribute assignments
+        (``ds.source_folder = ...``) and ``add_files``: ``fields`` are SciCat
+        fields merged into the existing ones (a value of ``None`` removes a
+        field); ``files`` replaces the whole file list. Also available as
+        ``copy.replace(dataset, ...)`` on Python 3.13+.
+        """
+        merged = dict(self._fields)
+        for key, value in (fields or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        new = Dataset(
+            type=type if type is not None else str(merged.get("type", self.type)),
+            source_folder=(
+                self._source_folder
+                if isinstance(source_folder, _Unset)
+                else source_folder
+            ),
+            pid=self._pid if isinstance(pid, _Unset) else pid,
+            files=self._files if files is None else files,
+            fields=merged,
+        )
+        if files is None:
+            new._blocks = self._blocks
+        return new
+
+    __replace__ = replace
+
+    def add_files(self, *files: File) -> Dataset:
+        """A new dataset with ``files`` appended (Scitacean's ``add_files``,
+        which changes the dataset in place)."""
+        for file in files:
+            if not isinstance(file, File):
+                raise TypeError(f"expected File objects, got {_kind(file)}")
+        return self._evolve(self._files + files)
+
     def replace_files(self, *files: File) -> Dataset:
         """A new dataset where files with the same remote path are replaced.
 
@@ -259,6 +351,19 @@ class Dataset:
         return self._fields == other._fields and self._files == other._files
 
     __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # Read-only mappings cannot be pickled as they are; plain dicts can.
+        return (
+            _rebuild_dataset,
+            (
+                dict(self._fields),
+                self._files,
+                self._source_folder,
+                self._pid,
+                tuple((dict(b.fields), b.count) for b in self._blocks),
+            ),
+        )
 
     # --- SciCat JSON ------------------------------------------------------
 
@@ -314,7 +419,6 @@ class Dataset:
         dataset._fields = MappingProxyType(
             {k: v for k, v in data.items() if k != "origdatablocks"}
         )
-        folder = dataset._source_folder
         files: list[File] = []
         blocks: list[_BlockInfo] = []
         paused_at = 0
@@ -323,7 +427,7 @@ class Dataset:
                 paused_at = len(files)
                 yield
             before = len(files)
-            yield from _files_of_block(block, folder, index, files)
+            yield from _files_of_block(block, index, files)
             blocks.append(
                 _BlockInfo(
                     MappingProxyType(
@@ -362,11 +466,7 @@ class Dataset:
 
     def _file_json(self, file: File) -> dict[str, Any]:
         out = dict(file.extra)
-        folder = self._source_folder
-        if folder is not None and file.remote_path.is_relative_to(folder):
-            path = file.remote_path.relative_to(folder).posix
-        else:
-            path = file.remote_path.posix
+        path = file.remote_path.posix
         # Keep the server's spelling when it names the same file.
         original = out.get("path")
         if not (isinstance(original, str) and RemotePath(original) == path):
@@ -459,23 +559,11 @@ def _new_file(
     return file
 
 
-def _join_prefix(folder: RemotePath | None) -> str | None:
-    """``folder`` as a prefix that a clean relative path can be appended to.
-
-    ``None`` when paths must be joined the slow way (no folder, or ``.``).
-    """
-    if folder is None or folder.posix in ("", "."):
-        return None
-    return folder.posix if folder.posix == "/" else folder.posix + "/"
-
-
 #: Files built between two pauses of :meth:`Dataset._from_scicat_steps`.
 _FILES_PER_STEP = 2048
 
 
-def _files_of_block(
-    block: object, folder: RemotePath | None, index: int, files: list[File]
-) -> Iterator[None]:
+def _files_of_block(block: object, index: int, files: list[File]) -> Iterator[None]:
     """Append the files of ``origdatablocks[index]`` to ``files``, pausing
     every :data:`_FILES_PER_STEP` files."""
     where = f"origdatablocks[{index}]"
@@ -490,10 +578,9 @@ def _files_of_block(
     if algorithm is not None and not isinstance(algorithm, str):
         raise ValueError(f"{where}.chkAlg must be a string, got {_kind(algorithm)}")
     # The hot loop of reading a dataset (100k files and more): files made by
-    # _new_file, and clean paths appended to the folder's text without
-    # re-normalising. Anything unusual (``.``, ``//``,
-    # a trailing slash, a NUL, an absolute path) takes the general ``/`` join.
-    prefix = _join_prefix(folder)
+    # _new_file, and clean paths kept as text without re-normalising.
+    # Anything unusual (``.``, ``//``, a trailing slash, a NUL) is normalised
+    # by RemotePath right away.
     new_file = _new_file
     append = files.append
     fromisoformat = datetime.fromisoformat
@@ -534,8 +621,7 @@ def _files_of_block(
                     f" {entry.get('time')!r}"
                 ) from None
             if (
-                prefix is not None
-                and path[0] not in "./"
+                path[0] != "."
                 and path[-1] != "/"
                 and "//" not in path
                 and "/." not in path
@@ -543,7 +629,49 @@ def _files_of_block(
             ):
                 # Clean: the text is what RemotePath would hold (see
                 # _LazyRemotePath); the object is made when first read.
-                remote: RemotePath | str = prefix + path
+                remote: RemotePath | str = path
             else:
-                remote = folder / path if folder is not None else RemotePath(path)
+                remote = RemotePath(path)
             append(new_file(remote, size, created, checksum, algorithm, entry))
+
+
+def _rebuild_file(
+    remote_path: RemotePath,
+    size: int,
+    creation_time: datetime | None,
+    checksum: str | None,
+    checksum_algorithm: str | None,
+    local_path: Path | None,
+    is_on_remote: bool,
+    extra: dict[str, Any],
+) -> File:
+    """Unpickle a :class:`File`."""
+    return File(
+        remote_path=remote_path,
+        size=size,
+        creation_time=creation_time,
+        checksum=checksum,
+        checksum_algorithm=checksum_algorithm,
+        local_path=local_path,
+        is_on_remote=is_on_remote,
+        extra=MappingProxyType(extra) if extra else _EMPTY,
+    )
+
+
+def _rebuild_dataset(
+    fields: dict[str, Any],
+    files: tuple[File, ...],
+    source_folder: RemotePath | None,
+    pid: PID | None,
+    blocks: tuple[tuple[dict[str, Any], int], ...],
+) -> Dataset:
+    """Unpickle a :class:`Dataset`."""
+    new = object.__new__(Dataset)
+    new._fields = MappingProxyType(fields)
+    new._files = files
+    new._source_folder = source_folder
+    new._pid = pid
+    new._blocks = tuple(
+        _BlockInfo(MappingProxyType(block), count) for block, count in blocks
+    )
+    return new

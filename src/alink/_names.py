@@ -14,14 +14,14 @@ _FS_ERRORS = sys.getfilesystemencodeerrors()
 _SHOWN = 5
 
 
-def summarise(items: Sequence[str]) -> str:
+def summarise(items: Sequence[str], *, shown: int = _SHOWN) -> str:
     """The first few items, quoted, and how many more there are.
 
     Error messages name offending paths without growing with the input.
     """
-    shown = ", ".join(repr(i) for i in items[:_SHOWN])
-    more = len(items) - _SHOWN
-    return f"{shown} and {more} more" if more > 0 else shown
+    text = ", ".join(repr(i) for i in items[:shown])
+    more = len(items) - shown
+    return f"{text} and {more} more" if more > 0 else text
 
 
 def encodable(text: str) -> bool:

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePath, PurePosixPath
 
 __all__ = ["RemotePath"]
 
+#: ``scheme://authority`` at the start of a URL-like path (RFC 3986 scheme).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
+
+
+def _url_root(text: str) -> int:
+    """Length of the ``scheme://authority`` part of ``text`` (0: not a URL)."""
+    if "://" not in text:
+        return 0
+    match = _URL.match(text)
+    return match.end() if match else 0
+
 
 def _clean(text: str) -> str:
-    """Collapse repeated slashes and ``.`` segments; keep ``..`` (lexical only)."""
+    """Collapse repeated slashes and ``.`` segments; keep ``..`` (lexical only).
+
+    A URL-like path (``https://server.eu/x``) keeps its ``scheme://authority``
+    as written; only the part after it is normalised.
+    """
     if "\x00" in text:
         # Checked here so that no later code path can hand a NUL to the OS.
         from ._errors import UnsafePathError
@@ -18,6 +34,10 @@ def _clean(text: str) -> str:
         return ""
     if "//" not in text and "/." not in text and not text.startswith("./"):
         return text.rstrip("/") or "/" if text.endswith("/") else text
+    root = _url_root(text)
+    if root:
+        rest = _clean("/" + text[root:])
+        return text[:root] + (rest if rest != "/" else "")
     absolute = text.startswith("/")
     parts = [p for p in text.split("/") if p and p != "."]
     body = "/".join(parts)
@@ -97,8 +117,13 @@ class RemotePath:
 
     @property
     def parent(self) -> RemotePath:
-        """The logical parent: ``/a/b`` -> ``/a``; ``a`` -> ``.``; ``/`` -> ``/``."""
+        """The logical parent: ``/a/b`` -> ``/a``; ``a`` -> ``.``; ``/`` -> ``/``.
+
+        The parent of a URL's root (``https://server.eu``) is itself.
+        """
         head, sep, _ = self._path.rpartition("/")
+        if sep and len(head) < _url_root(self._path):
+            return self
         if not sep:
             return RemotePath._from_clean(".")
         return RemotePath._from_clean(head or "/")
@@ -123,6 +148,12 @@ class RemotePath:
         """
         if ".." not in self._path:
             return self
+        root = _url_root(self._path)
+        if root:
+            rest = RemotePath._from_clean("/" + self._path[root + 1 :]).resolve()
+            return RemotePath._from_clean(
+                self._path[:root] + (rest._path if rest._path != "/" else "")
+            )
         absolute = self.is_absolute()
         stack: list[str] = []
         for part in self._path.split("/"):
@@ -163,6 +194,36 @@ class RemotePath:
         cut = len(base._path) if base._path == "/" else len(base._path) + 1
         return RemotePath._from_clean(self._path[cut:])
 
+    def truncated(self, max_length: int = 255) -> RemotePath:
+        """A copy with every segment cut to at most ``max_length`` characters.
+
+        File names keep their suffix where they can (``a-long-name.nxs`` becomes
+        ``a-lo.nxs`` rather than losing ``.nxs``), and at least one character
+        of the name before it. The default is the usual limit of Linux file
+        systems.
+        """
+        if isinstance(max_length, bool) or not isinstance(max_length, int):
+            raise TypeError("max_length must be an integer")
+        if max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {max_length}")
+
+        def cut(segment: str) -> str:
+            if len(segment) <= max_length:
+                return segment
+            stem, dot, suffix = segment.rpartition(".")
+            if not dot or not stem:
+                return segment[:max_length]
+            ending = "." + suffix
+            keep = max(1, max_length - len(ending))
+            return (stem[:keep] + ending)[:max_length]
+
+        root = _url_root(self._path)
+        head, body = self._path[:root], self._path[root:]
+        return RemotePath._from_clean(head + "/".join(map(cut, body.split("/"))))
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (_from_text, (self._path,))
+
     def __truediv__(self, other: str | RemotePath) -> RemotePath:
         if isinstance(other, PurePath):
             raise TypeError("cannot join a RemotePath with a local path")
@@ -190,3 +251,8 @@ class RemotePath:
 
     def __repr__(self) -> str:
         return f"RemotePath({self._path!r})"
+
+
+def _from_text(text: str) -> RemotePath:
+    """Unpickle a :class:`RemotePath` (its text is already normalised)."""
+    return RemotePath._from_clean(text)

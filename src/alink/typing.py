@@ -33,8 +33,14 @@ class DownloadConnection(Protocol):
 
     async def download_files(
         self, *, remote: Sequence[RemotePath], local: Sequence[Path]
-    ) -> None:
-        """Make each ``remote[i]`` (a full remote path) available at ``local[i]``."""
+    ) -> object:
+        """Make each ``remote[i]`` (a full remote path) available at ``local[i]``.
+
+        The result is not used by callers in general (Scitacean's returns
+        ``None``); alink's own connections return a
+        :class:`~alink.RunResult` saying what was created, replaced and
+        already in place.
+        """
 
 
 @runtime_checkable

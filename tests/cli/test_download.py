@@ -88,7 +88,11 @@ def test_same_names_need_keep_tree(invoke: Invoke, tmp_path: Path) -> None:
     target = tmp_path / "out"
     flat = invoke("download", SAME_NAMES_PID, "--target", str(target))
     assert flat.exit_code == ExitCode.INVALID_DATASET
-    assert "x.dat" in one_error_line(flat)
+    line = one_error_line(flat)
+    assert "x.dat" in line
+    # The command line's own flags, not the library's keyword names.
+    assert "--keep-tree" in line
+    assert "keep_tree=" not in line
     assert not target.exists()
     tree_kept = invoke(
         "download", SAME_NAMES_PID, "--target", str(target), "--keep-tree"
@@ -104,10 +108,11 @@ def test_force_does_not_skip_files_that_are_up_to_date(
     args = ("download", RAW_PID, "--target", str(target), "--checksum")
     assert invoke(*args).exit_code == 0
     again = invoke(*args)
-    assert "(0 linked, 5 already up to date;" in again.stdout
+    assert "(5 already in place;" in again.stdout
+    # A link to the very file is what --force would make again: in place.
     forced = invoke(*args, "--force")
     assert forced.exit_code == 0, forced.stderr
-    assert "(5 linked;" in forced.stdout
+    assert "(5 already in place;" in forced.stdout
     raw = site.storage / "raw"
     assert links_in(target) == {Path(rel).name: str(raw / rel) for rel in FILES}
 
@@ -123,6 +128,10 @@ def test_copy(invoke: Invoke, tmp_path: Path) -> None:
         assert not path.is_symlink()
         assert path.read_bytes() == data
     assert "copying files" in result.stderr
+    # Verification is a phase of its own, counted in bytes and files.
+    assert "copied 5 files in" in result.stderr
+    assert "verifying files (34.9 KiB) ..." in result.stderr
+    assert "verified 5 files in" in result.stderr
 
 
 def test_auto_links_when_the_storage_is_mounted(invoke: Invoke, tmp_path: Path) -> None:
@@ -139,8 +148,61 @@ def test_rerun_keeps_files_that_are_up_to_date(invoke: Invoke, tmp_path: Path) -
     before = {p: os.lstat(target / p).st_ino for p in tree(target)}
     again = invoke("download", RAW_PID, "--target", str(target), "--checksum")
     assert again.exit_code == 0, again.stderr
-    assert "5 already up to date" in again.stdout
+    assert "(5 already in place;" in again.stdout
+    assert "linked" not in again.stdout
     assert {p: os.lstat(target / p).st_ino for p in tree(target)} == before
+
+
+def test_an_edited_local_file_is_never_replaced_without_force(
+    invoke: Invoke, site: Site, tmp_path: Path
+) -> None:
+    target = tmp_path / "out"
+    args = ("download", RAW_PID, "--target", str(target), "--link")
+    assert invoke(*args).exit_code == 0
+    edited = target / "meta.json"
+    edited.unlink()
+    edited.write_text('{"run": 42, "mine": 1}\n')
+    before = {p: os.lstat(target / p).st_mtime_ns for p in tree(target)}
+    refused = invoke(*args)
+    assert refused.exit_code == ExitCode.FILE_EXISTS
+    line = one_error_line(refused)
+    assert "meta.json" in line
+    assert "--force" in line
+    assert "force=True" not in line
+    assert edited.read_text() == '{"run": 42, "mine": 1}\n'
+    assert {p: os.lstat(target / p).st_mtime_ns for p in tree(target)} == before
+    # An edit that keeps the size: only checksums tell (--link checks sizes).
+    edited.write_text('{"run": 43}\n')
+    assert invoke(*args, "--checksum").exit_code == ExitCode.FILE_EXISTS
+    kept = invoke(*args)
+    assert kept.exit_code == 0, kept.stderr
+    assert "(5 already in place;" in kept.stdout
+    assert edited.read_text() == '{"run": 43}\n'
+    forced = invoke(*args, "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert "(1 replaced, 4 already in place;" in forced.stdout
+    assert links_in(target)["meta.json"] == str(site.storage / "raw" / "meta.json")
+
+
+def test_copy_replaces_the_links_of_an_earlier_link_run(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    target = tmp_path / "out"
+    assert invoke("download", RAW_PID, "--target", str(target)).exit_code == 0
+    assert len(links_in(target)) == 5
+    copied = invoke("download", RAW_PID, "--target", str(target), "--copy")
+    assert copied.exit_code == 0, copied.stderr
+    assert "(5 replaced;" in copied.stdout
+    assert links_in(target) == {}
+    again = invoke("download", RAW_PID, "--target", str(target), "--copy")
+    assert "(5 already in place;" in again.stdout
+
+
+def test_auto_says_which_transfer_it_used(invoke: Invoke, tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    result = invoke("download", RAW_PID, "--target", str(target), "--auto")
+    assert result.exit_code == 0, result.stderr
+    assert "(5 linked; --auto chose link;" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -256,7 +318,8 @@ def test_empty_dataset(invoke: Invoke, tmp_path: Path) -> None:
     result = invoke("download", EMPTY_PID, "--target", str(target))
     assert result.exit_code == 0, result.stderr
     assert "0 files" in result.stdout
-    assert not target.exists()
+    # As in Scitacean, the target folder is made even with nothing in it.
+    assert os.listdir(target) == []
 
 
 def test_quiet_prints_nothing(invoke: Invoke, tmp_path: Path) -> None:
@@ -385,6 +448,14 @@ def test_help_and_version(invoke: Invoke) -> None:
     version = invoke("--version")
     assert version.exit_code == 0
     assert version.stdout.startswith("alink, version ")
+
+
+def test_no_arguments_prints_the_help_without_an_error(invoke: Invoke) -> None:
+    result = invoke()
+    assert result.exit_code == 0
+    assert result.stdout == invoke("--help").stdout
+    assert result.stdout.startswith("Usage: alink")
+    assert "alink: error" not in result.stdout + result.stderr
 
 
 def test_unknown_option_is_one_line(invoke: Invoke) -> None:

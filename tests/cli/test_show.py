@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 
-from alink.cli import ExitCode
+from alink.cli import ExitCode, _auth
 
 from .conftest import (
     FILES,
@@ -96,6 +99,13 @@ def test_login_with_username_and_password_env(invoke: Invoke) -> None:
     assert RAW_PID in result.stdout
 
 
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend stdin is a terminal (click's test runner's is not)."""
+    monkeypatch.setattr(_auth, "_has_terminal", lambda: True)
+
+
+@pytest.mark.usefixtures("terminal")
 def test_login_with_password_prompt(invoke: Invoke) -> None:
     result = invoke(
         "show", RAW_PID, "--username", "user1", input="pw1\n", env={TOKEN_ENV: None}
@@ -105,6 +115,7 @@ def test_login_with_password_prompt(invoke: Invoke) -> None:
     no_secret(result, "pw1")
 
 
+@pytest.mark.usefixtures("terminal")
 def test_wrong_password(invoke: Invoke) -> None:
     result = invoke(
         "show",
@@ -119,10 +130,43 @@ def test_wrong_password(invoke: Invoke) -> None:
     no_secret(result, "wrong-pw")
 
 
+@pytest.mark.usefixtures("terminal")
 def test_no_password_available(invoke: Invoke) -> None:
     result = invoke("show", RAW_PID, "--username", "user1", env={TOKEN_ENV: None})
     assert result.exit_code == ExitCode.USAGE
     assert "SCICAT_PASSWORD" in one_error_line(result)
+
+
+def test_no_terminal_to_ask_is_one_clear_error(site: Site) -> None:
+    # A real process with stdin that is not a terminal: no GetPassWarning,
+    # no traceback, only the error line.
+    env = {k: v for k, v in os.environ.items() if k not in ("SCICAT_TOKEN",)}
+    env.pop("SCICAT_PASSWORD", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alink",
+            "show",
+            RAW_PID,
+            "--url",
+            site.url,
+            "--username",
+            "user1",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == ExitCode.USAGE
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("alink: error: no password for 'user1'")
+    assert "SCICAT_PASSWORD" in lines[0]
+    assert "Warning" not in done.stderr
 
 
 def test_missing_token_env_var(invoke: Invoke) -> None:

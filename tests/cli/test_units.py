@@ -76,6 +76,34 @@ def test_plain_lines() -> None:
     ]
 
 
+def test_plain_lines_in_bytes_with_a_note() -> None:
+    clock = [100.0]
+    stream = io.StringIO()
+    lines = _progress._Lines(stream, clock=lambda: clock[0])
+    lines.begin("verifying files", total=3 << 30, unit="bytes")
+    clock[0] += 2
+    lines.update(1 << 30, 3 << 30, note="700/2,000 files")
+    lines.end("verified 2,000 files in 4.0 s")
+    assert stream.getvalue().splitlines() == [
+        "verifying files (3.0 GiB) ...",
+        "verifying files: 1.0 GiB/3.0 GiB (33%), 700/2,000 files",
+        "verified 2,000 files in 4.0 s",
+    ]
+
+
+def test_bar_counts_bytes_with_a_note() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    bar = _progress._Bar(console)
+    try:
+        bar.begin("verifying files", total=2 << 20, unit="bytes")
+        bar.update(1 << 20, 2 << 20, note="3/7 files")
+        task = bar._progress.tasks[0]
+        text = _progress._Count().render(task).plain
+        assert text == "1.0 MiB/2.0 MiB 3/7 files"
+    finally:
+        bar.close()
+
+
 def test_bar_on_a_terminal() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)

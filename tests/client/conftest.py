@@ -113,7 +113,7 @@ def make_storage(
         path.write_bytes(data)
     files = [
         File.from_remote(
-            f"{source}/{name}",
+            name,
             len(data),
             "2024-01-01T00:00:00Z",
             checksum=(hashlib.new(algorithm, data).hexdigest() if algorithm else None),

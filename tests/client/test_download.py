@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,9 +19,12 @@ from alink import (
     Dataset,
     File,
     IntegrityError,
+    LocalFileConflictError,
+    NothingSelectedWarning,
     RemotePath,
     UnsafePathError,
 )
+from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
 
 pytestmark = pytest.mark.anyio
@@ -82,13 +86,8 @@ async def test_download_all_flat(client: Client, storage: Any) -> None:
     assert all(f.local_path is None for f in storage.dataset.files)
     for file in result.files:
         assert file.local_path == storage.target / file.remote_path.name
-        assert os.readlink(file.local_path) == file.remote_path.posix
-        assert (
-            file.local_path.read_bytes()
-            == storage.contents[
-                file.remote_path.relative_to(storage.source.as_posix()).posix
-            ]
-        )
+        assert os.readlink(file.local_path) == storage.remote(file.remote_path.posix)
+        assert file.local_path.read_bytes() == storage.contents[file.remote_path.posix]
     assert sorted(os.listdir(storage.target)) == ["a.txt", "b.dat", "c.txt", "d.bin"]
 
 
@@ -164,13 +163,60 @@ async def test_selection_forms(
     assert on_disk == expected
 
 
-async def test_nothing_selected_creates_nothing(client: Client, storage: Any) -> None:
-    result = await client.download_files(
-        storage.dataset, target=storage.target, select="no/such/file"
-    )
+async def test_nothing_selected_warns_and_makes_the_target(
+    client: Client, storage: Any
+) -> None:
+    with pytest.warns(NothingSelectedWarning, match="no/such/file"):
+        result = await client.download_files(
+            storage.dataset, target=storage.target, select="no/such/file"
+        )
     assert result == storage.dataset
     assert result is not storage.dataset
-    assert not storage.target.exists()
+    # As in Scitacean, the target folder exists afterwards; nothing is in it.
+    assert os.listdir(storage.target) == []
+
+
+async def test_select_false_makes_the_target_without_a_warning(
+    client: Client, storage: Any
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = await client.download_files(
+            storage.dataset, target=storage.target / "new" / "deep", select=False
+        )
+    assert all(f.local_path is None for f in result.files)
+    assert os.listdir(storage.target / "new" / "deep") == []
+
+
+async def test_a_file_where_the_empty_target_goes_is_an_error(
+    client: Client, storage: Any
+) -> None:
+    storage.target.write_text("mine")
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        await client.download_files(
+            storage.dataset, target=storage.target, select=False
+        )
+    assert storage.target.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        ("sub/c.txt", ["c.txt"]),
+        (["a.txt", "sub/deep/d.bin"], ["a.txt", "d.bin"]),
+        (re.compile(r"^b\.dat$"), ["b.dat"]),
+        (re.compile(r"^sub/"), ["c.txt", "d.bin"]),
+    ],
+)
+async def test_select_matches_the_path_below_the_source_folder(
+    client: Client, storage: Any, select: Any, expected: list[str]
+) -> None:
+    # Scitacean's semantics: ``File.remote_path`` as the datablock lists it.
+    result = await client.download_files(
+        storage.dataset, target=storage.target, select=select
+    )
+    assert sorted(os.listdir(storage.target)) == expected
+    assert sorted(f.local_path.name for f in result.files if f.local_path) == expected
 
 
 async def test_files_not_on_remote_are_never_paired(
@@ -184,7 +230,7 @@ async def test_files_not_on_remote_are_never_paired(
     result = await client.download_files(dataset, target=storage.target)
     assert result.files[0] == local_only
     for file in result.files[1:]:
-        assert os.readlink(file.local_path) == file.remote_path.posix
+        assert os.readlink(file.local_path) == storage.remote(file.remote_path.posix)
     assert not (storage.target / "zzz.txt").exists()
     assert not (storage.target / "mine.txt").exists()
 
@@ -270,9 +316,7 @@ async def test_duplicate_names_flat(
 async def test_file_outside_source_folder(client: Client, storage: Any) -> None:
     outside = storage.source.parent / "secret"
     outside.write_bytes(b"secret")
-    dataset = with_file(
-        storage.dataset, 1, remote_path=RemotePath(f"{storage.source}/../secret")
-    )
+    dataset = with_file(storage.dataset, 1, remote_path=RemotePath("../secret"))
     await assert_refused(client, dataset, storage.target, UnsafePathError, "outside")
 
 
@@ -318,30 +362,150 @@ async def test_up_to_date_file_is_kept_untouched(client: Client, storage: Any) -
     assert (storage.target / "a.txt").is_symlink()
 
 
-async def test_stale_file_is_replaced(client: Client, storage: Any) -> None:
+@pytest.mark.parametrize("verify", ["checksum", "size", "none"])
+@pytest.mark.parametrize("edit", ["size", "content"])
+async def test_an_edited_file_is_never_replaced_without_force(
+    client: Client, storage: Any, verify: str, edit: str
+) -> None:
     storage.target.mkdir()
-    stale = storage.target / "b.dat"
-    stale.write_bytes(b"old content")
-    await client.download_files(storage.dataset, target=storage.target)
-    assert os.readlink(stale) == storage.remote("b.dat")
+    edited = storage.target / "b.dat"
+    if edit == "size":
+        edited.write_bytes(b"my own notes")
+    else:  # same size, other bytes: only the checksum tells
+        edited.write_bytes(b"B" * len(storage.contents["b.dat"]))
+    before = snapshot(storage.target)
+    if edit == "content" and verify != "checksum":
+        # Not read below the checksum level: the right size counts as in place.
+        report = await client.download_files_with_report(
+            storage.dataset, target=storage.target, verify=verify
+        )
+        assert (report.kept, report.transferred, report.replaced) == (1, 3, 0)
+        assert snapshot(storage.target)["b.dat"] == before["b.dat"]
+        return
+    with pytest.raises(LocalFileConflictError) as info:
+        await client.download_files(
+            storage.dataset, target=storage.target, verify=verify
+        )
+    assert isinstance(info.value, FileExistsError)
+    assert info.value.paths == (edited,)
+    assert "b.dat" in str(info.value)
+    assert "force=True" in str(info.value)
+    assert snapshot(storage.target) == before  # nothing at all changed
+    report = await client.download_files_with_report(
+        storage.dataset, target=storage.target, verify=verify, force=True
+    )
+    assert os.readlink(edited) == storage.remote("b.dat")
+    assert (report.replaced, report.transferred, report.kept) == (1, 3, 0)
     assert [p.name for p in storage.target.iterdir() if ".alink-" in p.name] == []
 
 
-async def test_file_without_checksum_is_replaced(
+async def test_every_conflict_is_named_in_a_short_message(
+    client: Client, storage_factory: Callable[..., Any]
+) -> None:
+    storage = storage_factory({f"f{i:03}.dat": b"x" * 10 for i in range(40)})
+    storage.target.mkdir()
+    for i in range(40):
+        (storage.target / f"f{i:03}.dat").write_bytes(b"mine")
+    with pytest.raises(LocalFileConflictError) as info:
+        await client.download_files(storage.dataset, target=storage.target)
+    assert len(info.value.paths) == 40
+    assert len(info.value.reasons) == 40
+    message = str(info.value)
+    assert "and 35 more" in message
+    assert len(message) < 1200
+    assert "f039.dat" not in message
+
+
+async def test_file_without_checksum_of_the_right_size_is_kept(
     client: Client, storage_factory: Callable[..., Any]
 ) -> None:
     storage = storage_factory({"a.txt": b"alpha"}, algorithm=None)
     storage.target.mkdir()
     (storage.target / "a.txt").write_bytes(b"alpha")  # same bytes, unknown sum
-    await client.download_files(storage.dataset, target=storage.target)
-    assert (storage.target / "a.txt").is_symlink()
+    report = await client.download_files_with_report(
+        storage.dataset, target=storage.target
+    )
+    assert not (storage.target / "a.txt").is_symlink()
+    assert (report.kept, report.transferred, report.transfer) == (1, 0, None)
 
 
-async def test_dangling_symlink_is_replaced(client: Client, storage: Any) -> None:
+async def test_a_stale_link_of_ours_is_replaced(client: Client, storage: Any) -> None:
     storage.target.mkdir()
-    (storage.target / "a.txt").symlink_to(storage.target / "gone")
-    await client.download_files(storage.dataset, target=storage.target)
-    assert os.readlink(storage.target / "a.txt") == storage.remote("a.txt")
+    # Into the dataset's source folder, dangling or to another file: ours.
+    (storage.target / "a.txt").symlink_to(storage.source / "gone")
+    (storage.target / "b.dat").symlink_to(storage.source / "a.txt")
+    (storage.target / "c.txt").symlink_to(
+        os.path.relpath(storage.source / "x", storage.target)
+    )
+    report = await client.download_files_with_report(
+        storage.dataset, target=storage.target
+    )
+    for name, remote in [
+        ("a.txt", "a.txt"),
+        ("b.dat", "b.dat"),
+        ("c.txt", "sub/c.txt"),
+    ]:
+        assert os.readlink(storage.target / name) == storage.remote(remote)
+    assert (report.replaced, report.transferred, report.kept) == (3, 1, 0)
+    assert report.transfer == "link"
+
+
+async def test_a_symlink_elsewhere_is_not_ours(
+    client: Client, storage: Any, tmp_path: Path
+) -> None:
+    storage.target.mkdir()
+    mine = tmp_path / "my-own-a.txt"
+    mine.write_bytes(storage.contents["a.txt"])
+    (storage.target / "a.txt").symlink_to(mine)
+    (storage.target / "b.dat").symlink_to(storage.target / "gone")
+    with pytest.raises(LocalFileConflictError) as info:
+        await client.download_files(storage.dataset, target=storage.target)
+    assert [p.name for p in info.value.paths] == ["a.txt", "b.dat"]
+    assert all("symlink" in why for why in info.value.reasons)
+    assert os.readlink(storage.target / "a.txt") == str(mine)
+
+
+async def test_a_rerun_reports_everything_already_in_place(
+    client: Client, storage: Any
+) -> None:
+    first = await client.download_files_with_report(
+        storage.dataset, target=storage.target
+    )
+    assert (first.transferred, first.replaced, first.kept) == (4, 0, 0)
+    assert first.selected == 4
+    again = await client.download_files_with_report(
+        storage.dataset, target=storage.target
+    )
+    assert (again.transferred, again.replaced, again.kept) == (0, 0, 4)
+    assert again.dataset == first.dataset
+
+
+def client_factory(transfer: Any) -> Client:
+    return Client.without_login(url="http://scicat.test", file_transfer=transfer)
+
+
+async def test_a_copy_replaces_links_of_ours(storage: Any) -> None:
+    async with client_factory(LinkFileTransfer()) as linker:
+        await linker.download_files(storage.dataset, target=storage.target)
+    async with client_factory(CopyFileTransfer()) as copier:
+        report = await copier.download_files_with_report(
+            storage.dataset, target=storage.target
+        )
+        assert (report.replaced, report.transferred, report.kept) == (4, 0, 0)
+        assert report.transfer == "copy"
+        for name in ("a.txt", "b.dat", "c.txt", "d.bin"):
+            assert not (storage.target / name).is_symlink()
+        again = await copier.download_files_with_report(
+            storage.dataset, target=storage.target
+        )
+        assert (again.replaced, again.transferred, again.kept) == (0, 0, 4)
+    # A link transfer keeps matching copies as they are: nothing is lost.
+    async with client_factory(LinkFileTransfer()) as linker:
+        report = await linker.download_files_with_report(
+            storage.dataset, target=storage.target
+        )
+    assert (report.kept, report.transferred) == (4, 0)
+    assert not (storage.target / "a.txt").is_symlink()
 
 
 async def test_force_replaces_up_to_date_files(client: Client, storage: Any) -> None:
@@ -352,20 +516,22 @@ async def test_force_replaces_up_to_date_files(client: Client, storage: Any) -> 
     assert os.readlink(copy) == storage.remote("b.dat")
 
 
-async def test_lower_verify_levels_replace_instead_of_reading(
+async def test_lower_verify_levels_keep_files_of_the_right_size_unread(
     client: Client, storage: Any
 ) -> None:
     storage.target.mkdir()
     copy = storage.target / "b.dat"
     copy.write_bytes(storage.contents["b.dat"])
+    inode = copy.stat().st_ino
     await client.download_files(storage.dataset, target=storage.target, verify="size")
-    assert copy.is_symlink()
+    assert not copy.is_symlink()
+    assert copy.stat().st_ino == inode
 
 
 async def test_cancelled_download_is_undone(client: Client, storage: Any) -> None:
     storage.target.mkdir()
     stale = storage.target / "a.txt"
-    stale.write_bytes(b"previous a")
+    stale.symlink_to(storage.source / "b.dat")  # a stale link of ours
     before = snapshot(storage.target)
     with anyio.CancelScope() as scope:
 
@@ -388,7 +554,7 @@ async def test_checksum_mismatch_rolls_everything_back(
 ) -> None:
     storage.target.mkdir()
     stale = storage.target / "a.txt"
-    stale.write_bytes(b"previous a")
+    stale.symlink_to(storage.source / "b.dat")  # a stale link of ours
     dataset = with_file(storage.dataset, 2, checksum="0" * 32)
     before = snapshot(storage.target)
     with pytest.raises(IntegrityError) as info:
@@ -398,7 +564,7 @@ async def test_checksum_mismatch_rolls_everything_back(
     assert "0" * 32 in message
     assert hashlib.md5(storage.contents["sub/c.txt"]).hexdigest() in message
     assert snapshot(storage.target) == before
-    assert stale.read_bytes() == b"previous a"
+    assert os.readlink(stale) == str(storage.source / "b.dat")
 
 
 async def test_size_mismatch(client: Client, storage: Any) -> None:
@@ -527,7 +693,9 @@ async def test_plain_transfer_downloads_and_verifies(
     assert all(f.local_path is not None and f.local_path.exists() for f in result.files)
     [connection] = transfer.connections
     [(remote, local)] = connection.calls
-    assert remote == [str(f.remote_path) for f in storage.dataset.files]
+    assert remote == [
+        storage.remote(f.remote_path.posix) for f in storage.dataset.files
+    ]
     assert local == [str(f.local_path) for f in result.files]
     assert calls == [(0, 4), (4, 4)]
 
@@ -550,14 +718,62 @@ async def test_plain_transfer_refuses_replacing(
 ) -> None:
     client, transfer = plain
     storage.target.mkdir()
-    (storage.target / "a.txt").write_bytes(b"stale")
+    (storage.target / "a.txt").symlink_to(storage.source / "b.dat")  # stale, ours
     before = snapshot(storage.target)
     with pytest.raises(FileExistsError, match="cannot replace"):
         await client.download_files(storage.dataset, target=storage.target)
     assert snapshot(storage.target) == before
     assert transfer.connections[0].calls == []
     # Up-to-date files are fine: they are not handed to the transfer.
+    (storage.target / "a.txt").unlink()
     (storage.target / "a.txt").write_bytes(storage.contents["a.txt"])
     await client.download_files(storage.dataset, target=storage.target)
     assert not (storage.target / "a.txt").is_symlink()
     assert (storage.target / "b.dat").is_symlink()
+
+
+@pytest.mark.parametrize("verify", ["checksum", "size"])
+async def test_verification_reports_files_and_bytes(
+    client: Client, storage: Any, verify: str
+) -> None:
+    made: list[tuple[int, int]] = []
+    checked: list[tuple[int, int, int, int]] = []
+    await client.download_files(
+        storage.dataset,
+        target=storage.target,
+        verify=verify,
+        progress=lambda d, t: made.append((d, t)),
+        verify_progress=lambda *counts: checked.append(counts),
+    )
+    size = sum(len(v) for v in storage.contents.values())
+    assert made[-1] == (4, 4)
+    assert checked[0] == (0, 4, 0, size)
+    assert checked[-1] == (4, 4, size, size)
+    assert [c[0] for c in checked] == sorted(c[0] for c in checked)
+    assert [c[2] for c in checked] == sorted(c[2] for c in checked)
+
+
+async def test_no_verification_no_verify_progress(client: Client, storage: Any) -> None:
+    checked: list[tuple[int, ...]] = []
+    await client.download_files(
+        storage.dataset,
+        target=storage.target,
+        verify="none",
+        verify_progress=lambda *counts: checked.append(counts),
+    )
+    assert checked == []
+
+
+async def test_plain_transfer_reports_verification(
+    plain: tuple[Client, PlainTransfer], storage: Any
+) -> None:
+    client, _ = plain
+    checked: list[tuple[int, int, int, int]] = []
+    await client.download_files(
+        storage.dataset,
+        target=storage.target,
+        verify_progress=lambda *counts: checked.append(counts),
+    )
+    size = sum(len(v) for v in storage.contents.values())
+    assert checked[0] == (0, 4, 0, size)
+    assert checked[-1] == (4, 4, size, size)

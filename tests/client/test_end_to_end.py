@@ -94,7 +94,9 @@ async def test_pid_to_linked_files(tmp_path: Path, token: str) -> None:
     assert [f.local_path for f in again.files] == [f.local_path for f in result.files]
     for file in result.files:
         assert file.local_path is not None
-        assert os.readlink(file.local_path) == file.remote_path.posix
+        full = file.remote_access_path(result.source_folder)
+        assert full is not None
+        assert os.readlink(file.local_path) == full.posix
     assert (target / "file1.txt").read_bytes().startswith(b"content of file1.txt")
     assert result.to_scicat()["datasetName"] == "My darkest magic yet"
 

@@ -82,10 +82,7 @@ async def test_logged_in_request_shape(
     assert isinstance(dataset, Dataset)
     assert dataset.pid == PID.parse(PID_TEXT)
     assert dataset.source_folder == RemotePath("/hex/data/123")
-    assert [f.remote_path for f in dataset.files] == [
-        "/hex/data/123/file1.txt",
-        "/hex/data/123/sub/song.mp3",
-    ]
+    assert [f.remote_path for f in dataset.files] == ["file1.txt", "sub/song.mp3"]
     first = dataset.files[0]
     assert (first.size, first.checksum, first.checksum_algorithm) == (
         300,
@@ -301,6 +298,19 @@ async def test_other_http_error_has_status_and_message(
             await client.get_dataset(PID_TEXT)
     assert info.value.status_code == 400
     assert len(fake.requests) == 1  # not retried
+
+
+async def test_a_long_list_of_server_messages_is_capped(
+    sleeps: list[float], serve: Callable[..., Any], connect: Callable[..., Client]
+) -> None:
+    fake = serve({"message": [f"field{i} is wrong" for i in range(300)]}, status=400)
+    async with connect(fake) as client:
+        with pytest.raises(ScicatCommError) as info:
+            await client.get_dataset(PID_TEXT)
+    text = str(info.value)
+    assert "field4 is wrong; and 295 more" in text
+    assert "field5" not in text
+    assert len(text) < 600
 
 
 async def test_non_json_error_body_is_quoted(
@@ -561,7 +571,7 @@ async def test_big_body_is_parsed_on_a_thread_and_gc_is_restored(
         dataset = await client.get_dataset(PID_TEXT)
     assert gc.isenabled()
     assert len(dataset.files) == 6000
-    assert dataset.files[-1].remote_path == "/hex/data/123/sub/f5999.dat"
+    assert dataset.files[-1].remote_path == "sub/f5999.dat"
 
 
 # --- lifetime -------------------------------------------------------------------

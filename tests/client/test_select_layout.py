@@ -12,7 +12,7 @@ from alink import File, RemotePath, UnsafePathError
 from alink.client._checksum import normalize_algorithm
 from alink.client._layout import full_remote_path, plan_layout
 from alink.client._select import make_selector, select_files
-from alink.client._uptodate import LocalState, settle, triage
+from alink.client._uptodate import Found, LocalState, settle, triage
 
 FOLDER = RemotePath("/data/ds")
 
@@ -22,11 +22,11 @@ def remote(path: str) -> File:
 
 
 FILES = [
-    remote("/data/ds/a.txt"),
-    remote("/data/ds/sub/b.txt"),
-    remote("/data/ds/sub/deep/c.h5"),
-    File.from_local("/home/me/new.txt", remote_path="/data/ds/a.txt"),
-    remote("/data/ds/d.h5"),
+    remote("a.txt"),
+    remote("sub/b.txt"),
+    remote("sub/deep/c.h5"),
+    File.from_local("/home/me/new.txt", remote_path="a.txt"),
+    remote("d.h5"),
 ]
 
 
@@ -35,38 +35,40 @@ def chosen(select: Any) -> list[str]:
 
 
 def test_true_false() -> None:
-    assert chosen(True) == [
-        "/data/ds/a.txt",
-        "/data/ds/sub/b.txt",
-        "/data/ds/sub/deep/c.h5",
-        "/data/ds/d.h5",
-    ]
+    assert chosen(True) == ["a.txt", "sub/b.txt", "sub/deep/c.h5", "d.h5"]
     assert chosen(False) == []
 
 
-def test_strings_full_or_relative() -> None:
-    assert chosen("/data/ds/sub/b.txt") == ["/data/ds/sub/b.txt"]
-    assert chosen("sub/b.txt") == ["/data/ds/sub/b.txt"]
-    assert chosen(RemotePath("sub/b.txt")) == ["/data/ds/sub/b.txt"]
-    assert chosen("./sub//b.txt") == ["/data/ds/sub/b.txt"]
+def test_strings_relative_as_in_scitacean_or_full() -> None:
+    assert chosen("sub/b.txt") == ["sub/b.txt"]
+    assert chosen(RemotePath("sub/b.txt")) == ["sub/b.txt"]
+    assert chosen("./sub//b.txt") == ["sub/b.txt"]
+    # The full path names the same file.
+    assert chosen("/data/ds/sub/b.txt") == ["sub/b.txt"]
     assert chosen("b.txt") == []  # exact paths, not names
     assert chosen("nothing") == []
     # The local-only file shares a remote path but is never selected.
-    assert chosen("a.txt") == ["/data/ds/a.txt"]
+    assert chosen("a.txt") == ["a.txt"]
 
 
 def test_lists_and_tuples() -> None:
-    assert chosen(["a.txt", "/data/ds/d.h5"]) == ["/data/ds/a.txt", "/data/ds/d.h5"]
-    assert chosen(("sub/deep/c.h5",)) == ["/data/ds/sub/deep/c.h5"]
+    assert chosen(["a.txt", "/data/ds/d.h5"]) == ["a.txt", "d.h5"]
+    assert chosen(("sub/deep/c.h5",)) == ["sub/deep/c.h5"]
     assert chosen([]) == []
 
 
-def test_pattern_searches_the_full_remote_path() -> None:
-    assert chosen(re.compile(r"\.h5$")) == ["/data/ds/sub/deep/c.h5", "/data/ds/d.h5"]
-    assert chosen(re.compile(r"/sub/")) == [
-        "/data/ds/sub/b.txt",
-        "/data/ds/sub/deep/c.h5",
-    ]
+def test_pattern_searches_the_path_below_the_source_folder() -> None:
+    assert chosen(re.compile(r"\.h5$")) == ["sub/deep/c.h5", "d.h5"]
+    assert chosen(re.compile(r"^sub/")) == ["sub/b.txt", "sub/deep/c.h5"]
+    # Scitacean's own examples: anchored on the catalogue's path.
+    assert chosen(re.compile(r"^a\.txt$")) == ["a.txt"]
+    assert chosen(re.compile(r"/data/ds")) == []
+
+
+def test_callable_compares_like_scitacean() -> None:
+    assert chosen(lambda f: f.remote_path == "sub/b.txt") == ["sub/b.txt"]
+    by_path = {f.remote_path: f for f in FILES if f.is_on_remote}
+    assert by_path["sub/deep/c.h5"] is FILES[2]
 
 
 def test_callable_sees_only_remote_files() -> None:
@@ -76,7 +78,7 @@ def test_callable_sees_only_remote_files() -> None:
         seen.append(file)
         return file.remote_path.suffix == ".txt"
 
-    assert chosen(pick) == ["/data/ds/a.txt", "/data/ds/sub/b.txt"]
+    assert chosen(pick) == ["a.txt", "sub/b.txt"]
     assert all(f.is_on_remote for f in seen)
 
 
@@ -92,9 +94,12 @@ def test_bad_select_is_a_type_error(select: Any) -> None:
 def test_full_remote_path() -> None:
     assert full_remote_path(RemotePath("/x/y"), FOLDER) == "/x/y"
     assert full_remote_path(RemotePath("y"), FOLDER) == "/data/ds/y"
-    # Relative source folder: a path already starting with it is full.
-    assert full_remote_path(RemotePath("rel/ds/y"), RemotePath("rel/ds")) == "rel/ds/y"
+    # Relative to the source folder, even when the folder is relative too.
     assert full_remote_path(RemotePath("y"), RemotePath("rel/ds")) == "rel/ds/y"
+    assert (
+        full_remote_path(RemotePath("rel/ds/y"), RemotePath("rel/ds"))
+        == "rel/ds/rel/ds/y"
+    )
 
 
 def place(
@@ -170,11 +175,11 @@ def test_dot_source_folder_takes_any_relative_path() -> None:
 
 def test_relative_source_folder() -> None:
     folder = RemotePath("rel/ds")
-    assert place([remote("rel/ds/sub/x")], folder=folder, keep_tree=True) == [
+    assert place([remote("sub/x")], folder=folder, keep_tree=True) == [
         (0, "rel/ds/sub/x", "/t/sub/x")
     ]
     with pytest.raises(UnsafePathError):
-        place([remote("rel/ds/../../x")], folder=folder)
+        place([remote("../../x")], folder=folder)
 
 
 def test_duplicate_names_in_the_flat_layout() -> None:
@@ -221,19 +226,53 @@ def test_unknown_checksum_algorithms(name: str) -> None:
         normalize_algorithm(name)
 
 
-def test_up_to_date_triage() -> None:
-    existing = [
-        (0, LocalState.ENTRY),
-        (2, LocalState.FOLDER),
-        (3, LocalState.ENTRY),
-        (5, LocalState.MISSING),
-    ]
-    compared = triage(existing, force=False, compare=True)
-    assert (compared.folders, compared.replace, compared.compare) == ([2], [], [0, 3])
-    assert settle(compared, {0: True, 3: False}) == ([3], {0})
-    assert settle(compared, {}) == ([0, 3], set())
-    forced = triage(existing, force=True, compare=True)
-    assert (forced.replace, forced.compare) == ([0, 3], [])
-    assert settle(forced, {0: True}) == ([0, 3], set())
-    unread = triage(existing, force=False, compare=False)
-    assert (unread.replace, unread.compare) == ([0, 3], [])
+def _triage(found: list[Found], *, force: bool = False, checksums: bool = True) -> Any:
+    return triage(
+        found,
+        force=force,
+        local=lambda k: f"/t/f{k}",
+        remote=lambda k: f"/data/ds/f{k}",
+        source="/data/ds",
+        size=lambda k: 10,
+        checksum=lambda k: checksums,
+    )
+
+
+EXISTING = [
+    Found(0, LocalState.FILE, size=10),  # the right size: its checksum decides
+    Found(1, LocalState.FILE, size=3),  # another size: edited
+    Found(2, LocalState.FOLDER),
+    Found(3, LocalState.SYMLINK, link="/data/ds/f3"),  # our link to the file
+    Found(4, LocalState.SYMLINK, link="/data/ds/other"),  # a stale link of ours
+    Found(5, LocalState.SYMLINK, link="../data/ds/f5"),  # relative, into the dataset
+    Found(6, LocalState.SYMLINK, link="/home/me/f6"),  # the user's own link
+    Found(7, LocalState.OTHER),  # a FIFO
+]
+
+
+def test_existing_entries_are_sorted_by_who_made_them() -> None:
+    out = _triage(EXISTING)
+    assert out.folders == [2]
+    assert out.replace == [3, 4, 5]
+    assert out.compare == [0]
+    assert out.kept == []
+    assert sorted(out.conflicts) == [1, 6, 7]
+    assert "3 bytes" in out.conflicts[1]
+    assert "/home/me/f6" in out.conflicts[6]
+    replace, kept, conflicts = settle(out, {0: True})
+    assert (replace, kept, list(conflicts)) == ([3, 4, 5], {0}, [1, 6, 7])
+    replace, kept, conflicts = settle(out, {})
+    assert (kept, list(conflicts)) == (set(), [0, 1, 6, 7])
+    assert "checksum" in conflicts[0]
+
+
+def test_without_checksums_the_right_size_is_in_place() -> None:
+    out = _triage(EXISTING, checksums=False)
+    assert (out.compare, out.kept) == ([], [0])
+
+
+def test_force_replaces_everything_but_folders() -> None:
+    out = _triage(EXISTING, force=True)
+    assert out.folders == [2]
+    assert out.replace == [0, 1, 3, 4, 5, 6, 7]
+    assert (out.compare, out.kept, out.conflicts) == ([], [], {})

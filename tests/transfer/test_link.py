@@ -17,6 +17,7 @@ from alink import (
     RemotePath,
     UnsafePathError,
 )
+from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkDownloadConnection, LinkFileTransfer
 
 pytestmark = pytest.mark.anyio
@@ -134,6 +135,31 @@ async def test_connect_missing_representative_file(dataset: Dataset) -> None:
         async with LinkFileTransfer().connect_for_download(dataset, "nope.txt"):
             pass
     assert info.value.remote_path == RemotePath("nope.txt")
+
+
+@pytest.mark.parametrize(
+    "transfer", [LinkFileTransfer, CopyFileTransfer], ids=["link", "copy"]
+)
+@pytest.mark.parametrize("where", ["parent", "absolute", "dotdot"])
+async def test_representative_outside_the_source_folder_is_only_probed(
+    remote: Path, dataset: Dataset, transfer: type[Any], where: str
+) -> None:
+    # As in Scitacean (whose own tests pass the source folder's parent): the
+    # path is only checked for existence, never linked or read.
+    given = {
+        "parent": str(remote.parent),
+        "absolute": str(remote.parent.parent),
+        "dotdot": "../ds/a.txt",
+    }[where]
+    async with transfer().connect_for_download(dataset, RemotePath(given)) as con:
+        assert con.source_folder == rp(remote)
+    missing = {"parent": "../nope", "absolute": f"{remote.parent}/nope"}.get(
+        where, "../ds/nope.txt"
+    )
+    with pytest.raises(FileNotAccessibleError) as info:
+        async with transfer().connect_for_download(dataset, RemotePath(missing)):
+            pass
+    assert info.value.remote_path == RemotePath(missing)
 
 
 async def test_connect_ignores_upload_source_folder(

@@ -78,7 +78,9 @@ async def test_upload_and_revert(local: Path, storage: Path) -> None:
             *to_upload, progress=lambda d, t: seen.append((d, t))
         )
         assert seen[-1] == (2, 2)
-        assert [f.remote_path for f in uploaded] == [
+        # Still relative to the source folder, as in Scitacean.
+        assert [f.remote_path for f in uploaded] == ["a.dat", "sub/c.dat"]
+        assert [f.remote_access_path(ds.source_folder or "") for f in uploaded] == [
             RemotePath(str(folder / "a.dat")),
             RemotePath(str(folder / "sub" / "c.dat")),
         ]

@@ -33,7 +33,7 @@ from ..client import Client
 from ..testing import ScicatServer, make_dataset
 from ..transfer.link import LinkFileTransfer
 from . import _format
-from ._download import VerifyLevel
+from ._download import Phases, VerifyLevel
 from ._lag import measure_loop_lag
 from ._progress import Reporter
 
@@ -266,13 +266,12 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
                     reporter.update(done, total)
                     if done >= total:
                         linked = time.perf_counter()
-                        if options.verify != "none":
-                            reporter.end(
-                                f"linked {_format.plural(total, 'file')} in"
-                                f" {_format.duration(linked - fetched)}"
-                            )
-                            reporter.begin("verifying files")
-                            lag.phase = "verifying"
+
+                phases = Phases(reporter, "linked", fetched)
+
+                def verifying(*counts: int) -> None:
+                    lag.phase = "verifying"
+                    phases.verifying(*counts)
 
                 result = await client.download_files(
                     dataset,
@@ -280,18 +279,10 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
                     keep_tree=True,
                     verify=options.verify,
                     progress=progress,
+                    verify_progress=verifying,
                 )
                 finished = time.perf_counter()
-                if options.verify != "none":
-                    reporter.end(
-                        f"verified {_format.plural(len(result.files), 'file')} in"
-                        f" {_format.duration(finished - linked)}"
-                    )
-                else:
-                    reporter.end(
-                        f"linked {_format.plural(len(result.files), 'file')} in"
-                        f" {_format.duration(finished - fetched)}"
-                    )
+                phases.finished("linked", len(result.files))
         worst, worst_phase, interval = lag.worst, lag.worst_phase, lag.interval
     reporter.begin("checking every link")
     if any(f.local_path is None for f in result.files):

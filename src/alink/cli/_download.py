@@ -39,6 +39,8 @@ _VERBS: dict[Mode, tuple[str, str]] = {
     "copy": ("copying", "copied"),
     "auto": ("downloading", "downloaded"),
 }
+#: The past tense of each transfer's ``method`` (see ``DownloadReport.transfer``).
+_DONE: dict[str, str] = {"link": "linked", "copy": "copied", "hard link": "hard-linked"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +62,79 @@ class DownloadResult:
     """What a download did, for the summary line."""
 
     dataset: Dataset
-    verb: str
+    mode: Mode
+    #: How files were made (``"link"``, ``"copy"``, ...); ``None`` when
+    #: nothing had to be transferred.
+    transfer: str | None
     selected: int
     transferred: int
+    replaced: int
+    kept: int
     size: int
     seconds: float
 
-    @property
-    def up_to_date(self) -> int:
-        """Selected files that were already in place and kept untouched."""
-        return self.selected - self.transferred
+
+class Phases:
+    """Turns a download's callbacks into phases: making files, then verifying
+    them (counted in bytes: reading checksums is what takes long), so the
+    display never sits at 100 % while work goes on."""
+
+    def __init__(self, reporter: Reporter, done_word: str, began: float) -> None:
+        self._reporter = reporter
+        self._done_word = done_word
+        self._began = began
+        self._verify_began: float | None = None
+        self._files = 0
+
+    def verifying(
+        self, files_done: int, files_total: int, bytes_done: int, bytes_total: int
+    ) -> None:
+        """``verify_progress`` of ``Client.download_files``."""
+        reporter = self._reporter
+        if self._verify_began is None:
+            now = time.perf_counter()
+            self._verify_began = now
+            reporter.end(
+                f"{self._done_word} {_format.plural(files_total, 'file')}"
+                f" in {_format.duration(now - self._began)}"
+            )
+            reporter.begin("verifying files", total=bytes_total, unit="bytes")
+        self._files = files_total
+        reporter.update(
+            bytes_done,
+            bytes_total,
+            note=f"{_format.count(files_done)}/{_format.count(files_total)} files",
+        )
+
+    def finished(self, done_word: str, made: int) -> None:
+        """End the last phase: verification, or making files if none ran."""
+        now = time.perf_counter()
+        if self._verify_began is None:
+            self._reporter.end(
+                f"{done_word} {_format.plural(made, 'file')}"
+                f" in {_format.duration(now - self._began)}"
+            )
+        else:
+            self._reporter.end(
+                f"verified {_format.plural(self._files, 'file')}"
+                f" in {_format.duration(now - self._verify_began)}"
+            )
+
+
+def what_was_done(
+    mode: Mode, transfer: str | None, transferred: int, replaced: int, kept: int
+) -> str:
+    """``3 linked, 1 replaced, 1 already in place`` (``; --auto chose link``)."""
+    verb = _DONE.get(transfer, "downloaded") if transfer else _VERBS[mode][1]
+    parts = []
+    if transferred or not (replaced or kept):
+        parts.append(f"{_format.count(transferred)} {verb}")
+    if replaced:
+        parts.append(f"{_format.count(replaced)} replaced")
+    if kept:
+        parts.append(f"{_format.count(kept)} already in place")
+    chosen = f"; --auto chose {transfer}" if mode == "auto" and transfer else ""
+    return ", ".join(parts) + chosen
 
 
 def make_transfer(mode: Mode, allowed_roots: Sequence[str] | None) -> Transfer:
@@ -127,33 +192,30 @@ async def download(
             )
         doing, done_word = _VERBS[request.mode]
         reporter.begin(f"{doing} files", total=len(chosen))
-        transferred = 0
-
-        def progress(done: int, total: int) -> None:
-            nonlocal transferred
-            transferred = total
-            reporter.update(done, total)
-
         began = time.perf_counter()
-        result = await client.download_files(
+        phases = Phases(reporter, done_word, began)
+        report = await client.download_files_with_report(
             dataset,
             target=request.target,
             select=select,
             force=request.force,
             keep_tree=request.keep_tree,
             verify=request.verify,
-            progress=progress,
+            progress=reporter.update,
+            verify_progress=phases.verifying,
         )
         seconds = time.perf_counter() - began
-        reporter.end(
-            f"{done_word} {_format.plural(transferred, 'file')}"
-            f" in {_format.duration(seconds)}"
-        )
+        if report.transfer is not None:
+            done_word = _DONE.get(report.transfer, "downloaded")
+        phases.finished(done_word, report.transferred + report.replaced)
     return DownloadResult(
-        dataset=result,
-        verb=done_word,
-        selected=len(chosen),
-        transferred=transferred,
+        dataset=report.dataset,
+        mode=request.mode,
+        transfer=report.transfer,
+        selected=report.selected,
+        transferred=report.transferred,
+        replaced=report.replaced,
+        kept=report.kept,
         size=sum(f.size for f in chosen),
         seconds=seconds,
     )

@@ -13,8 +13,10 @@ import enum
 import click
 
 from .._errors import (
+    DuplicateLocalPathError,
     FileNotAccessibleError,
     IntegrityError,
+    LocalFileConflictError,
     ScicatCommError,
     ScicatLoginError,
     UnsafePathError,
@@ -51,6 +53,10 @@ class ExitCode(enum.IntEnum):
     with one local name, an unknown checksum algorithm, ...)."""
     FILESYSTEM = 11
     """The local filesystem refused (permission denied, disk full, ...)."""
+    DATASETS_FAILED = 12
+    """Several datasets were asked for and some failed, for different reasons
+    (each one's reason is on standard error; when all failures share a reason,
+    its own code is used instead)."""
     INTERRUPTED = 130
     """Interrupted (Ctrl-C or SIGTERM); what the run had created was undone."""
 
@@ -62,6 +68,17 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
     by people and never contain a token), prefixed where the text alone would
     not say what went wrong.
     """
+    code, text = _classify(error)
+    if len(text) > _LONGEST:
+        text = text[: _LONGEST - 40].rstrip() + " ... (cut; --debug shows it all)"
+    return code, text
+
+
+#: The longest error line printed (a whole message is one line on a terminal).
+_LONGEST = 800
+
+
+def _classify(error: BaseException) -> tuple[ExitCode, str]:
     text = " ".join(str(error).split()) or type(error).__name__
     # Order matters: UnsafePathError is a ValueError, FileExistsError an OSError.
     if isinstance(error, click.ClickException):
@@ -78,6 +95,16 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
         return ExitCode.INTEGRITY, text
     if isinstance(error, UnsafePathError):
         return ExitCode.UNSAFE_PATH, f"unsafe path: {text}"
+    # The library's hints name Python keywords; the command line has flags.
+    if isinstance(error, LocalFileConflictError):
+        return ExitCode.FILE_EXISTS, f"{error.summary} (pass --force to replace them)"
+    if isinstance(error, DuplicateLocalPathError):
+        hint = (
+            "pass --keep-tree to keep the remote sub-folders, or --select fewer files"
+            if error.flat
+            else "--select fewer files"
+        )
+        return ExitCode.INVALID_DATASET, f"{error.summary} ({hint})"
     if isinstance(error, FileExistsError):
         return ExitCode.FILE_EXISTS, _os_text(error, "already exists")
     if isinstance(error, ValueError | TypeError):
@@ -88,7 +115,15 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
 
 
 def _os_text(error: OSError, fallback: str) -> str:
-    """``OSError`` text: alink's own message, or ``strerror: filename``."""
+    """``OSError`` text: alink's own message, or ``strerror: filename``.
+
+    A two-path error (``symlink(remote, local)`` refused) names the local
+    path, the one that could not be written, and then where it should lead.
+    """
+    if error.strerror and error.filename2 is not None:
+        return (
+            f"{error.strerror}: {error.filename2!s} (making it from {error.filename!s})"
+        )
     if error.strerror and error.filename is not None:
         return f"{error.strerror}: {error.filename!s}"
     return " ".join(str(error).split()) or fallback

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -39,17 +39,30 @@ __all__ = ["Reporter", "open_reporter"]
 _LINE_INTERVAL = 1.0
 
 
+#: What a phase counts: items (files) or bytes.
+Unit = Literal["items", "bytes"]
+
+
+def _amount(value: int, unit: Unit) -> str:
+    return _format.size(value) if unit == "bytes" else _format.count(value)
+
+
 class Reporter:
     """Shows nothing; the base of the visible reporters (``--quiet``)."""
 
-    def begin(self, label: str, total: int | None = None) -> None:
-        """Start a phase; ``total`` if it is counted.
+    def begin(
+        self, label: str, total: int | None = None, *, unit: Unit = "items"
+    ) -> None:
+        """Start a phase; ``total`` if it is counted (in ``unit``).
 
         A phase not ended before the next begins is dropped as unfinished.
         """
 
-    def update(self, done: int, total: int | None = None) -> None:
-        """``done`` of ``total`` items of the current phase are finished."""
+    def update(
+        self, done: int, total: int | None = None, *, note: str | None = None
+    ) -> None:
+        """``done`` of ``total`` of the current phase are finished; ``note`` is
+        shown beside the count (e.g. the files of a phase counted in bytes)."""
 
     def end(self, summary: str | None = None) -> None:
         """The current phase is finished; ``summary`` replaces its label."""
@@ -70,33 +83,42 @@ class _Lines(Reporter):
         self._stream = stream
         self._clock = clock
         self._label: str | None = None
+        self._unit: Unit = "items"
         self._last = 0.0
 
     def _print(self, text: str) -> None:
         stream = self._stream if self._stream is not None else sys.stderr
         print(text, file=stream, flush=True)
 
-    def begin(self, label: str, total: int | None = None) -> None:
+    def begin(
+        self, label: str, total: int | None = None, *, unit: Unit = "items"
+    ) -> None:
         # A phase still open here did not finish (an error, Ctrl-C): no "done".
         self._label = label
+        self._unit = unit
         self._last = self._clock()
-        counted = f" ({_format.count(total)})" if total is not None else ""
+        counted = f" ({_amount(total, unit)})" if total is not None else ""
         self._print(f"{label}{counted} ...")
 
-    def update(self, done: int, total: int | None = None) -> None:
+    def update(
+        self, done: int, total: int | None = None, *, note: str | None = None
+    ) -> None:
         if self._label is None:
             return
         now = self._clock()
         if now - self._last < _LINE_INTERVAL or (total is not None and done >= total):
             return
         self._last = now
+        unit = self._unit
+        extra = f", {note}" if note else ""
         if total:
             share = f" ({100 * done // total}%)"
             self._print(
-                f"{self._label}: {_format.count(done)}/{_format.count(total)}{share}"
+                f"{self._label}: {_amount(done, unit)}/{_amount(total, unit)}"
+                f"{share}{extra}"
             )
         else:
-            self._print(f"{self._label}: {_format.count(done)}")
+            self._print(f"{self._label}: {_amount(done, unit)}{extra}")
 
     def end(self, summary: str | None = None) -> None:
         if self._label is None:
@@ -109,10 +131,22 @@ class _Lines(Reporter):
 
 
 class _Count(MofNCompleteColumn):
-    """``done/total``; nothing for a phase that is not counted."""
+    """``done/total`` (sizes for a phase counted in bytes), and the phase's
+    note; nothing for a phase that is not counted."""
 
     def render(self, task: Task) -> Text:
-        return Text("") if task.total is None else super().render(task)
+        if task.total is None:
+            return Text("")
+        note = task.fields.get("note")
+        tail = f" {note}" if note else ""
+        if task.fields.get("unit") == "bytes":
+            done, total = int(task.completed), int(task.total)
+            return Text(
+                f"{_format.size(done)}/{_format.size(total)}{tail}",
+                style="progress.download",
+            )
+        text = super().render(task)
+        return text + tail if tail else text
 
 
 class _Bar(Reporter):
@@ -133,16 +167,24 @@ class _Bar(Reporter):
         self._label = ""
         self._progress.start()
 
-    def begin(self, label: str, total: int | None = None) -> None:
+    def begin(
+        self, label: str, total: int | None = None, *, unit: Unit = "items"
+    ) -> None:
         if self._task is not None:
             # It did not finish (an error, Ctrl-C): drop it without a tick.
             self._progress.remove_task(self._task)
         self._label = label
-        self._task = self._progress.add_task(escape(label), total=total)
+        self._task = self._progress.add_task(
+            escape(label), total=total, unit=unit, note=""
+        )
 
-    def update(self, done: int, total: int | None = None) -> None:
+    def update(
+        self, done: int, total: int | None = None, *, note: str | None = None
+    ) -> None:
         if self._task is not None:
-            self._progress.update(self._task, completed=done, total=total)
+            self._progress.update(
+                self._task, completed=done, total=total, note=note or ""
+            )
 
     def end(self, summary: str | None = None) -> None:
         task = self._task

@@ -46,6 +46,12 @@ def relative_path(file: File, folder: RemotePath | None) -> str:
     return path
 
 
+def _access_path(file: File, folder: RemotePath | None) -> str:
+    """The file's full remote path (its catalogue path without a folder)."""
+    full = file.remote_access_path(folder) if folder is not None else None
+    return (full or file.remote_path).posix
+
+
 def _total_size(dataset: Dataset) -> int:
     return sum(f.size for f in dataset.files)
 
@@ -98,7 +104,7 @@ def as_json(dataset: Dataset) -> dict[str, Any]:
     out["files"] = [
         {
             "path": relative_path(f, folder),
-            "remotePath": f.remote_path.posix,
+            "remotePath": _access_path(f, folder),
             "size": f.size,
             "checksum": f.checksum,
             "checksumAlgorithm": f.checksum_algorithm,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote_plus
 
 import anyio
@@ -21,10 +23,19 @@ from .._errors import ScicatCommError, ScicatLoginError
 from .._model import PID, Dataset
 from ..transfer._engine import ProgressCallback
 from ..typing import Downloader
-from ._download import VerifyLevel
+from ._download import DownloadReport, VerifyLevel, VerifyProgressCallback
 from ._download import download_files as _download_files
 from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
+from ._many import (
+    DEFAULT_MAX_CONCURRENT,
+    DownloadsProgress,
+    DownloadSummary,
+    FolderNamer,
+)
+from ._many import download_datasets as _download_datasets
 from ._parse import parse_dataset
+from ._profiles import Profile, resolve
+from ._query import DatasetPages, build_query
 from ._select import FileSelector
 from ._token import Token
 
@@ -49,8 +60,13 @@ class Client:
 
     Options shared by the factories (keyword-only):
 
+    - ``profile``: a :class:`~alink.Profile` or the name of one (built in,
+      or from the user's profiles file): the URL, the file transfer and where
+      the token is, for one facility. Explicit ``url``/``file_transfer``/
+      ``token`` arguments win over the profile's.
     - ``file_transfer``: used by :meth:`download_files` (e.g.
-      ``LinkFileTransfer()``); ``None`` means files cannot be downloaded.
+      ``LinkFileTransfer()``); ``None`` means files cannot be downloaded
+      (unless the profile names a transfer).
     - ``timeout``: seconds (or an ``httpx.Timeout`` with every part set) for
       each phase of a request; default 30 s.
     - ``retry``: a :class:`RetryPolicy` for connection errors, timeouts and
@@ -61,7 +77,7 @@ class Client:
       (for tests, e.g. ``httpx.MockTransport``).
     """
 
-    __slots__ = ("_file_transfer", "_max_files", "_session", "_token")
+    __slots__ = ("_file_transfer", "_max_files", "_profile", "_session", "_token")
 
     def __init__(
         self,
@@ -70,12 +86,14 @@ class Client:
         token: Token | None,
         file_transfer: Downloader | None,
         max_files: int,
+        profile: Profile | None = None,
     ) -> None:
         """Use the factories; this signature is internal."""
         self._session = session
         self._token = token
         self._file_transfer = file_transfer
         self._max_files = max_files
+        self._profile = profile
 
     # --- construction -----------------------------------------------------
 
@@ -105,8 +123,9 @@ class Client:
     def from_token(
         cls,
         *,
-        url: str,
-        token: str,
+        url: str | None = None,
+        token: str | None = None,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -116,10 +135,25 @@ class Client:
     ) -> Client:
         """A client that authenticates with an existing SciCat token.
 
+        ``token`` may be left out when the profile says where the token is
+        (``token_env`` or ``token_file``).
+
         Raises:
             ScicatLoginError: the token is a JWT that has already expired.
             ValueError: a bad URL, an empty token or a bad option.
+            ProfileError: an unknown profile, a broken profiles file, or the
+                profile's token is not where it says.
+            TypeError: neither ``url`` nor ``profile``, or no token at all.
         """
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
+        if token is None:
+            token = found.read_token() if found is not None else None
+        if token is None:
+            raise TypeError(
+                "give token= (or a profile that names its token_env or token_file)"
+            )
         secret = Token(token)
         secret.check_not_expired()
         session = cls._make_session(
@@ -135,15 +169,17 @@ class Client:
             token=secret,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     @classmethod
     async def from_credentials(
         cls,
         *,
-        url: str,
+        url: str | None = None,
         username: str,
         password: str,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (HTTP)
         retry: RetryPolicy | None = None,
@@ -161,7 +197,11 @@ class Client:
                 handed out a token that has already expired.
             ScicatCommError: the server could not be reached or answered
                 something else.
+            ProfileError: an unknown profile or a broken profiles file.
         """
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
         for name, value in (("username", username), ("password", password)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a string")
@@ -184,13 +224,15 @@ class Client:
             token=token,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     @classmethod
     def without_login(
         cls,
         *,
-        url: str,
+        url: str | None = None,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -199,6 +241,9 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> Client:
         """An anonymous client: it can read published datasets only."""
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
         session = cls._make_session(
             url,
             timeout=timeout,
@@ -212,6 +257,7 @@ class Client:
             token=None,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     # --- lifetime ---------------------------------------------------------
@@ -243,6 +289,11 @@ class Client:
     def is_logged_in(self) -> bool:
         """Whether requests carry a token."""
         return self._token is not None
+
+    @property
+    def profile(self) -> Profile | None:
+        """The profile the client was made from, if any."""
+        return self._profile
 
     @property
     def file_transfer(self) -> Downloader | None:
@@ -296,6 +347,102 @@ class Client:
             return await parse_dataset(reply.body, what=what, max_files=self._max_files)
         raise self._error(reply, what)
 
+    # --- searches ---------------------------------------------------------
+
+    async def query_datasets(
+        self,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        files: bool = False,
+        page_size: int | None = None,
+    ) -> list[Dataset]:
+        """Search the catalogue; every matching dataset (up to ``limit``).
+
+        As Scitacean's ``client.scicat.query_datasets(fields, limit=, order=)``,
+        over SciCat's v4 filter (``GET {url}/v4/datasets?filter=...``; without
+        login the ``/v4/datasets/public`` variant, which finds published
+        datasets only). The results come page by page; for big result sets
+        iterate :meth:`query_datasets_pages` instead of holding them all.
+
+        Args:
+            fields: Field values every result must have, by SciCat field
+                name, e.g. ``{"proposalIds": ["abc.123"], "type": "raw"}``.
+                A list means any of its values (a list field such as
+                ``proposalIds`` matches when it holds one of them). ``None``
+                or ``{}``: no condition.
+            where: A MongoDB query of your own, e.g.
+                ``{"datasetName": {"$regex": "^run", "$options": "i"}}``;
+                ``datetime`` values (with a time zone) are sent as SciCat's
+                ``{"$date": ...}`` marker. Combined with ``fields`` by "and".
+            order: ``"creationTime:desc"``, ``"datasetName"`` (ascending),
+                ``"a:asc,b:desc"`` or a list of those. Ties are broken by
+                ``pid``; default: by ``pid``.
+            limit: At most this many datasets (default: all).
+            files: Also fetch each dataset's file list (``origdatablocks``),
+                so the results can go straight to :meth:`download_files`.
+                Without it, the datasets come without files.
+            page_size: Datasets per request (default 100, or 10 with
+                ``files``).
+
+        Raises:
+            TypeError, ValueError: bad arguments (checked before sending).
+            ScicatCommError: SciCat refused the query (``status_code`` 400,
+                with the server's message: an unknown field or operator),
+                the token was refused, or the answer was unusable.
+            ScicatLoginError: the token has expired.
+        """
+        pages = self.query_datasets_pages(
+            fields,
+            where=where,
+            order=order,
+            limit=limit,
+            files=files,
+            page_size=page_size,
+        )
+        return await pages.all()
+
+    def query_datasets_pages(
+        self,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        files: bool = False,
+        page_size: int | None = None,
+    ) -> DatasetPages:
+        """The results of :meth:`query_datasets`, as an async iterator of pages.
+
+        .. code-block:: python
+
+            async for page in client.query_datasets_pages({"type": "raw"}):
+                for dataset in page:
+                    ...
+
+        The arguments are checked now (``TypeError``/``ValueError``); each
+        iteration step sends one request for ``page_size`` datasets. Sorted
+        by ``pid`` (the default), pages continue after the last pid seen, so
+        datasets added or removed meanwhile never shift them; with another
+        ``order`` pages are taken by offset.
+        """
+        query = build_query(
+            fields,
+            where=where,
+            order=order,
+            limit=limit,
+            files=files,
+            page_size=page_size,
+        )
+        return DatasetPages(
+            session=self._session,
+            token=self._token,
+            query=query,
+            max_files=self._max_files,
+        )
+
     def _error(self, reply: Reply, what: str) -> ScicatCommError:
         status = reply.status_code
         message = reply.server_message(self._token)
@@ -329,53 +476,111 @@ class Client:
         verify: VerifyLevel = "checksum",
         progress: ProgressCallback | None = None,
         follow_target_symlinks: bool = False,
+        verify_progress: VerifyProgressCallback | None = None,
     ) -> Dataset:
         """Make selected files of ``dataset`` available under ``target``.
 
         Args:
             dataset: The dataset (e.g. from :meth:`get_dataset`); unchanged.
             target: Local folder; created (with parents) only once every
-                check has passed.
-            select: Which files: ``True``/``False``, a remote path (full, or
-                relative to the source folder), a list/tuple of those, an
-                ``re.Pattern`` searched in the full remote path, or a callable
-                ``File -> bool`` (for datasets of more than a few thousand
-                files it is called on a worker thread, like the rest of the
-                planning). Files not on the remote are never selected.
+                check has passed — and, as in Scitacean, also when nothing
+                is selected.
+            select: Which files, matched as in Scitacean against
+                :attr:`File.remote_path <alink.File.remote_path>` (the path
+                relative to the source folder): ``True``/``False``; a path
+                (``"sub/a.dat"``; the full remote path is accepted too); a
+                list/tuple of those; an ``re.Pattern``, searched in the
+                relative path; or a callable ``File -> bool`` (for datasets
+                of more than a few thousand files it is called on a worker
+                thread, like the rest of the planning). Files not on the
+                remote are never selected. A selection that matches none of
+                the dataset's files warns with
+                :class:`~alink.NothingSelectedWarning`.
             checksum_algorithm: Overrides the dataset's algorithm, for the
-                up-to-date check and for verification alike.
-            force: Replace existing local files even when up to date.
+                check of existing files and for verification alike.
+            force: Replace existing local entries whatever they are (folders
+                excepted), even files that differ from the catalogue.
             keep_tree: Keep the remote sub-folders below the source folder
                 (default: all files flat in ``target``, as Scitacean does).
             verify: After downloading, check ``"checksum"`` (size, and the
-                checksum where the dataset has one; default), ``"size"`` only,
-                or ``"none"``. Below ``"checksum"`` nothing is read, and
-                existing local files are replaced instead of being checked.
+                checksum where the dataset has one; default), ``"size"``
+                only, or ``"none"``. Below ``"checksum"`` no file is read: an
+                existing file of the right size counts as in place.
             progress: ``progress(done, total)``, called as files complete.
+            verify_progress: ``verify_progress(files_done, files_total,
+                bytes_done, bytes_total)``, called as verification proceeds
+                (after ``progress`` reached its total; reading a TB of
+                checksums takes a while).
             follow_target_symlinks: Allow ``target`` itself, or a folder
                 inside it, to be a symlink leading out of ``target`` (refused
                 by default, so a planted link cannot redirect the download).
 
         Returns:
             A new dataset whose downloaded files have ``local_path`` set.
+            (:meth:`download_files_with_report` also says what it did.)
 
-        Existing local files whose checksum matches are kept untouched; stale
-        ones (or all with ``force``) are replaced atomically — the path is
-        never missing, and the old file is back if anything fails. All or
-        nothing: on any error, including :class:`~alink.IntegrityError` from
-        verification, everything this call did is undone.
+        Existing local entries: a file that matches the catalogue, or a
+        symlink to the very file (for a transfer that links), is kept
+        untouched. alink's own stale entries — symlinks into the dataset's
+        source folder — are replaced atomically: the path is never missing,
+        and the old entry is back if anything fails. Anything else, such as a
+        file whose size or checksum differs (maybe edited by you), is never
+        replaced without ``force``: the download fails before changing
+        anything. All or nothing: on any error, including
+        :class:`~alink.IntegrityError` from verification, everything this
+        call did is undone.
 
         Raises:
-            ValueError: no file transfer, no source folder, two files for one
-                local path, an unsupported checksum algorithm, bad arguments.
+            ValueError: no file transfer, no source folder, an unsupported
+                checksum algorithm, bad arguments.
+            DuplicateLocalPathError: two files for one local path (a
+                ``ValueError`` and, as in Scitacean, a ``RuntimeError``).
             TypeError: ``select`` (or another argument) has the wrong type.
             UnsafePathError: a file outside the source folder or without a
                 usable name; ``target`` or a folder in it is a symlink leading
                 elsewhere.
+            LocalFileConflictError: local files that differ from the
+                catalogue are in the way (a ``FileExistsError``).
             FileExistsError: a folder is where a file should go, or the
-                transfer cannot replace an existing file.
+                transfer cannot replace an existing entry.
             FileNotAccessibleError: remote files cannot be reached.
             IntegrityError: a downloaded file does not match the catalogue.
+        """
+        report = await self.download_files_with_report(
+            dataset,
+            target=target,
+            select=select,
+            checksum_algorithm=checksum_algorithm,
+            force=force,
+            keep_tree=keep_tree,
+            verify=verify,
+            progress=progress,
+            follow_target_symlinks=follow_target_symlinks,
+            verify_progress=verify_progress,
+        )
+        return report.dataset
+
+    async def download_files_with_report(
+        self,
+        dataset: Dataset,
+        *,
+        target: str | os.PathLike[str],
+        select: FileSelector = True,
+        checksum_algorithm: str | None = None,
+        force: bool = False,
+        keep_tree: bool = False,
+        verify: VerifyLevel = "checksum",
+        progress: ProgressCallback | None = None,
+        follow_target_symlinks: bool = False,
+        verify_progress: VerifyProgressCallback | None = None,
+    ) -> DownloadReport:
+        """:meth:`download_files`, and what it did with each file.
+
+        Takes the same arguments and raises the same errors. The
+        :class:`~alink.DownloadReport` holds the dataset that
+        :meth:`download_files` returns, and counts the files transferred,
+        replaced and kept as they were, with how they were transferred
+        (``"link"``, ``"copy"``, ...).
         """
         return await _download_files(
             self._file_transfer,
@@ -387,6 +592,86 @@ class Client:
             keep_tree=keep_tree,
             verify=verify,
             progress=progress,
+            follow_target_symlinks=follow_target_symlinks,
+            verify_progress=verify_progress,
+        )
+
+    async def download_datasets(
+        self,
+        datasets: Iterable[str | PID | Dataset],
+        *,
+        target: str | os.PathLike[str],
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        folder: FolderNamer | None = None,
+        progress: Callable[[DownloadsProgress], object] | None = None,
+        select: FileSelector = True,
+        select_for: Callable[[Dataset], FileSelector] | None = None,
+        checksum_algorithm: str | None = None,
+        force: bool = False,
+        keep_tree: bool = False,
+        verify: VerifyLevel = "checksum",
+        follow_target_symlinks: bool = False,
+    ) -> DownloadSummary:
+        """Download many datasets, each into its own folder below ``target``.
+
+        Each dataset given by PID is fetched (:meth:`get_dataset`), then its
+        files are downloaded with :meth:`download_files` into
+        ``target / folder``; at most ``max_concurrent`` datasets at once, on
+        this client's connection pool and file transfer.
+
+        **Each dataset is all or nothing, and independent of the others**: a
+        dataset that fails leaves nothing behind and does not stop or undo
+        the rest. Nothing is raised for it; the summary says which datasets
+        failed and why (:meth:`DownloadSummary.raise_on_failure
+        <alink.client.DownloadSummary.raise_on_failure>` turns failures into
+        an exception). Cancelling the call keeps the finished datasets and
+        rolls back the ones in flight.
+
+        Args:
+            datasets: PIDs (``str`` or :class:`~alink.PID`) or datasets (with
+                their files, e.g. from ``query_datasets(files=True)``). The
+                same PID twice is downloaded once.
+            target: The folder below which each dataset gets its own.
+            max_concurrent: Datasets in flight at once (default 4).
+            folder: ``folder(dataset)`` -> the dataset's folder, relative to
+                ``target``. Default: the PID without its prefix, escaped to
+                one folder name (``"20.500.12269/abc"`` -> ``"abc"``; two
+                datasets that would share a name are refused up front).
+            progress: ``progress(DownloadsProgress)``, called on the event
+                loop as files and datasets complete: one progress for all.
+                If it raises, the whole call stops and raises that error.
+            select: Which files, as for :meth:`download_files`, for every
+                dataset alike.
+            select_for: ``select_for(dataset)`` -> that dataset's ``select``
+                (instead of one ``select`` for all); an exception it raises
+                fails that dataset only.
+            checksum_algorithm, force, keep_tree, verify,
+                follow_target_symlinks: As for :meth:`download_files`,
+                applied to every dataset.
+
+        Returns:
+            One :class:`~alink.client.DatasetDownload` per dataset, in the
+            order given.
+
+        Raises:
+            ValueError: no file transfer, a bad argument, two datasets for one
+                default folder (before anything starts).
+            TypeError: an item is neither a PID nor a dataset.
+            NotADirectoryError: ``target`` exists and is not a folder.
+        """
+        return await _download_datasets(
+            self,
+            datasets,
+            target=target,
+            max_concurrent=max_concurrent,
+            folder=folder,
+            progress=progress,
+            select=select,
+            select_for=select_for,
+            checksum_algorithm=checksum_algorithm,
+            force=force,
+            keep_tree=keep_tree,
+            verify=verify,
             follow_target_symlinks=follow_target_symlinks,
         )
 

@@ -24,29 +24,37 @@ import functools
 import inspect
 import logging
 import os
+import re
+import threading
+import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from .._errors import IntegrityError
+from .._errors import IntegrityError, LocalFileConflictError, NothingSelectedWarning
 from .._model import Dataset, File
+from .._names import summarise
 from .._paths import RemotePath
-from ..transfer._engine import ProgressCallback
+from ..transfer._engine import ProgressCallback, RunResult
+from ..transfer._plan import absolute_remote
 from ..typing import Downloader
 from . import _local
 from ._checksum import normalize_algorithm
 from ._layout import Layout, plan_layout
 from ._select import FileSelector, select_files
-from ._uptodate import LocalState, settle, triage
+from ._uptodate import Found, Triage, settle, triage
 
-__all__ = ["VerifyLevel", "download_files"]
+__all__ = ["DownloadReport", "VerifyLevel", "VerifyProgressCallback", "download_files"]
 
 _log = logging.getLogger("alink.client")
 
 VerifyLevel = Literal["checksum", "size", "none"]
+#: ``verify_progress(files_done, files_total, bytes_done, bytes_total)``.
+VerifyProgressCallback = Callable[[int, int, int, int], object]
 _LEVELS: tuple[str, ...] = ("checksum", "size", "none")
 
 #: Above this many files, planning and result building run on a worker thread.
@@ -56,6 +64,8 @@ _INSPECT_CHUNK = 8192
 #: A checksum batch ends after this many bytes or this many files.
 _HASH_BATCH_BYTES = 64 << 20
 _HASH_BATCH_FILES = 512
+#: How many offending paths a message lists.
+_SHOWN = 5
 #: Threads used at once for checksums (hashlib releases the GIL).
 _HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -71,6 +81,19 @@ def _accepts(method: Callable[..., Any], *names: str) -> bool:
         return False
     keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return all(n in parameters and parameters[n].kind in keyword for n in names)
+
+
+def _describe_select(select: FileSelector) -> str:
+    """``select`` for a message, short whatever its size."""
+    if isinstance(select, re.Pattern):
+        return f"re.compile({select.pattern!r})"
+    if isinstance(select, list | tuple):
+        shown = ", ".join(repr(str(s)) for s in select[:3])
+        more = f", ... ({len(select)} paths)" if len(select) > 3 else ""
+        return f"[{shown}{more}]"
+    if isinstance(select, str | RemotePath):
+        return repr(str(select))
+    return getattr(select, "__name__", type(select).__name__)
 
 
 def _check_level(verify: object) -> VerifyLevel:
@@ -182,9 +205,15 @@ async def _maybe_thread(func: Callable[[], _T], count: int) -> _T:
     return func()
 
 
-async def _run_all(tasks: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
+async def _run_all(
+    tasks: Sequence[Callable[[], _T]],
+    workers: int,
+    on_done: Callable[[int], object] | None = None,
+) -> list[_T]:
     """Run blocking tasks on up to ``workers`` threads; the first error cancels
-    the rest and is raised as itself (never an ``ExceptionGroup``)."""
+    the rest and is raised as itself (never an ``ExceptionGroup``).
+
+    ``on_done(k)`` is called on the event loop as task ``k`` completes."""
     results: list[_T | None] = [None] * len(tasks)
     errors: list[Exception] = []
     limiter = anyio.CapacityLimiter(workers)
@@ -192,6 +221,8 @@ async def _run_all(tasks: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
     async def run(k: int, scope: anyio.CancelScope) -> None:
         try:
             results[k] = await anyio.to_thread.run_sync(tasks[k], limiter=limiter)
+            if on_done is not None:
+                on_done(k)
         except Exception as exc:
             errors.append(exc)
             scope.cancel()
@@ -222,11 +253,9 @@ def _hash_batches(plan: _Plan, ks: Sequence[int]) -> list[list[int]]:
     return batches
 
 
-async def _inspect_existing(
-    local: Sequence[str],
-) -> list[tuple[int, LocalState]]:
+async def _inspect_existing(local: Sequence[str]) -> list[Found]:
     """What already exists at the local paths (read only, worker threads)."""
-    found: list[tuple[int, LocalState]] = []
+    found: list[Found] = []
     for start in range(0, len(local), _INSPECT_CHUNK):
         stop = min(len(local), start + _INSPECT_CHUNK)
         found.extend(
@@ -235,16 +264,41 @@ async def _inspect_existing(
     return found
 
 
-async def _decide(plan: _Plan, *, force: bool) -> tuple[list[int], set[int]]:
-    """Which existing local entries to replace, and which are up to date."""
+def _triage(
+    plan: _Plan, folder: RemotePath, existing: list[Found], force: bool
+) -> Triage:
+    cwd = os.getcwd()
+    layout = plan.layout
+    return triage(
+        existing,
+        force=force,
+        local=lambda k: os.path.join(cwd, layout.local[k]),
+        remote=lambda k: absolute_remote(layout.remote[k], cwd),
+        source=absolute_remote(folder, cwd),
+        size=lambda k: plan.files[layout.indices[k]].size,
+        checksum=lambda k: plan.expected(k).checksum is not None,
+    )
+
+
+async def _decide(
+    plan: _Plan, folder: RemotePath, *, force: bool
+) -> tuple[list[int], set[int]]:
+    """Which existing local entries to replace, and which are in place.
+
+    Raises, before anything changes, when folders are where files go or
+    when entries that may be the user's own are in the way (see
+    ``_uptodate``).
+    """
     local = plan.layout.local
     existing = await _inspect_existing(local)
-    sorted_out = triage(existing, force=force, compare=plan.level == "checksum")
+    sorted_out = await _maybe_thread(
+        lambda: _triage(plan, folder, existing, force), len(existing)
+    )
     if sorted_out.folders:
-        shown = ", ".join(repr(local[k]) for k in sorted_out.folders[:5])
         raise FileExistsError(
             f"{len(sorted_out.folders)} local path(s) are folders, where files"
-            f" should go: {shown}; nothing was downloaded"
+            f" should go: {summarise([local[k] for k in sorted_out.folders])};"
+            " nothing was downloaded"
         )
 
     def check(batch: list[int]) -> list[bool]:
@@ -259,7 +313,62 @@ async def _decide(plan: _Plan, *, force: bool) -> tuple[list[int], set[int]]:
         for batch, outcome in zip(batches, results, strict=True)
         for k, fresh in zip(batch, outcome, strict=True)
     }
-    return settle(sorted_out, verdicts)
+    replace, kept, conflicts = settle(sorted_out, verdicts)
+    if conflicts:
+        raise _conflict_error(local, conflicts)
+    return replace, kept
+
+
+def _conflict_error(local: Sequence[str], conflicts: dict[int, str]) -> Exception:
+    paths = [local[k] for k in conflicts]
+    reasons = list(conflicts.values())
+    shown = "; ".join(
+        f"{p!r} ({why})" for p, why in zip(paths[:_SHOWN], reasons, strict=False)
+    )
+    more = f"; and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else ""
+    summary = (
+        f"{len(paths)} local file(s) are in the way and differ from the"
+        f" catalogue (they may be your own or edited): {shown}{more}; nothing"
+        " was downloaded"
+    )
+    return LocalFileConflictError(
+        f"{summary} (pass force=True to replace them)",
+        paths=paths,
+        reasons=reasons,
+        summary=summary,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadReport:
+    """What :meth:`alink.Client.download_files_with_report` did.
+
+    Every selected file is counted once: in ``transferred``, ``replaced`` or
+    ``kept``.
+
+    Attributes:
+        dataset: The dataset with ``local_path`` set on the selected files,
+            as :meth:`~alink.Client.download_files` returns it.
+        transferred: Files newly made at their local path (linked, copied).
+        replaced: Existing entries replaced: alink's own stale links, links
+            replaced by copies, and whatever ``force=True`` replaced.
+        kept: Files already in place and left untouched (a link to the same
+            file; a copy that matches the catalogue).
+        transfer: How the files were made: ``"link"``, ``"copy"``, ... (the
+            connection's ``method``, or its class name for third-party
+            transfers); ``None`` when nothing had to be transferred.
+    """
+
+    dataset: Dataset
+    transferred: int = 0
+    replaced: int = 0
+    kept: int = 0
+    transfer: str | None = None
+
+    @property
+    def selected(self) -> int:
+        """How many files the download covered."""
+        return self.transferred + self.replaced + self.kept
 
 
 async def download_files(
@@ -274,8 +383,9 @@ async def download_files(
     verify: VerifyLevel,
     progress: ProgressCallback | None,
     follow_target_symlinks: bool = False,
-) -> Dataset:
-    """See :meth:`alink.Client.download_files`."""
+    verify_progress: VerifyProgressCallback | None = None,
+) -> DownloadReport:
+    """See :meth:`alink.Client.download_files_with_report`."""
     if transfer is None:
         raise ValueError(
             "cannot download files: this client has no file transfer; pass"
@@ -301,6 +411,11 @@ async def download_files(
     )
     if progress is not None and not callable(progress):
         raise TypeError("progress must be a callable progress(done, total)")
+    if verify_progress is not None and not callable(verify_progress):
+        raise TypeError(
+            "verify_progress must be a callable"
+            " verify_progress(files_done, files_total, bytes_done, bytes_total)"
+        )
     folder = dataset.source_folder
     if folder is None:
         raise ValueError(
@@ -316,12 +431,23 @@ async def download_files(
     )
     count = len(plan.layout)
     if not count:
-        return dataset.replace_files()
+        if select is not False and any(f.is_on_remote for f in files):
+            warnings.warn(
+                f"select={_describe_select(select)} matched none of the"
+                f" {len(files)} file(s) of dataset {dataset.pid or ''}; nothing"
+                " was downloaded (File.remote_path is relative to the source"
+                " folder, e.g. 'sub/file.dat')".replace("  ", " "),
+                NothingSelectedWarning,
+                stacklevel=3,
+            )
+        # As Scitacean: the target folder exists afterwards, even if empty.
+        await anyio.to_thread.run_sync(_local.make_target, target_text)
+        return DownloadReport(dataset.replace_files())
     if not follow_target_symlinks:
         await anyio.to_thread.run_sync(
             _local.check_target, target_text, plan.layout.local
         )
-    replace, fresh = await _decide(plan, force=force)
+    replace, fresh = await _decide(plan, folder, force=force)
     pending = [k for k in range(count) if k not in fresh] if fresh else range(count)
     _log.debug(
         "downloading %d of %d selected file(s) (%d up to date, %d to replace)",
@@ -330,9 +456,20 @@ async def download_files(
         len(fresh),
         len(replace),
     )
+    done = RunResult(created=0, already_done=0)
+    how = None
     if pending:
-        await _transfer(transfer, dataset, folder, plan, pending, replace, progress)
-    return await _maybe_thread(lambda: _result(dataset, plan.layout), count)
+        done, how = await _transfer(
+            transfer, dataset, plan, pending, replace, progress, verify_progress
+        )
+    result = await _maybe_thread(lambda: _result(dataset, plan.layout), count)
+    return DownloadReport(
+        result,
+        transferred=done.created - done.replaced,
+        replaced=done.replaced,
+        kept=len(fresh) + done.already_done,
+        transfer=how,
+    )
 
 
 #: File's fields in order, for :func:`_with_local`'s positional fast path.
@@ -376,15 +513,21 @@ def _result(dataset: Dataset, layout: Layout) -> Dataset:
     return dataset._evolve(tuple(files))
 
 
+def _method(connection: object) -> str:
+    """How a connection makes files, for reports (``"link"``, ``"copy"``...)."""
+    method = getattr(connection, "method", None)
+    return method if isinstance(method, str) else type(connection).__name__
+
+
 async def _transfer(
     transfer: Downloader,
     dataset: Dataset,
-    folder: RemotePath,
     plan: _Plan,
     pending: Sequence[int],
     replace: Sequence[int],
     progress: ProgressCallback | None,
-) -> None:
+    verify_progress: VerifyProgressCallback | None,
+) -> tuple[RunResult, str]:
     layout = plan.layout
     everything = len(pending) == len(layout)
     remote = layout.remote if everything else [layout.remote[k] for k in pending]
@@ -393,7 +536,8 @@ async def _transfer(
         position = {k: j for j, k in enumerate(pending)}
         replace = [position[k] for k in replace]
     checks = plan.level != "none"
-    representative = remote[0].relative_to(folder.resolve())
+    # As Scitacean passes it: the first file's path below the source folder.
+    representative = plan.files[layout.indices[pending[0]]].remote_path
     async with transfer.connect_for_download(dataset, representative) as con:
         # alink's own connections take plain str paths and the extras below;
         # a transfer that only has Scitacean's shape gets Path objects.
@@ -401,13 +545,16 @@ async def _transfer(
         if _accepts(method, "replace", "verify"):
             extra: dict[str, Any] = {"replace": replace}
             if checks:
-                extra["verify"] = lambda j, path: _local.verify_file(
-                    path, plan.expected(pending[j])
-                )
+                tally = _Tally(plan, pending)
+                extra["verify"] = tally.verify
+                if verify_progress is not None and _accepts(method, "verify_progress"):
+                    extra["verify_progress"] = tally.reporter(verify_progress)
             if progress is not None:
                 extra["progress"] = progress
-            await method(remote=remote, local=local, **extra)
-            return
+            done = await method(remote=remote, local=local, **extra)
+            if not isinstance(done, RunResult):  # a third party's
+                done = RunResult(created=len(pending), already_done=0)
+            return done, _method(con)
         if replace:
             shown = ", ".join(repr(local[j]) for j in replace[:5])
             raise FileExistsError(
@@ -417,8 +564,42 @@ async def _transfer(
                 " remove them or download into another folder"
             )
         await _transfer_then_verify(
-            method, plan, pending, remote, local, checks, progress
+            method, plan, pending, remote, local, checks, progress, verify_progress
         )
+        return RunResult(created=len(pending), already_done=0), _method(con)
+
+
+class _Tally:
+    """Bytes verified so far, counted from worker threads, for progress.
+
+    ``j`` is a position in ``pending``; its size is what the catalogue says.
+    """
+
+    __slots__ = ("_lock", "_pending", "_plan", "_sizes", "bytes", "total")
+
+    def __init__(self, plan: _Plan, pending: Sequence[int]) -> None:
+        self._plan = plan
+        files, indices = plan.files, plan.layout.indices
+        self._sizes = [files[indices[k]].size for k in pending]
+        self._pending = pending
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.total = sum(self._sizes)
+
+    def add(self, j: int) -> None:
+        with self._lock:
+            self.bytes += self._sizes[j]
+
+    def verify(self, j: int, path: str) -> None:
+        """The engine's ``verify``: check the file, then count its bytes."""
+        _local.verify_file(path, self._plan.expected(self._pending[j]))
+        self.add(j)
+
+    def reporter(
+        self, verify_progress: VerifyProgressCallback
+    ) -> Callable[[int, int], object]:
+        """A ``(done, total)`` callback that adds the bytes and forwards."""
+        return lambda done, total: verify_progress(done, total, self.bytes, self.total)
 
 
 def _as_paths(local: Sequence[str]) -> list[Path]:
@@ -433,6 +614,7 @@ async def _transfer_then_verify(
     local: Sequence[str],
     checks: bool,
     progress: ProgressCallback | None,
+    verify_progress: VerifyProgressCallback | None,
 ) -> None:
     """For a transfer that only knows ``download_files(*, remote, local)``."""
     new_folders = await anyio.to_thread.run_sync(
@@ -449,7 +631,7 @@ async def _transfer_then_verify(
         await method(remote=remote, local=paths)
     try:
         if checks:
-            await _verify_all(plan, pending, local)
+            await _verify_all(plan, pending, local, verify_progress)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_local.remove_entries, local)
@@ -460,22 +642,39 @@ async def _transfer_then_verify(
 
 
 async def _verify_all(
-    plan: _Plan, pending: Sequence[int], local: Sequence[str]
+    plan: _Plan,
+    pending: Sequence[int],
+    local: Sequence[str],
+    verify_progress: VerifyProgressCallback | None,
 ) -> None:
+    tally = _Tally(plan, pending)
+    report = tally.reporter(verify_progress) if verify_progress else None
+    checked = 0
+
     def check(batch: list[int]) -> list[str]:
         problems = []
         for j in batch:
             problem = _local.check_file(local[j], plan.expected(pending[j]))
             if problem is not None:
                 problems.append(problem)
+            tally.add(j)
         return problems
 
     # Batches of positions j in ``pending``, weighed by the files' sizes.
     weights = _hash_batches(plan, pending)
     position = {k: j for j, k in enumerate(pending)}
     batches = [[position[k] for k in batch] for batch in weights]
+
+    def done(k: int) -> None:
+        nonlocal checked
+        checked += len(batches[k])
+        if report is not None:
+            report(checked, len(pending))
+
+    if report is not None:
+        report(0, len(pending))
     results = await _run_all(
-        [functools.partial(check, b) for b in batches], _HASH_WORKERS
+        [functools.partial(check, b) for b in batches], _HASH_WORKERS, done
     )
     problems = [p for batch in results for p in batch]
     if problems:

@@ -156,8 +156,9 @@ def _extract_message(body: bytearray) -> str:
         return body[:_MESSAGE_LIMIT].decode("utf-8", "replace").strip()
     if isinstance(data, dict):
         message = data.get("message")
-        if isinstance(message, list):
-            message = "; ".join(str(m) for m in message)
+        if isinstance(message, list):  # e.g. every failed validation rule
+            more = f"; and {len(message) - 5} more" if len(message) > 5 else ""
+            message = "; ".join(str(m) for m in message[:5]) + more
         if isinstance(message, str) and message:
             return message
         error = data.get("error")

@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .._errors import UnsafePathError
+from .._errors import DuplicateLocalPathError, UnsafePathError
 from .._model import File
 from .._names import check_encodable, summarise
 from .._paths import RemotePath
@@ -32,16 +32,10 @@ _SHOWN = 5
 def full_remote_path(path: RemotePath, folder: RemotePath) -> RemotePath:
     """The full remote path of a file listed as ``path`` in a dataset at ``folder``.
 
-    alink's :class:`~alink.File` already holds the full path (source folder
-    joined with the catalogue's path); a path relative to the source folder,
-    as Scitacean keeps it, is joined here. With a relative source folder, a
-    relative path that already starts with the folder counts as full.
+    ``path`` is relative to the source folder, as :attr:`alink.File.remote_path`
+    is; an absolute one is kept as it is (and must still lie inside ``folder``).
     """
-    if path.is_absolute():
-        return path
-    if not folder.is_absolute() and path.is_relative_to(folder):
-        return path
-    return folder / path
+    return path if path.is_absolute() else folder / path
 
 
 @dataclass(slots=True)
@@ -136,28 +130,31 @@ def _check_no_duplicates(layout: Layout, keep_tree: bool) -> None:
     if len(set(layout.local)) == len(layout.local):
         return
     first: dict[str, int] = {}
-    clashes: dict[str, list[str]] = {}
+    clashes: dict[str, list[RemotePath]] = {}
     for k, local in enumerate(layout.local):
         seen = first.setdefault(local, k)
         if seen != k:
-            clashes.setdefault(local, [layout.remote[seen].posix]).append(
-                layout.remote[k].posix
-            )
-    described = [
-        f"{local if keep_tree else local.rpartition('/')[2]!r} (from"
-        f" {', '.join(repr(r) for r in remotes)})"
-        for local, remotes in clashes.items()
-    ]
-    more = len(described) - _SHOWN
-    hint = (
-        "; pass keep_tree=True to keep the remote sub-folders, or select fewer files"
-        if not keep_tree
-        else ""
-    )
-    raise ValueError(
+            clashes.setdefault(local, [layout.remote[seen]]).append(layout.remote[k])
+    described = []
+    for local, remotes in list(clashes.items())[:_SHOWN]:
+        name = local if keep_tree else local.rpartition("/")[2]
+        sources = summarise([r.posix for r in remotes], shown=3)
+        described.append(f"{name!r} (from {sources})")
+    more = len(clashes) - _SHOWN
+    summary = (
         f"{len(clashes)} local path(s) would receive more than one file: "
-        + "; ".join(described[:_SHOWN])
-        + (f" and {more} more" if more > 0 else "")
-        + hint
+        + "; ".join(described)
+        + (f"; and {more} more" if more > 0 else "")
         + "; nothing was downloaded"
+    )
+    hint = (
+        "pass keep_tree=True to keep the remote sub-folders, or select fewer files"
+        if not keep_tree
+        else "select fewer files"
+    )
+    raise DuplicateLocalPathError(
+        f"{summary} ({hint})",
+        clashes={local: tuple(remotes) for local, remotes in clashes.items()},
+        flat=not keep_tree,
+        summary=summary,
     )

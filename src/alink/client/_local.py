@@ -15,13 +15,14 @@ from typing import NamedTuple
 
 from .._errors import IntegrityError, UnsafePathError
 from ._checksum import checksum_of_file
-from ._uptodate import LocalState
+from ._uptodate import Found, LocalState
 
 __all__ = [
     "Expected",
     "check_file",
     "check_target",
     "inspect_paths",
+    "make_target",
     "is_up_to_date",
     "missing_folders",
     "remove_entries",
@@ -70,18 +71,37 @@ def check_target(target: str, local: Sequence[str]) -> None:
             folder = os.path.dirname(folder)
 
 
-def _state_of(mode: int) -> LocalState:
-    return LocalState.FOLDER if stat.S_ISDIR(mode) else LocalState.ENTRY
+def make_target(target: str) -> None:
+    """Create the (empty) target folder of a download that selected nothing."""
+    try:
+        os.makedirs(target, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(
+            f"the target {target!r} exists and is not a folder"
+        ) from None
 
 
-def inspect_paths(
-    paths: Sequence[str], start: int, stop: int
-) -> list[tuple[int, LocalState]]:
-    """The state of each of ``paths[start:stop]`` that is not missing.
+def _found(i: int, path: str, mode: int, size: int) -> Found:
+    if stat.S_ISLNK(mode):
+        try:
+            link = os.readlink(path)
+        except OSError:  # replaced meanwhile: the transfer will see it
+            link = ""
+        return Found(i, LocalState.SYMLINK, link=link)
+    if stat.S_ISREG(mode):
+        return Found(i, LocalState.FILE, size=size)
+    if stat.S_ISDIR(mode):
+        return Found(i, LocalState.FOLDER)
+    return Found(i, LocalState.OTHER)
+
+
+def inspect_paths(paths: Sequence[str], start: int, stop: int) -> list[Found]:
+    """What is at each of ``paths[start:stop]`` that is not missing.
 
     Paths are grouped by folder; a folder with many wanted names is listed
     once instead of ``lstat``-ing each (one round trip on network storage
     instead of thousands), and a missing folder answers for all its files.
+    Only entries that exist cost a call more (their size or link text).
     """
     groups: dict[str, list[int]] = {}
     for i in range(start, stop):
@@ -91,15 +111,15 @@ def inspect_paths(
             groups[folder] = [i]
         else:
             bucket.append(i)
-    found: list[tuple[int, LocalState]] = []
+    found: list[Found] = []
     for folder, indices in groups.items():
         if len(indices) <= _STAT_EACH_LIMIT:
             for i in indices:
                 try:
-                    mode = os.lstat(paths[i]).st_mode
+                    st = os.lstat(paths[i])
                 except (FileNotFoundError, NotADirectoryError):
                     continue
-                found.append((i, _state_of(mode)))
+                found.append(_found(i, paths[i], st.st_mode, st.st_size))
             continue
         try:
             with os.scandir(folder or ".") as listing:
@@ -108,9 +128,13 @@ def inspect_paths(
             continue
         for i in indices:
             entry = entries.get(paths[i].rpartition("/")[2])
-            if entry is not None:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                found.append((i, LocalState.FOLDER if is_dir else LocalState.ENTRY))
+            if entry is None:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # gone since the listing
+                continue
+            found.append(_found(i, paths[i], st.st_mode, st.st_size))
     return found
 
 

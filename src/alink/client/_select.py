@@ -3,10 +3,12 @@
 The forms follow Scitacean's ``Client.download_files``:
 
 - ``True`` / ``False``: every file / none;
-- a ``str``: the file with exactly this remote path (the full path, or the
-  path relative to the dataset's source folder);
+- a ``str``: the file with exactly this remote path — relative to the
+  dataset's source folder, as :attr:`alink.File.remote_path` is (the full
+  path is accepted too);
 - a ``list`` or ``tuple`` of such strings: any of them;
-- an ``re.Pattern``: ``pattern.search(file.remote_path.posix)`` finds a match;
+- an ``re.Pattern``: ``pattern.search(file.remote_path.posix)`` finds a match
+  in the path relative to the source folder;
 - a callable ``File -> bool``.
 
 Files that are not on the remote are never selected.

@@ -21,44 +21,20 @@ Example::
                             users={"user1": "pw1"}) as server:
         token = server.token("user1")
         ...  # GET f"{server.url}/v4/datasets/p%2F1?include=origdatablocks"
-
-The names are imported on first use: pytest imports this package in every
-run where alink is installed (for the plugin), and should not pay for the
-server unless a test uses it.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._factory import (
-        DatasetWithFiles,
-        FileSpec,
-        GeneratedDataset,
-        dataset_from_directory,
-        make_dataset,
-        write_dataset,
-    )
-    from ._faults import Faults
-    from ._seed import ScicatSeed, example_seed
-    from ._server import RecordedRequest, ScicatServer
-
-#: Public name -> the private module that defines it.
-_SOURCES = {
-    "DatasetWithFiles": "_factory",
-    "Faults": "_faults",
-    "FileSpec": "_factory",
-    "GeneratedDataset": "_factory",
-    "RecordedRequest": "_server",
-    "ScicatSeed": "_seed",
-    "ScicatServer": "_server",
-    "dataset_from_directory": "_factory",
-    "example_seed": "_seed",
-    "make_dataset": "_factory",
-    "write_dataset": "_factory",
-}
+from .._public import present_as
+from ._factory import (
+    DatasetWithFiles,
+    FileSpec,
+    GeneratedDataset,
+    dataset_from_directory,
+    make_dataset,
+    write_dataset,
+)
+from ._faults import Faults
+from ._seed import ScicatSeed, example_seed
+from ._server import RecordedRequest, ScicatServer
 
 __all__ = [
     "DatasetWithFiles",
@@ -74,15 +50,4 @@ __all__ = [
     "write_dataset",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{source}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+present_as(__name__, globals(), __all__)

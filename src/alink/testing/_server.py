@@ -53,8 +53,9 @@ class ScicatServer:
     """A SciCat backend double: a real HTTP server on 127.0.0.1, random port.
 
     Serves the endpoints alink and Scitacean use (login, v4 dataset, v4
-    public dataset, v3 dataset and its orig datablocks) with the status codes
-    and JSON shapes of scicat-backend-next. Tokens are HS256 JWTs signed
+    public dataset, v4 dataset searches, v3 dataset, its orig datablocks and
+    v3 fullquery) with the status codes and JSON shapes of
+    scicat-backend-next. Tokens are HS256 JWTs signed
     with a random per-server secret.
 
     Run it with ``async with server:`` (asyncio or trio; start and stop run in

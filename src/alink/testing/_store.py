@@ -315,3 +315,22 @@ class DatasetStore:
             if cached is None:
                 cached = entry.cache[key] = _array(b.encoded for b in entry.blocks)
             return cached
+
+    # --- searches ---------------------------------------------------------
+
+    def visible(
+        self, user: User | None, *, published_only: bool
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """``(pid, fields)`` of every dataset a search may return, in insertion order.
+
+        ``published_only``: the public endpoint's view (``isPublished: true``);
+        otherwise what ``user`` may read. The field dicts are shared: read them,
+        never change them.
+        """
+        with self._lock:
+            entries = [(pid, e.fields, e.access) for pid, e in self._entries.items()]
+        return [
+            (pid, fields)
+            for pid, fields, access in entries
+            if (access.published if published_only else access.readable_by(user))
+        ]

@@ -11,8 +11,8 @@ off.
 
 The servers run on background threads, so the fixtures are synchronous and
 work in sync tests and in ``@pytest.mark.anyio`` tests on asyncio and trio
-alike. This module imports only pytest up front; the server and its data
-are imported when a test first uses a fixture.
+alike. Loading the plugin imports alink's core and the server, but not
+httpx (alink's client), Hypothesis or trio.
 
 Fixtures:
     scicat_seed: fresh :class:`~alink.testing.ScicatSeed` example content
@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from ._factory import DatasetWithFiles
-    from ._seed import ScicatSeed
-    from ._server import ScicatServer
+from ._factory import DatasetWithFiles, write_dataset
+from ._seed import ScicatSeed, example_seed
+from ._server import ScicatServer
 
 __all__ = [
     "DEFAULT_FILES",
@@ -72,8 +71,6 @@ def scicat_seed() -> ScicatSeed:
     The datasets' files are listed in the catalogue but exist nowhere; use
     ``scicat_dataset_with_files`` to download files.
     """
-    from ._seed import example_seed
-
     return example_seed()
 
 
@@ -93,8 +90,6 @@ def scicat_token(scicat_server: ScicatServer) -> str:
 @pytest.fixture
 def scicat_server_factory() -> Iterator[Callable[..., ScicatServer]]:
     """Make running servers with custom content; all are stopped afterwards."""
-    from ._server import ScicatServer
-
     servers: list[ScicatServer] = []
 
     def make(**kwargs: Any) -> ScicatServer:
@@ -123,7 +118,6 @@ def scicat_dataset_factory(
     :func:`~alink.testing.make_dataset` (``owner_group=``,
     ``is_published=``, ``checksum_algorithm=``, SciCat fields, ...).
     """
-    from ._factory import write_dataset
 
     def make(
         files: Mapping[str, bytes | str] | None = None,

@@ -117,12 +117,9 @@ def _connect_checks(
             " outside the allowed roots"
         )
     if representative is not None:
+        # Only probed, never linked or read: it may lie anywhere (as in
+        # Scitacean, whose tests pass the source folder's parent).
         path = _plan.absolute_remote(RemotePath(source) / representative, "/")
-        if not _fs.is_inside(path, source):
-            raise UnsafePathError(
-                f"representative file {str(representative)!r} lies outside the"
-                f" source folder {source!r}"
-            )
         if not os.path.exists(path):
             raise FileNotAccessibleError(
                 f"cannot access {path!r} from this machine (is the facility"
@@ -186,9 +183,9 @@ class DownloadConnectionBase:
         *,
         remote: RemotePath | str,
         local: str | os.PathLike[str],
-    ) -> None:
+    ) -> RunResult:
         """Download one file; see :meth:`download_files`."""
-        await self.download_files(remote=[remote], local=[local])
+        return await self.download_files(remote=[remote], local=[local])
 
     async def download_files(
         self,
@@ -198,7 +195,8 @@ class DownloadConnectionBase:
         progress: ProgressCallback | None = None,
         replace: bool | Collection[int] = False,
         verify: VerifyCallback | None = None,
-    ) -> None:
+        verify_progress: ProgressCallback | None = None,
+    ) -> RunResult:
         """Make each ``remote[i]`` available at ``local[i]``, all or nothing.
 
         Everything is validated before the disk is touched; all missing remote
@@ -216,6 +214,11 @@ class DownloadConnectionBase:
             verify: ``verify(index, local_path)``, called on worker threads
                 for every pair once all exist; raising (e.g.
                 :class:`~alink.IntegrityError`) rolls the whole call back.
+            verify_progress: ``verify_progress(done, total)``, called on the
+                event loop as ``verify`` calls complete.
+
+        Returns:
+            What was created, replaced and already in place.
 
         Raises:
             ValueError: ``remote`` and ``local`` differ in length, or a local
@@ -226,7 +229,9 @@ class DownloadConnectionBase:
             FileNotAccessibleError: remote files are missing or not files.
             FileExistsError: something else is already at a local path.
         """
-        await self._download(remote, local, progress, replace, verify)
+        return await self._download(
+            remote, local, progress, replace, verify, verify_progress
+        )
 
     async def _download(
         self,
@@ -235,6 +240,7 @@ class DownloadConnectionBase:
         progress: ProgressCallback | None,
         replace: bool | Collection[int],
         verify: VerifyCallback | None,
+        verify_progress: ProgressCallback | None = None,
     ) -> RunResult:
         engine = self._options.engine
         if isinstance(remote, str | RemotePath) or isinstance(local, str | os.PathLike):
@@ -288,6 +294,7 @@ class DownloadConnectionBase:
                 replace=range(len(plan)) if replace is True else (replace or ()),
                 verify=verify,
                 finish=staging,
+                verify_progress=verify_progress,
             )
         except OSError as exc:
             if staging is not None:

@@ -188,10 +188,18 @@ def _cancelled(cancelled: type[BaseException]) -> bool:
 
 @dataclass(slots=True)
 class RunResult:
-    """What a run did: how many pairs it created and how many were already done."""
+    """What a run did with its pairs.
+
+    Attributes:
+        created: Pairs this run made, ``replaced`` ones included.
+        already_done: Pairs already in the wanted state, left untouched (a
+            symlink to the same file; an identical copy).
+        replaced: Existing entries this run replaced (see ``replace=``).
+    """
 
     created: int
     already_done: int
+    replaced: int = 0
 
 
 @dataclass(slots=True)
@@ -425,6 +433,7 @@ class Engine:
         replace: Collection[int] = (),
         verify: VerifyCallback | None = None,
         finish: Finisher | None = None,
+        verify_progress: ProgressCallback | None = None,
     ) -> RunResult:
         """Create ``folders`` (if missing), then apply ``operation`` to every pair.
 
@@ -434,7 +443,8 @@ class Engine:
         ``replace`` lists pairs whose existing target is replaced atomically
         (the old entry comes back if the run fails). Once every pair exists,
         ``finish.commit()`` runs, shielded from cancellation; then ``verify``
-        is called for every pair, and an exception from it fails the run.
+        is called for every pair, and an exception from it fails the run;
+        ``verify_progress(done, total)`` follows it on the event loop.
 
         All or nothing: if anything fails or the caller is cancelled, what this
         run created is undone before the exception propagates (a plain
@@ -464,6 +474,14 @@ class Engine:
             if progress is not None:
                 progress(done, total)
 
+        verified = 0
+
+        def checked(count: int) -> None:
+            nonlocal verified
+            verified += count
+            if verify_progress is not None:
+                verify_progress(verified, total)
+
         def check(start: int, stop: int) -> BaseException | None:
             assert verify is not None
             try:
@@ -485,7 +503,9 @@ class Engine:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(finish.commit)
             if verify is not None:
-                await self._run_parallel(check, total, limiter)
+                if verify_progress is not None:
+                    verify_progress(0, total)
+                await self._run_parallel(check, total, limiter, checked)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 problems = []
@@ -500,13 +520,16 @@ class Engine:
             if problems:
                 exc.add_note(_rollback_note(problems))
             raise
+        replaced = 0
         if replacing is not None:
+            replaced = replacing.replaced
             # Past the point of no return: drop the backups of replaced entries.
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(replacing.commit)
         return RunResult(
             created=journal.created_count(),
             already_done=len(journal.already_done),
+            replaced=replaced,
         )
 
     async def _make_folders(

@@ -659,6 +659,11 @@ class ReplacingOperation:
     def matches(self, source: str, target: str) -> bool:
         return self._inner.matches(source, target)
 
+    @property
+    def replaced(self) -> int:
+        """How many entries have been replaced (until :meth:`commit`)."""
+        return len(self._backups)
+
     def undo(self, source: str, target: str) -> None:
         backup = self._backups.pop(target, None)
         if backup is None:

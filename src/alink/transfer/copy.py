@@ -96,6 +96,11 @@ class CopyDownloadConnection(DownloadConnectionBase):
         """Whether files are hard-linked where possible instead of copied."""
         return self._hard_link
 
+    @property
+    def method(self) -> str:
+        """How this connection makes files (for reports)."""
+        return "hard link" if self._hard_link else "copy"
+
     async def _plan_staging(self, folders: Mapping[str, int]) -> Staging | None:
         return await anyio.to_thread.run_sync(_staging_for, folders, self._swept)
 
@@ -167,8 +172,8 @@ class CopyUploadConnection:
         event loop as files complete.
 
         Returns:
-            The files, in input order, marked as on the remote, with their full
-            remote path and size.
+            The files, in input order, marked as on the remote, with their
+            size (``remote_path`` stays relative to the source folder).
 
         Raises:
             TypeError: an argument is not a :class:`~alink.File`.
@@ -195,10 +200,7 @@ class CopyUploadConnection:
                 await anyio.to_thread.run_sync(_fs.restore_dirs, created, times)
             raise
         self._created_dirs.extend(created)
-        return [
-            _uploaded(file, target, st)
-            for file, target, st in zip(files, targets, stats, strict=True)
-        ]
+        return [_uploaded(file, st) for file, st in zip(files, stats, strict=True)]
 
     async def revert_upload(self, *files: File) -> None:
         """Remove the given files if this connection uploaded them.
@@ -288,13 +290,9 @@ def _check_upload(
     return stats
 
 
-def _uploaded(file: File, target: str, st: os.stat_result) -> File:
+def _uploaded(file: File, st: os.stat_result) -> File:
     created = file.creation_time or datetime.fromtimestamp(st.st_mtime, UTC)
-    return dataclasses.replace(
-        file.uploaded(remote_path=RemotePath(target)),
-        size=st.st_size,
-        creation_time=created,
-    )
+    return dataclasses.replace(file.uploaded(), size=st.st_size, creation_time=created)
 
 
 def _upload_connect_checks(

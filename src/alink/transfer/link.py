@@ -39,6 +39,8 @@ class LinkDownloadConnection(DownloadConnectionBase):
     """
 
     _operation = _fs.SymlinkOperation()
+    #: How this connection makes files (for reports).
+    method = "link"
 
 
 class LinkFileTransfer(FilesystemTransferBase[LinkDownloadConnection]):

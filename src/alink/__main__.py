@@ -1,0 +1,5 @@
+"""``python -m alink``: the ``alink`` command."""
+
+from .cli import main
+
+main()
