@@ -17,6 +17,7 @@ from alink import (
     File,
     FileNotAccessibleError,
     IntegrityError,
+    LocalFileConflictError,
     NoSuitableTransferError,
     RemotePath,
     UnsafePathError,
@@ -96,6 +97,50 @@ async def test_client_downloads_the_bytes_and_the_transfer_records_them(
         for rel, content in CONTENTS.items()
     ]
     assert transfer.uploaded == []
+
+
+@pytest.mark.anyio
+async def test_the_clients_report_counts_what_the_fake_did(
+    client: Callable[[Downloader], Client], tmp_path: Path
+) -> None:
+    transfer = FakeFileTransfer(files=_remote())
+    verified: list[tuple[int, int, int, int]] = []
+    async with client(transfer) as c:
+        dataset = await c.get_dataset(PID)
+        first = await c.download_files_with_report(
+            dataset,
+            target=tmp_path,
+            verify_progress=lambda *counts: verified.append(counts),
+        )
+        (tmp_path / "a.dat").write_bytes(b"edited")
+        forced = await c.download_files_with_report(
+            dataset, target=tmp_path, select="a.dat", force=True
+        )
+        again = await c.download_files_with_report(dataset, target=tmp_path)
+    assert (first.transfer, first.transferred, first.replaced, first.kept) == (
+        "fake",
+        3,
+        0,
+        0,
+    )
+    assert verified[-1] == (3, 3, 8, 8)  # files and bytes verified
+    assert (forced.transferred, forced.replaced) == (0, 1)
+    assert (again.transferred, again.kept, again.transfer) == (0, 3, None)
+
+
+@pytest.mark.anyio
+async def test_an_edited_local_file_stops_the_client_before_the_fake_writes(
+    client: Callable[[Downloader], Client], tmp_path: Path
+) -> None:
+    transfer = FakeFileTransfer(files=_remote())
+    (tmp_path / "a.dat").write_bytes(b"my edits")
+    async with client(transfer) as c:
+        dataset = await c.get_dataset(PID)
+        with pytest.raises(LocalFileConflictError):
+            await c.download_files(dataset, target=tmp_path)
+    assert (tmp_path / "a.dat").read_bytes() == b"my edits"
+    assert sorted(os.listdir(tmp_path)) == ["a.dat"]
+    assert transfer.downloaded == []
 
 
 @pytest.mark.anyio
@@ -225,16 +270,30 @@ async def test_download_files_writes_creates_folders_and_reports_progress(
     seen: list[tuple[int, int]] = []
     remote = [_full(rel) for rel in CONTENTS]
     local = [tmp_path / "x" / rel for rel in CONTENTS]
+    checked: list[tuple[int, str]] = []
+    verified: list[tuple[int, int]] = []
     async with transfer.connect_for_download(_dataset(), "a.dat") as con:
-        await con.download_files(
-            remote=remote, local=local, progress=lambda d, t: seen.append((d, t))
+        first = await con.download_files(
+            remote=remote,
+            local=local,
+            progress=lambda d, t: seen.append((d, t)),
+            verify=lambda i, path: checked.append((i, path)),
+            verify_progress=lambda d, t: verified.append((d, t)),
         )
-        await con.download_files(remote=remote, local=local)  # a no-op
-        await con.download_file(remote=remote[0], local=tmp_path / "single.dat")
+        again = await con.download_files(remote=remote, local=local)  # a no-op
+        single = await con.download_file(
+            remote=remote[0], local=tmp_path / "single.dat"
+        )
     assert [p.read_bytes() for p in local] == list(CONTENTS.values())
     assert (tmp_path / "single.dat").read_bytes() == b"abc"
-    assert seen[-1] == (3, 3)
+    assert (seen[0], seen[-1]) == ((0, 3), (3, 3))
+    assert sorted(checked) == [(i, str(p)) for i, p in enumerate(local)]
+    assert (verified[0], verified[-1]) == ((0, 3), (3, 3))
+    assert (first.created, first.already_done, first.replaced) == (3, 0, 0)
+    assert (again.created, again.already_done) == (0, 3)
+    assert single.created == 1
     assert len(transfer.downloaded) == 4
+    assert con.method == "fake"
 
 
 @pytest.mark.anyio
@@ -279,7 +338,10 @@ async def test_download_never_overwrites_without_replace(tmp_path: Path) -> None
         # Replacing: files and links yes, folders never.
         with pytest.raises(FileExistsError, match=r"c\.dat"):
             await con.download_files(remote=remote, local=local, replace=True)
-        await con.download_files(remote=remote[:2], local=local[:2], replace=True)
+        result = await con.download_files(
+            remote=remote[:2], local=local[:2], replace=True
+        )
+    assert (result.created, result.replaced) == (2, 2)
     assert (tmp_path / "a.dat").read_bytes() == b"abc"
     assert not (tmp_path / "b.dat").is_symlink()
     assert (tmp_path / "b.dat").read_bytes() == b"hello"
@@ -322,7 +384,8 @@ async def test_cancelled_download_removes_what_it_wrote(
 
         def progress(done: int, total: int) -> None:
             calls.append(done)
-            scope.cancel()  # after the first batch of files is written
+            if done:
+                scope.cancel()  # after the first batch of files is written
 
         async with transfer.connect_for_download(_dataset(), "f0000.dat") as con:
             await con.download_files(
@@ -331,8 +394,8 @@ async def test_cancelled_download_removes_what_it_wrote(
                 progress=progress,
             )
     assert scope.cancelled_caught
-    assert calls
-    assert 0 < calls[0] < 600
+    assert calls[0] == 0
+    assert 0 < calls[-1] < 600
     assert snapshot(tmp_path) == before
     assert transfer.downloaded == []
 

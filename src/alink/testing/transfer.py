@@ -53,7 +53,7 @@ from .._errors import FileNotAccessibleError, UnsafePathError
 from .._model import File
 from .._names import summarise
 from .._paths import RemotePath
-from ..transfer._engine import ProgressCallback, VerifyCallback
+from ..transfer._engine import ProgressCallback, RunResult, VerifyCallback
 from ..transfer._source_folder import source_folder_for
 
 if TYPE_CHECKING:
@@ -419,6 +419,9 @@ class FakeDownloadConnection:
     """Downloads from a :class:`FakeFileTransfer`'s files; get one from
     :meth:`FakeFileTransfer.connect_for_download`."""
 
+    #: How this connection makes files, as reports name it (``DownloadReport``).
+    method = "fake"
+
     def __init__(self, transfer: FakeFileTransfer, source_folder: RemotePath) -> None:
         self._transfer = transfer
         self._source = source_folder
@@ -430,9 +433,9 @@ class FakeDownloadConnection:
 
     async def download_file(
         self, *, remote: RemotePath | str, local: str | os.PathLike[str]
-    ) -> None:
+    ) -> RunResult:
         """Download one file; see :meth:`download_files`."""
-        await self.download_files(remote=[remote], local=[local])
+        return await self.download_files(remote=[remote], local=[local])
 
     async def download_files(
         self,
@@ -442,7 +445,8 @@ class FakeDownloadConnection:
         progress: ProgressCallback | None = None,
         replace: bool | Collection[int] = False,
         verify: VerifyCallback | None = None,
-    ) -> None:
+        verify_progress: ProgressCallback | None = None,
+    ) -> RunResult:
         """Write the content of each ``remote[i]`` to ``local[i]``, all or nothing.
 
         Takes the same arguments as alink's real download connections. A
@@ -460,6 +464,11 @@ class FakeDownloadConnection:
                 entry (not a folder) is replaced.
             verify: ``verify(index, local_path)``, called on a worker thread
                 for every pair once all exist; raising rolls the call back.
+            verify_progress: ``verify_progress(done, total)``, called on the
+                event loop as ``verify`` calls complete.
+
+        Returns:
+            What was written, replaced and already in place.
 
         Raises:
             ValueError: ``remote`` and ``local`` differ in length, a local path
@@ -490,9 +499,12 @@ class FakeDownloadConnection:
             _inspect_local, locals_, contents, indices
         )
         pending = [i for i in range(len(remotes)) if i not in done]
+        total = len(remotes)
         journal = _Journal()
         written = len(done)
         try:
+            if progress is not None:
+                progress(written, total)
             for chunk in _chunks(pending, contents):
                 await anyio.to_thread.run_sync(
                     _write_chunk,
@@ -501,19 +513,20 @@ class FakeDownloadConnection:
                 )
                 written += len(chunk)
                 if progress is not None:
-                    progress(written, len(remotes))
+                    progress(written, total)
             if verify is not None:
-                await anyio.to_thread.run_sync(_verify_all, verify, locals_)
+                await _verify_all(verify, locals_, contents, verify_progress)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(journal.undo)
             raise
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(journal.commit)
-        if progress is not None and not pending:
-            progress(len(remotes), len(remotes))
         self._transfer.downloaded.extend(
             Transferred(remotes[i], Path(locals_[i]), len(contents[i])) for i in pending
+        )
+        return RunResult(
+            created=len(pending), already_done=len(done), replaced=len(journal.replaced)
         )
 
     def _prepare(
@@ -604,9 +617,29 @@ def _chunks(pending: Sequence[int], contents: Sequence[bytes]) -> list[list[int]
     return chunks
 
 
-def _verify_all(verify: VerifyCallback, local: Sequence[str]) -> None:
-    for i, path in enumerate(local):
-        verify(i, path)
+async def _verify_all(
+    verify: VerifyCallback,
+    local: Sequence[str],
+    contents: Sequence[bytes],
+    progress: ProgressCallback | None,
+) -> None:
+    """Call ``verify`` for every pair on worker threads, reporting progress."""
+    total = len(local)
+    if progress is not None:
+        progress(0, total)
+    done = 0
+    for chunk in _chunks(range(total), contents):
+        await anyio.to_thread.run_sync(_verify_chunk, verify, local, chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+
+
+def _verify_chunk(
+    verify: VerifyCallback, local: Sequence[str], chunk: Sequence[int]
+) -> None:
+    for i in chunk:
+        verify(i, local[i])
 
 
 class FakeUploadConnection:
