@@ -18,6 +18,7 @@ outcome of :meth:`Client.download_datasets` (:class:`DownloadSummary`,
         dataset = await client.download_files(dataset, target="downloads")
 """
 
+from .. import _CLIENT_NAMES
 from .._public import present_as
 from ._client import Client
 from ._download import DownloadReport, VerifyProgressCallback
@@ -43,3 +44,6 @@ __all__ = [
 ]
 
 present_as(__name__, globals(), __all__)
+# The package root re-exports some of these (importing them on first use):
+# present those as ``alink.Client`` and so on, whoever imports this first.
+present_as("alink", globals(), _CLIENT_NAMES)
