@@ -171,6 +171,9 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.on_refused = on_refused
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        #: Every connection thread that may still run: a thread leaves
+        #: ``_connections`` a moment before it ends, and must still be joined.
+        self._started: list[threading.Thread] = []
         super().__init__(("127.0.0.1", 0), _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -184,6 +187,8 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         )
         with self._lock:
             self._connections[request] = thread
+            self._started = [t for t in self._started if t.is_alive()]
+            self._started.append(thread)
         thread.start()
 
     def shutdown_request(self, request: Any) -> None:
@@ -195,13 +200,14 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         """Transport errors (a client hanging up) are normal here; stay quiet."""
 
     def cut_connections(self) -> list[threading.Thread]:
-        """Shut down every open connection; return their threads to join."""
+        """Shut down every open connection; return every thread to join."""
         with self._lock:
-            items = list(self._connections.items())
-        for sock, _ in items:
+            sockets = list(self._connections)
+            threads = list(self._started)
+        for sock in sockets:
             with contextlib.suppress(OSError):  # already closed by the client
                 sock.shutdown(socket.SHUT_RDWR)
-        return [thread for _, thread in items]
+        return threads
 
 
 class HttpServer:
