@@ -52,6 +52,24 @@ def test_file_from_remote_and_downloaded() -> None:
     assert g.extra["uid"] == "1000"
 
 
+def test_file_owner_fields_use_the_catalogue_names() -> None:
+    # Scitacean's keyword names, SciCat's field names in the JSON.
+    f = File.from_remote(
+        "a.txt", 1, None, remote_uid="u", remote_gid="g", remote_perm="rw-"
+    )
+    assert (f.remote_uid, f.remote_gid, f.remote_perm) == ("u", "g", "rw-")
+    [block] = Dataset(type="raw", source_folder="/d", files=[f]).to_scicat()[
+        "origdatablocks"
+    ]
+    [entry] = block["dataFileList"]
+    assert (entry["uid"], entry["gid"], entry["perm"]) == ("u", "g", "rw-")
+    assert not any(key.startswith("remote_") for key in entry)
+    bare = File.from_remote("b.txt", 1, None)
+    assert (bare.remote_uid, bare.remote_gid, bare.remote_perm) == (None, None, None)
+    with pytest.raises(TypeError, match="checksum_algorithm"):
+        File.from_remote("c.txt", 1, None, checksum="abc")
+
+
 def test_file_from_local_is_not_on_remote() -> None:
     f = File.from_local("/tmp/x/data.h5")
     assert not f.is_on_remote

@@ -105,9 +105,29 @@ class File:
         creation_time: datetime | str | None,
         checksum: str | None = None,
         checksum_algorithm: str | None = None,
+        remote_uid: str | None = None,
+        remote_gid: str | None = None,
+        remote_perm: str | None = None,
         **extra: Any,
     ) -> File:
-        """A file that exists on the remote (as listed in the catalogue)."""
+        """A file that exists on the remote (as listed in the catalogue).
+
+        ``remote_uid``, ``remote_gid`` and ``remote_perm`` are the
+        datablock's ``uid``, ``gid`` and ``perm``, as in Scitacean; other
+        keyword arguments are further ``dataFileList`` fields, kept in
+        :attr:`extra`.
+
+        Raises:
+            TypeError: a ``checksum`` without its ``checksum_algorithm`` (as
+                in Scitacean: a checksum alone cannot be checked).
+        """
+        if checksum is not None and checksum_algorithm is None:
+            raise TypeError(
+                "a checksum needs its checksum_algorithm (e.g. 'md5') to be"
+                " checked; pass both or neither"
+            )
+        owner = {"uid": remote_uid, "gid": remote_gid, "perm": remote_perm}
+        extra.update((k, v) for k, v in owner.items() if v is not None)
         return cls(
             remote_path=RemotePath(remote_path),
             size=int(size),
@@ -138,6 +158,22 @@ class File:
     def is_on_local(self) -> bool:
         """Whether the file has a local copy (or link)."""
         return self.local_path is not None
+
+    @property
+    def remote_uid(self) -> str | None:
+        """The file's owner on the remote, as the catalogue lists it (``uid``)."""
+        return _text_field(self.extra, "uid")
+
+    @property
+    def remote_gid(self) -> str | None:
+        """The file's group on the remote, as the catalogue lists it (``gid``)."""
+        return _text_field(self.extra, "gid")
+
+    @property
+    def remote_perm(self) -> str | None:
+        """The file's permissions on the remote, as the catalogue lists them
+        (``perm``)."""
+        return _text_field(self.extra, "perm")
 
     def remote_access_path(self, source_folder: str | RemotePath) -> RemotePath | None:
         """The full remote path: ``source_folder / remote_path``.
@@ -477,6 +513,13 @@ class Dataset:
         if file.checksum is not None:
             out["chk"] = file.checksum
         return out
+
+
+def _text_field(fields: Mapping[str, Any], name: str) -> str | None:
+    """A catalogue field as text (SciCat stores uid/gid as strings; some
+    servers send numbers), ``None`` when absent."""
+    value = fields.get(name)
+    return None if value is None else str(value)
 
 
 def _kind(value: object) -> str:
