@@ -70,6 +70,27 @@ def test_file_owner_fields_use_the_catalogue_names() -> None:
         File.from_remote("c.txt", 1, None, checksum="abc")
 
 
+def test_added_files_never_share_a_block_with_another_algorithm() -> None:
+    def remote(name: str, algorithm: str | None) -> File:
+        checksum = None if algorithm is None else "00"
+        return File.from_remote(name, 1, None, checksum, algorithm)
+
+    ds = Dataset(type="raw", source_folder="/d").add_files(remote("a", "md5"))
+    ds = ds.add_files(remote("b", None))  # joins the md5 block, as in Scitacean
+    ds = ds.add_files(remote("c", "sha256"), remote("d", None))
+    algorithms = [f.checksum_algorithm for f in ds.files]
+    assert algorithms == ["md5", "md5", "sha256", "sha256"]
+    blocks = ds.to_scicat()["origdatablocks"]
+    assert [
+        (b.get("chkAlg"), [e["path"] for e in b["dataFileList"]]) for b in blocks
+    ] == [
+        ("md5", ["a", "b"]),
+        ("sha256", ["c", "d"]),
+    ]
+    with pytest.raises(ValueError, match="already has files"):
+        ds.add_files(remote("a", "md5"))
+
+
 def test_file_from_local_is_not_on_remote() -> None:
     f = File.from_local("/tmp/x/data.h5")
     assert not f.is_on_remote
