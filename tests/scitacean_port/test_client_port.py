@@ -72,8 +72,8 @@ async def test_get_dataset(server: ScicatServer) -> None:
         downloaded = await c.get_dataset(PID.parse(expected["pid"]))
     assert downloaded.source_folder == expected["sourceFolder"]
     # Scitacean's typed attributes (creation_time, access_groups, meta) are
-    # catalogue fields in alink (migration.md, "Names": Dataset keeps every
-    # field the server sent).
+    # catalogue fields in alink (migration.md, "Where alink deliberately
+    # differs": typed dataset attributes).
     assert downloaded.fields["creationTime"] == expected["creationTime"]
     assert downloaded.fields["accessGroups"] == expected["accessGroups"]
     meta = downloaded.fields["scientificMetadata"]
