@@ -73,7 +73,13 @@ def test_a_dataset_from_scicat_survives_pickle_and_deepcopy() -> None:
 
 def test_files_with_extra_fields_survive() -> None:
     file = File.from_remote(
-        "sub/a.dat", 3, "2024-01-02T03:04:05Z", checksum="c", uid="1", perm="rw"
+        "sub/a.dat",
+        3,
+        "2024-01-02T03:04:05Z",
+        checksum="c",
+        checksum_algorithm="md5",
+        uid="1",
+        perm="rw",
     )
     for twin in round_trips(file):
         assert twin == file

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from os import PathLike, fspath
 from pathlib import Path
@@ -111,9 +111,29 @@ class File:
         creation_time: datetime | str | None,
         checksum: str | None = None,
         checksum_algorithm: str | None = None,
+        remote_uid: str | None = None,
+        remote_gid: str | None = None,
+        remote_perm: str | None = None,
         **extra: Any,
     ) -> File:
-        """A file that exists on the remote (as listed in the catalogue)."""
+        """A file that exists on the remote (as listed in the catalogue).
+
+        ``remote_uid``, ``remote_gid`` and ``remote_perm`` are the
+        datablock's ``uid``, ``gid`` and ``perm``, as in Scitacean; other
+        keyword arguments are further ``dataFileList`` fields, kept in
+        :attr:`extra`.
+
+        Raises:
+            TypeError: a ``checksum`` without its ``checksum_algorithm`` (as
+                in Scitacean: a checksum alone cannot be checked).
+        """
+        if checksum is not None and checksum_algorithm is None:
+            raise TypeError(
+                "a checksum needs its checksum_algorithm (e.g. 'md5') to be"
+                " checked; pass both or neither"
+            )
+        owner = {"uid": remote_uid, "gid": remote_gid, "perm": remote_perm}
+        extra.update((k, v) for k, v in owner.items() if v is not None)
         return cls(
             remote_path=RemotePath(remote_path),
             size=int(size),
@@ -144,6 +164,22 @@ class File:
     def is_on_local(self) -> bool:
         """Whether the file has a local copy (or link)."""
         return self.local_path is not None
+
+    @property
+    def remote_uid(self) -> str | None:
+        """The file's owner on the remote, as the catalogue lists it (``uid``)."""
+        return _text_field(self.extra, "uid")
+
+    @property
+    def remote_gid(self) -> str | None:
+        """The file's group on the remote, as the catalogue lists it (``gid``)."""
+        return _text_field(self.extra, "gid")
+
+    @property
+    def remote_perm(self) -> str | None:
+        """The file's permissions on the remote, as the catalogue lists them
+        (``perm``)."""
+        return _text_field(self.extra, "perm")
 
     def remote_access_path(self, source_folder: str | RemotePath) -> RemotePath | None:
         """The full remote path: ``source_folder / remote_path``.
@@ -434,10 +470,42 @@ class Dataset:
 
     def add_files(self, *files: File) -> Dataset:
         """A new dataset with ``files`` appended (Scitacean's ``add_files``,
-        which changes the dataset in place)."""
+        which changes the dataset in place).
+
+        As in Scitacean, files added together go into one datablock and so
+        share its checksum algorithm: a file without one takes that of the
+        others (or, when none of them has one, that of the dataset's last
+        file, whose datablock it joins).
+
+        Raises:
+            TypeError: an argument is not a :class:`File`.
+            ValueError: two files would have the same remote path (among the
+                new ones or with the dataset's), or the new files use
+                different checksum algorithms (add them in separate calls).
+        """
         for file in files:
             if not isinstance(file, File):
                 raise TypeError(f"expected File objects, got {_kind(file)}")
+        _check_new_paths(self._files, files)
+        algorithms = {f.checksum_algorithm for f in files} - {None}
+        if len(algorithms) > 1:
+            raise ValueError(
+                "cannot add files with different checksum algorithms"
+                f" ({', '.join(sorted(map(str, algorithms)))}) at once: they would"
+                " share one datablock; add each group with its own add_files call"
+            )
+        common = (
+            algorithms.pop()
+            if algorithms
+            else (self._files[-1].checksum_algorithm if self._files else None)
+        )
+        if common is not None:
+            files = tuple(
+                f
+                if f.checksum_algorithm is not None
+                else dataclasses.replace(f, checksum_algorithm=common)
+                for f in files
+            )
         return self._evolve(self._files + files)
 
     def replace_files(self, *files: File) -> Dataset:
@@ -560,16 +628,16 @@ class Dataset:
             block = dict(info.fields)
             block["dataFileList"] = [self._file_json(f) for f in chunk]
             blocks.append(block)
-        if remaining:
-            algorithm = next(
-                (f.checksum_algorithm for f in remaining if f.checksum_algorithm), None
-            )
-            block = {"size": sum(f.size for f in remaining)}
+        # Files beyond the blocks read from SciCat: one new block per run of
+        # files with the same checksum algorithm (a block has one ``chkAlg``;
+        # a file without an algorithm joins the run it is in).
+        for run, algorithm in _runs_by_algorithm(remaining):
+            block = {"size": sum(f.size for f in run)}
             if self._pid is not None:
                 block["datasetId"] = str(self._pid)
             if algorithm:
                 block["chkAlg"] = algorithm
-            block["dataFileList"] = [self._file_json(f) for f in remaining]
+            block["dataFileList"] = [self._file_json(f) for f in run]
             blocks.append(block)
         out["origdatablocks"] = blocks
         return out
@@ -593,6 +661,48 @@ async def _to_thread(func: Callable[[], Dataset]) -> Dataset:
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(func)
+
+
+def _check_new_paths(existing: Iterable[File], new: Iterable[File]) -> None:
+    """Refuse new files whose remote path repeats (Scitacean's rule)."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for file in new:
+        key = file.remote_path.posix
+        if key in seen:
+            repeated.append(key)
+        seen.add(key)
+    if repeated:
+        raise ValueError(f"duplicate remote paths among the files: {repeated[:5]!r}")
+    taken = sorted(seen.intersection(f.remote_path.posix for f in existing))
+    if taken:
+        raise ValueError(
+            f"cannot add files with remote paths {taken[:5]!r}: the dataset already"
+            " has files there"
+        )
+
+
+def _runs_by_algorithm(
+    files: Sequence[File],
+) -> Iterator[tuple[Sequence[File], str | None]]:
+    """Consecutive runs of ``files`` that can share one datablock's ``chkAlg``."""
+    start, algorithm = 0, None
+    for i, file in enumerate(files):
+        name = file.checksum_algorithm
+        if name is not None and algorithm is not None and name != algorithm:
+            yield files[start:i], algorithm
+            start, algorithm = i, name
+        elif name is not None:
+            algorithm = name
+    if start < len(files):
+        yield files[start:], algorithm
+
+
+def _text_field(fields: Mapping[str, Any], name: str) -> str | None:
+    """A catalogue field as text (SciCat stores uid/gid as strings; some
+    servers send numbers), ``None`` when absent."""
+    value = fields.get(name)
+    return None if value is None else str(value)
 
 
 def _kind(value: object) -> str:

@@ -335,13 +335,26 @@ async def test_connect_checks(storage: Path, tmp_path: Path) -> None:
             allowed_roots=[str(tmp_path / "elsewhere")]
         ).connect_for_upload(ds, "a.dat"):
             pytest.fail("connected")  # pragma: no cover
-    with pytest.raises(UnsafePathError):
-        async with CopyFileTransfer().connect_for_upload(ds, "../outside.dat"):
-            pytest.fail("connected")  # pragma: no cover
     with pytest.raises(ValueError, match="source folder"):
         async with CopyFileTransfer().connect_for_upload(Dataset(type="raw"), "a"):
             pytest.fail("connected")  # pragma: no cover
     assert tree(storage) == {"file": b""}
+
+
+@pytest.mark.parametrize("representative", ["../outside.dat", "/elsewhere", "."])
+async def test_representative_path_is_not_looked_at(
+    local: Path, storage: Path, representative: str
+) -> None:
+    # As in Scitacean (whose tests pass the upload folder's parent): the file
+    # does not exist before the upload, so the path says nothing; where each
+    # file goes is checked when it is uploaded.
+    ds = Dataset(type="raw", source_folder=str(storage / "ds"))
+    async with CopyFileTransfer().connect_for_upload(ds, representative) as con:
+        with pytest.raises(UnsafePathError):
+            await con.upload_files(
+                File.from_local(local / "a.dat", remote_path="../outside.dat")
+            )
+    assert tree(storage) == {}
 
 
 async def test_link_transfer_cannot_upload(storage: Path) -> None:

@@ -315,11 +315,7 @@ def _uploaded(file: File, st: os.stat_result) -> File:
     return dataclasses.replace(file.uploaded(), size=st.st_size, creation_time=created)
 
 
-def _upload_connect_checks(
-    source: str,
-    representative: RemotePath | str | None,
-    options: DownloadOptions,
-) -> None:
+def _upload_connect_checks(source: str, options: DownloadOptions) -> None:
     """On a worker thread: the upload folder can be reached from this machine.
 
     The folder itself may not exist yet (the upload creates it), but its top
@@ -349,13 +345,6 @@ def _upload_connect_checks(
             raise UnsafePathError(
                 f"the upload folder {source!r} resolves to {real!r}, outside the"
                 " allowed roots"
-            )
-    if representative is not None:
-        path = _plan.absolute_remote(RemotePath(source) / representative, "/")
-        if not _fs.is_inside(path, source) or path == source:
-            raise UnsafePathError(
-                f"representative file {str(representative)!r} lies outside the"
-                f" upload folder {source!r}"
             )
 
 
@@ -433,8 +422,12 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
         That folder is :meth:`source_folder_for` ``(dataset)`` (a relative one
         is taken against the working directory); it is created by the first
         upload if needed. Checks, on a worker thread, that its top-level
-        folder exists (the storage is mounted here) and, when given, that
-        ``representative_file_path`` lies inside it.
+        folder exists (the storage is mounted here).
+
+        ``representative_file_path`` is accepted for the shape of
+        :class:`~alink.typing.Uploader` and not looked at, as in Scitacean:
+        the file does not exist before the upload, and where each file goes
+        is checked by :meth:`CopyUploadConnection.upload_files`.
 
         Raises:
             ValueError: neither the transfer nor the dataset has a source folder.
@@ -443,9 +436,7 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
         """
         source = _plan.absolute_remote(self.source_folder_for(dataset), os.getcwd())
         check_allowed_roots(source, self._options)
-        await anyio.to_thread.run_sync(
-            _upload_connect_checks, source, representative_file_path, self._options
-        )
+        await anyio.to_thread.run_sync(_upload_connect_checks, source, self._options)
         yield CopyUploadConnection(
             source_folder=source,
             hard_link=self._hard_link,
