@@ -13,8 +13,10 @@ import pytest
 
 from alink.testing import SFTPServer, find_sshd
 
-# The SciCat server double's fixtures, as a user of alink would enable them.
-pytest_plugins = ["alink.testing.fixtures"]
+# alink's own fixtures (scicat_server and friends) come from its pytest
+# plugin, as in a user's suite: the ``pytest11`` entry point registers them
+# wherever alink is installed. pytester runs the plugin's own tests.
+pytest_plugins = ["pytester"]
 
 Snapshot = dict[str, tuple[str, str, int]]
 

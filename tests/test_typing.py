@@ -13,6 +13,7 @@ import pytest
 
 from alink import Dataset, File, RemotePath
 from alink.testing import SFTPServer
+from alink.testing.transfer import FakeFileTransfer
 from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
 from alink.transfer.select import SelectFileTransfer
@@ -33,13 +34,14 @@ from alink.typing import (
 def test_transfers_satisfy_the_protocols() -> None:
     link: FileTransfer = LinkFileTransfer()
     copy: FileTransfer = CopyFileTransfer(hard_link=True)
+    fake: FileTransfer = FakeFileTransfer()
     sftp: FileTransfer = SFTPFileTransfer(host="files.example.org")
-    select: FileTransfer = SelectFileTransfer([link, copy, sftp])
-    downloaders: list[Downloader] = [link, copy, sftp, select]
-    uploaders: list[Uploader] = [link, copy, sftp, select]
-    for transfer in (link, copy, sftp, select):
+    select: FileTransfer = SelectFileTransfer([link, copy, fake, sftp])
+    downloaders: list[Downloader] = [link, copy, fake, sftp, select]
+    uploaders: list[Uploader] = [link, copy, fake, sftp, select]
+    for transfer in (link, copy, fake, sftp, select):
         assert isinstance(transfer, FileTransfer)
-    assert len(downloaders) == len(uploaders) == 4
+    assert len(downloaders) == len(uploaders) == 5
     assert not isinstance(object(), Downloader)
 
 
@@ -72,9 +74,16 @@ async def test_connections_satisfy_the_protocols(tmp_path: Path) -> None:
         concrete_up: UploadConnection = copy_up
     async with LinkFileTransfer().connect_for_download(dataset, first) as link_down:
         link_connection: DownloadConnection = link_down
+    fake = FakeFileTransfer(files={RemotePath(str(tmp_path / "ds")) / "a.dat": b"a"})
+    async with fake.connect_for_download(dataset, first) as fake_down:
+        fake_download: DownloadConnection = fake_down
+    async with fake.connect_for_upload(dataset, first) as fake_up:
+        fake_upload: UploadConnection = fake_up
     assert isinstance(concrete_down, DownloadConnection)
     assert isinstance(concrete_up, UploadConnection)
     assert isinstance(link_connection, DownloadConnection)
+    assert isinstance(fake_download, DownloadConnection)
+    assert isinstance(fake_upload, UploadConnection)
     assert (tmp_path / "out" / "a.dat").read_bytes() == b"a"
     assert not (tmp_path / "ds" / "new.dat").exists()
 

@@ -191,3 +191,45 @@ async def test_upload_connect_checks(
     with pytest.raises(ValueError, match="source folder"):
         async with transfer.connect_for_upload(Dataset(type="raw")):
             pass
+
+
+async def test_client_uploads_a_new_dataset_over_sftp(
+    sftp_elsewhere: SFTPServer, tmp_path: Path
+) -> None:
+    """``Client.upload_new_dataset_now`` on a machine without the mount: the
+    files go up over SFTP into the server's folder, then SciCat registers
+    them; a second upload of the same files is refused and changes nothing."""
+    from alink import Client
+    from alink.testing import ScicatServer
+
+    local = tmp_path / "out"
+    (local / "sub").mkdir(parents=True)
+    (local / "a.dat").write_bytes(os.urandom(5000))
+    (local / "sub" / "b.dat").write_bytes(b"bravo" * 100)
+    dataset = Dataset.new(
+        type="raw",
+        source_folder="/data/run42",
+        name="run 42",
+        owner="Ponder Stibbons",
+        owner_group="group1",
+        contact_email="ponder@uu.am",
+        principal_investigators=["Ponder Stibbons"],
+        creation_location="/UU/HEX",
+    ).add_local_files(local / "a.dat", local / "sub" / "b.dat", base_path=local)
+    (sftp_elsewhere.root / "data").mkdir()
+    server = ScicatServer(users={"u": "pw"})
+    async with server, Client.from_token(
+        url=server.url, token=server.token("u"), file_transfer=sftp_elsewhere.transfer()
+    ) as client:
+        uploaded = await client.upload_new_dataset_now(dataset)
+        stored = sftp_elsewhere.root / "data" / "run42"
+        assert (stored / "a.dat").read_bytes() == (local / "a.dat").read_bytes()
+        assert (stored / "sub" / "b.dat").read_bytes() == b"bravo" * 100
+        assert sorted(f.remote_path.posix for f in uploaded.files) == [
+            "a.dat",
+            "sub/b.dat",
+        ]
+        before = tree(stored)
+        with pytest.raises(FileExistsError):
+            await client.upload_new_dataset_now(dataset)
+        assert tree(stored) == before

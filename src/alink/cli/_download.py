@@ -111,11 +111,10 @@ class DownloadResult:
     """What a download did, for the summary line."""
 
     dataset: Dataset
-    #: The past tense of how files were made ("linked", "copied", ...).
-    verb: str
-    #: The transfer ``--auto`` chose (``None`` for --link / --copy, or when
-    #: nothing had to be transferred).
-    chosen: str | None
+    mode: Mode
+    #: How files were made (``"link"``, ``"copy"``, ...); ``None`` when
+    #: nothing had to be transferred.
+    transfer: str | None
     selected: int
     transferred: int
     replaced: int
@@ -169,6 +168,22 @@ class Phases:
                 f"verified {_format.plural(self._files, 'file')}"
                 f" in {_format.duration(now - self._verify_began)}"
             )
+
+
+def what_was_done(
+    mode: Mode, transfer: str | None, transferred: int, replaced: int, kept: int
+) -> str:
+    """``3 linked, 1 replaced, 1 already in place`` (``; --auto chose link``)."""
+    verb = _DONE.get(transfer, "downloaded") if transfer else _VERBS[mode][1]
+    parts = []
+    if transferred or not (replaced or kept):
+        parts.append(f"{_format.count(transferred)} {verb}")
+    if replaced:
+        parts.append(f"{_format.count(replaced)} replaced")
+    if kept:
+        parts.append(f"{_format.count(kept)} already in place")
+    chosen = f"; --auto chose {transfer}" if mode == "auto" and transfer else ""
+    return ", ".join(parts) + chosen
 
 
 def make_transfer(
@@ -252,8 +267,8 @@ async def download(
         phases.finished(done_word, report.transferred + report.replaced)
     return DownloadResult(
         dataset=report.dataset,
-        verb=done_word,
-        chosen=report.transfer if request.mode == "auto" else None,
+        mode=request.mode,
+        transfer=report.transfer,
         selected=report.selected,
         transferred=report.transferred,
         replaced=report.replaced,
