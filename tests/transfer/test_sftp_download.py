@@ -435,16 +435,25 @@ async def test_progress_is_reported_while_files_move(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """32 MiB cannot move within one 1 ms poll of the counters: the bytes are
+    reported on the way, in order, ending at the total."""
     monkeypatch.setattr(_sftp_bridge, "PUMP_SECONDS", 0.001)
+    (source / "large.dat").write_bytes(os.urandom(32 << 20))
     seen: list[tuple[int, int]] = []
+    files: list[tuple[int, int]] = []
     async with sftp_server.transfer().connect_for_download(dataset, "f0.dat") as con:
         await con.download_files(
-            remote=remote(source, *NAMES),
-            local=[tmp_path / n.replace("/", "_") for n in NAMES],
-            progress=lambda d, t: seen.append((d, t)),
+            remote=remote(source, "large.dat", "f0.dat"),
+            local=[tmp_path / "large", tmp_path / "f0"],
+            byte_progress=lambda d, t: seen.append((d, t)),
+            progress=lambda d, t: files.append((d, t)),
         )
-    assert seen[0][0] < len(NAMES)
-    assert seen[-1] == (len(NAMES), len(NAMES))
+    total = (32 << 20) + (source / "f0.dat").stat().st_size
+    assert len(seen) >= 3
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert {t for _, t in seen} == {total}
+    assert seen[-1] == (total, total)
+    assert files[-1] == (2, 2)
 
 
 # ------------------------------------------------ in the chain and the client
