@@ -526,3 +526,40 @@ async def test_client_downloads_over_sftp_and_verifies_checksums(
         await client.download_files(dataset, target=tmp_path / "t", force=True)
     for name in names:
         assert (tmp_path / "t" / name).read_bytes() == (local_view / name).read_bytes()
+
+
+async def test_large_downloads_use_a_second_connection_on_its_own_thread(
+    sftp_server: SFTPServer, sftp_root: Path, tmp_path: Path, snapshot: Snapshot
+) -> None:
+    from alink.transfer._sftp_download import DownloadTuning
+
+    folder = sftp_root / "lanes"
+    folder.mkdir()
+    names = [f"big{i}" for i in range(4)]
+    for name in names:
+        (folder / name).write_bytes(os.urandom(6 << 20))
+    dataset = Dataset(type="raw", source_folder=str(folder))
+    transfer = sftp_server.transfer(connections=2)
+    transfer._tuning = DownloadTuning(widen_bytes=1 << 20)
+    out = tmp_path / "out"
+    out.mkdir()
+    before = snapshot(out)
+    async with transfer.connect_for_download(dataset, names[0]) as con:
+        with anyio.CancelScope() as scope:
+
+            def cancel_once_moving(done: int, total: int) -> None:
+                if done:
+                    scope.cancel()
+
+            await con.download_files(
+                remote=remote(folder, *names),
+                local=[out / n for n in names],
+                byte_progress=cancel_once_moving,
+            )
+        assert snapshot(out) == before
+        await con.download_files(
+            remote=remote(folder, *names), local=[out / n for n in names]
+        )
+        assert len(con._opened.session.lanes) == 1  # a second private loop
+    for name in names:
+        assert (out / name).read_bytes() == (folder / name).read_bytes()

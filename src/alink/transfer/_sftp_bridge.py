@@ -170,6 +170,15 @@ class Counters:
     #: Whether a callback raised (set by the caller's loop).
     failed: bool = False
     resume: threading.Event = field(default_factory=threading.Event)
+    #: Jobs on several private loops count into the same counters.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, *, done: int = 0, bytes_done: int = 0, verified: int = 0) -> None:
+        """Count work done (from any thread)."""
+        with self.lock:
+            self.done += done
+            self.bytes_done += bytes_done
+            self.verified += verified
 
     async def checkpoint(self) -> None:
         """On the private loop: wait until the current counts were reported.

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast, overload
 
@@ -52,6 +52,7 @@ from ._sftp_local import (
 )
 from ._sftp_session import (
     Channel,
+    Lane,
     Session,
     _load_asyncssh,
     is_connection_error,
@@ -71,6 +72,8 @@ class DownloadTuning:
 
     Attributes:
         files_per_channel: Files in flight on one SFTP channel.
+        large_per_channel: Files that fill a read-ahead window on their own,
+            in flight on one channel (besides the others).
         checks_per_channel: ``LSTAT`` requests in flight on one channel.
         readahead: Read requests in flight for one large file.
         memory: Bytes of file data held in memory at most (blocks requested
@@ -82,6 +85,7 @@ class DownloadTuning:
     """
 
     files_per_channel: int = 64
+    large_per_channel: int = 2
     checks_per_channel: int = 128
     readahead: int = 16
     memory: int = 64 << 20
@@ -318,12 +322,15 @@ class _Writer:
         self._umask = umask
         self._counters = counters
         self._verifying = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
+        #: Large files this writer opened (closed at the end, whatever happens).
+        self.opened: set[int] = set()
 
     def _times_mode(self, i: int) -> tuple[tuple[int, int], int]:
         attrs = self._attrs
         return (attrs.atimes[i], attrs.mtimes[i]), attrs.modes[i] & 0o777 & ~self._umask
 
     def open(self, i: int) -> None:
+        self.opened.add(i)
         self.temps.open(i, self._targets[i])
 
     def write(self, i: int, data: bytes, offset: int) -> None:
@@ -349,67 +356,114 @@ class _Writer:
             await anyio.to_thread.run_sync(
                 self._verify, i, temp, limiter=self._verifying
             )
-            self._counters.verified += 1
+            self._counters.add(verified=1)
 
 
 # ------------------------------------------------------------------- fetch
 
 
-class _Fetch:
-    """Download the pending files into temporary files, many at once."""
+@dataclass(slots=True)
+class _Shared:
+    """What the private loops fetching one download share (thread-safe)."""
 
-    def __init__(
-        self,
-        session: Session,
-        plan: _plan.Plan,
-        attrs: RemoteAttrs,
-        pending: Sequence[int],
-        writer: _Writer,
-        counters: Counters,
-        verify: VerifyCallback | None,
-        tuning: DownloadTuning,
-    ) -> None:
+    plan: _plan.Plan
+    attrs: RemoteAttrs
+    temps: TempFiles
+    #: The files nobody has taken yet: ``next()`` on them is atomic. Files
+    #: that fill a read-ahead window on their own are queued apart, and few
+    #: are taken at a time, so that a lane opened later still finds some.
+    queue: Iterator[int]
+    large: Iterator[int]
+    counters: Counters
+    verify: VerifyCallback | None
+    tuning: DownloadTuning
+    umask: int
+    #: Plan indices whose temporary file is complete.
+    completed: set[int] = field(default_factory=set)
+
+
+class _Fetch:
+    """Download pending files into temporary files, many at once, on the
+    running private loop; with ``lanes``, further loops take files from the
+    same queue."""
+
+    def __init__(self, session: Session, shared: _Shared) -> None:
         self._ssh = _load_asyncssh()
         self._session = session
-        self._sources = plan.sources
-        self._attrs = attrs
-        self._queue = iter(pending)
-        self._writer = writer
-        self._counters = counters
-        self._verify = verify
-        self._tuning = tuning
+        self._shared = shared
+        self._sources = shared.plan.sources
+        self._attrs = shared.attrs
+        self._queue = shared.queue
+        self._writer = _Writer(
+            shared.temps,
+            shared.plan.targets,
+            shared.attrs,
+            shared.verify,
+            shared.umask,
+            shared.counters,
+        )
+        self._counters = shared.counters
+        self._tuning = tuning = shared.tuning
         block = min(c.block for c in session.channels)
         self._tokens = anyio.Semaphore(max(4, tuning.memory // block))
-        #: Plan indices whose temporary file is complete.
-        self.completed: set[int] = set()
         self._errors: list[BaseException] = []
 
-    async def run(self, widen_to: int) -> None:
+    async def run(self, widen_to: int, lanes: int = 1) -> None:
+        """Fetch until the queue is empty; ``widen_to`` channels here, and up
+        to ``lanes`` private loops in all (this one included)."""
         try:
             async with anyio.create_task_group() as workers:
                 for channel in list(self._session.channels):
                     self._start(workers, channel)
                 if widen_to > len(self._session.channels):
                     workers.start_soon(self._widen, workers, widen_to)
+                if lanes > 1:
+                    workers.start_soon(self._lanes, workers, lanes, widen_to)
         finally:
             # Files whose download stopped half-way must not stay open.
-            self._writer.temps.close_all()
+            self._writer.temps.close_all(self._writer.opened)
         if self._errors:
             raise self._errors[0]
 
+    async def _lanes(self, tg: anyio.abc.TaskGroup, wanted: int, widen_to: int) -> None:
+        """Use the session's further lanes (opening them first where needed)."""
+        session = self._session
+        for lane in session.lanes[: wanted - 1]:
+            tg.start_soon(self._on_lane, lane, widen_to, tg.cancel_scope)
+        while len(session.lanes) + 1 < wanted:
+            added = await session.add_lane()
+            if added is None:
+                return
+            tg.start_soon(self._on_lane, added, widen_to, tg.cancel_scope)
+
+    async def _on_lane(
+        self, lane: Lane, widen_to: int, scope: anyio.CancelScope
+    ) -> None:
+        shared = self._shared
+        try:
+            await lane.bridge.call(_fetch_on_lane, lane.session, shared, widen_to)
+        except Exception as exc:
+            self._errors.append(exc)
+            scope.cancel()
+
     def _start(self, tg: anyio.abc.TaskGroup, channel: Channel) -> None:
+        for _ in range(self._tuning.large_per_channel):
+            tg.start_soon(self._worker, channel, self._shared.large, tg.cancel_scope)
         for _ in range(self._tuning.files_per_channel):
-            tg.start_soon(self._worker, channel, tg.cancel_scope)
+            tg.start_soon(self._worker, channel, self._queue, tg.cancel_scope)
 
     async def _widen(self, tg: anyio.abc.TaskGroup, wanted: int) -> None:
+        """Open further channels here and put them to work."""
         known = len(self._session.channels)
         await self._session.widen(wanted)
         for channel in self._session.channels[known:]:
             self._start(tg, channel)
 
-    async def _worker(self, channel: Channel, scope: anyio.CancelScope) -> None:
+    async def _worker(
+        self, channel: Channel, queue: Iterator[int], scope: anyio.CancelScope
+    ) -> None:
         try:
-            for i in self._queue:
+            for i in queue:
                 await self._fetch(channel, i)
         except Exception as exc:
             self._errors.append(exc)
@@ -452,7 +506,7 @@ class _Fetch:
                 async with self._tokens:
                     data = await self._read(file, i, 0, size) if size else b""
                     await self._writer.whole(i, data)
-                self._counters.bytes_done += size
+                self._counters.add(bytes_done=size)
             else:
                 await self._fetch_blocks(file, channel.block, i, size)
         finally:
@@ -462,8 +516,8 @@ class _Fetch:
                 contextlib.suppress(Exception),  # the outcome is decided already
             ):
                 await file.close()
-        self.completed.add(i)
-        self._counters.done += 1
+        self._shared.completed.add(i)
+        self._counters.add(done=1)
 
     async def _fetch_blocks(
         self, file: asyncssh.SFTPClientFile, block: int, i: int, size: int
@@ -485,7 +539,7 @@ class _Fetch:
             try:
                 data = await self._read(file, i, offset, min(block, size - offset))
                 writer.write(i, data, offset)
-                self._counters.bytes_done += len(data)
+                self._counters.add(bytes_done=len(data))
             except Exception as exc:
                 errors.append(exc)
                 scope.cancel()
@@ -523,21 +577,31 @@ class _Fetch:
         await writer.finish(i)
 
 
+async def _fetch_on_lane(session: Session, shared: _Shared, widen_to: int) -> None:
+    """On a further lane's private loop: take files from the shared queue."""
+    await _Fetch(session, shared).run(widen_to)
+
+
 # ---------------------------------------------------------------- the flow
 
 
 def _widen_to(
     session: Session, attrs: RemoteAttrs, pending: Sequence[int], tuning: DownloadTuning
-) -> int:
-    """How many channels a download of ``pending`` should use."""
+) -> tuple[int, int]:
+    """How many channels (per lane) and lanes a download of ``pending`` uses.
+
+    Small downloads keep to the first channel: opening more costs round
+    trips (and, for a lane, a login) that only pay off on large ones.
+    """
     if len(pending) >= tuning.widen_files:
-        return session.max_channels
+        return session.max_channels, session.max_connections
     total = sum(attrs.sizes[i] for i in pending)
     if total >= tuning.widen_bytes:
-        # Large files: one channel per large file, up to the limit.
+        # Large files: a lane, then a channel, per large file, up to the limits.
         large = sum(1 for i in pending if attrs.sizes[i] >= tuning.widen_bytes // 4)
-        return max(1, min(session.max_channels, large))
-    return 1
+        lanes = max(1, min(session.max_connections, large))
+        return max(1, min(session.max_channels, -(-large // lanes))), lanes
+    return 1, 1
 
 
 async def download(
@@ -593,7 +657,7 @@ async def download(
         def check(a: int, b: int) -> None:
             for i in findings.done[a:b]:
                 verify(i, targets[i])
-                counters.verified += 1
+                counters.add(verified=1)
 
         await engine.run_chunked(check, len(findings.done), initial=16)
     if not pending:
@@ -650,7 +714,7 @@ async def _transfer(
     ids: dict[str, _fs.Identity] = {}
     folders = list(dict.fromkeys(targets[i].rpartition("/")[0] or "/" for i in pending))
     umask = await anyio.to_thread.run_sync(process_umask)
-    fetch: _Fetch | None = None
+    shared: _Shared | None = None
     try:
         await engine.run_chunked(
             lambda a, b: _fs.ensure_dirs(folders[a:b], created, times, ids),
@@ -662,9 +726,13 @@ async def _transfer(
         if old:
             swept.update(old)
             await anyio.to_thread.run_sync(lambda: [remove_stale_temps(f) for f in old])
-        writer = _Writer(temps, targets, attrs, verify, umask, counters)
-        fetch = _Fetch(session, plan, attrs, pending, writer, counters, verify, tuning)
-        await fetch.run(_widen_to(session, attrs, pending, tuning))
+        window = tuning.readahead * min(c.block for c in session.channels)
+        large = [i for i in pending if attrs.sizes[i] >= window]
+        others = [i for i in pending if attrs.sizes[i] < window] if large else pending
+        queues = iter(others), iter(large)
+        shared = _Shared(plan, attrs, temps, *queues, counters, verify, tuning, umask)
+        channels, lanes = _widen_to(session, attrs, pending, tuning)
+        await _Fetch(session, shared).run(channels, lanes)
         if verify is not None:
             # Each file was verified as it completed; report the phase as a
             # whole, after the transfer (as the engine does).
@@ -701,7 +769,7 @@ async def _transfer(
         if isinstance(exc, Exception) and (
             is_connection_error(exc) or isinstance(exc, _load_asyncssh().SFTPError)
         ):
-            completed = fetch.completed if fetch is not None else set()
+            completed = shared.completed if shared is not None else set()
             unfinished = [plan.sources[i] for i in pending if i not in completed]
             raise transfer_error(
                 session.settings, exc, "downloading", unfinished

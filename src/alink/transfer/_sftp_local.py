@@ -155,10 +155,14 @@ class TempFiles:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def close_all(self) -> None:
-        """Close every file still open (the download is over)."""
+    def close_all(self, indices: Iterable[int] | None = None) -> None:
+        """Close every file still open (the download is over), or those of
+        ``indices`` (one private loop's part of it is over)."""
         with self.lock:
-            fds, self._fds = self._fds, {}
+            if indices is None:
+                fds, self._fds = self._fds, {}
+            else:
+                fds = {i: fd for i in indices if (fd := self._fds.pop(i, None))}
         for fd in fds.values():
             with contextlib.suppress(OSError):
                 os.close(fd)

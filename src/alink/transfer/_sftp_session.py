@@ -21,6 +21,7 @@ import anyio
 
 from .._errors import FileNotAccessibleError, FileTransferError
 from .._paths import RemotePath
+from ._sftp_bridge import Bridge
 from ._sftp_wire import coalesce_writes
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CIPHERS",
     "Connector",
+    "Lane",
     "Session",
     "SSHSettings",
     "is_connection_error",
@@ -248,12 +250,23 @@ class Channel:
     block: int
 
 
+@dataclass(slots=True)
+class Lane:
+    """A further private loop of a connection, with a session of its own."""
+
+    bridge: Bridge
+    session: Session
+
+
 class Session:
-    """The SSH connection(s) and SFTP channels of one transfer connection.
+    """The SSH connection and SFTP channels of one private loop.
 
     The first channel is opened by :func:`open_session`; :meth:`widen` adds
-    more (up to ``channels``, over up to ``connections`` SSH connections)
-    when a call moves enough data for them to pay off.
+    more (up to ``channels``) when a call moves enough data for them to pay
+    off. A transfer connection's first session also holds its further
+    *lanes* (:meth:`add_lanes`): up to ``connections - 1`` more private
+    loops, each with an SSH connection of its own, so that SSH work runs on
+    more than one thread for large downloads.
     """
 
     def __init__(
@@ -268,6 +281,8 @@ class Session:
         self.max_channels = channels
         self.ssh: list[asyncssh.SSHClientConnection] = []
         self.channels: list[Channel] = []
+        #: Further private loops (``connections - 1`` at most).
+        self.lanes: list[Lane] = []
         #: The remote login folder (what relative remote paths are against).
         self.home = "/"
         self._widening = anyio.Lock()
@@ -306,19 +321,39 @@ class Session:
         """
         wanted = min(wanted, self.max_channels)
         async with self._widening:
-            while len(self.channels) < wanted:
+            while self.ssh and len(self.channels) < wanted:
                 try:
-                    if len(self.ssh) < self.max_connections:
-                        connection = await self._connect()
-                    else:
-                        connection = self.ssh[len(self.channels) % len(self.ssh)]
-                    await self._channel(connection)
+                    await self._channel(self.ssh[0])
                 except Exception:
                     return
 
+    async def add_lane(self) -> Lane | None:
+        """Open one more lane, if the limit allows; ``None`` if not (or if
+        it fails: the work then goes over the lanes there are)."""
+        if len(self.lanes) + 1 >= self.max_connections:
+            return None
+        bridge = Bridge()
+        await bridge.start()
+        settings, channels = self.settings, self.max_channels
+        try:
+            session = await bridge.call(
+                lambda: open_session(settings, connections=1, channels=channels)
+            )
+        except Exception:
+            await bridge.aclose()
+            return None
+        lane = Lane(bridge, session)
+        self.lanes.append(lane)
+        return lane
+
     async def aclose(self) -> None:
-        """Close every channel and connection (shielded, bounded in time)."""
+        """Close every lane, channel and connection (shielded, bounded in time)."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_SECONDS):
+            lanes, self.lanes = self.lanes, []
+            for lane in lanes:
+                with contextlib.suppress(Exception):
+                    await lane.bridge.call(lane.session.aclose)
+                await lane.bridge.aclose()
             for channel in self.channels:
                 with contextlib.suppress(Exception):
                     channel.sftp.exit()

@@ -336,7 +336,7 @@ class _Upload:
                 count = min(_WHOLE, size - offset)
                 data = await anyio.to_thread.run_sync(_read, local, offset, count)
                 await self._write(remote, data, offset, block)
-                self._counters.bytes_done += count
+                self._counters.add(bytes_done=count)
             await remote.utime((int(st.st_atime), mtime))
         finally:
             with (
@@ -348,7 +348,7 @@ class _Upload:
         await sftp.rename(temp, target)
         self.temps.discard(temp)
         self.placed[target] = (size, mtime)
-        self._counters.done += 1
+        self._counters.add(done=1)
 
     async def undo(self) -> list[BaseException]:
         """Remove what this call created (shielded by the caller)."""

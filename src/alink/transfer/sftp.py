@@ -343,10 +343,14 @@ class SFTPFileTransfer:
             first, the fastest where the CPU has AES instructions); ``None``
             leaves the choice to asyncssh and the SSH config.
         connect_timeout: Seconds to connect and log in.
-        connections: SSH connections one transfer connection may open.
-        channels: SFTP channels (sessions) a download may use at once, over
-            those connections; more channels help large downloads, each with
-            its own flow-control window and server process.
+        connections: SSH connections one transfer connection may use, each
+            on a thread of its own: large downloads (64 MiB, or 512 files)
+            open a second one, as SSH work in Python holds the GIL and one
+            thread cannot use more than one CPU (measured: 4 files of 256 MiB 14 %
+            faster with two).
+        channels: SFTP channels (sessions) per SSH connection for large
+            downloads; each has its own flow-control window and server
+            process, which helps on long-distance links.
         allowed_roots: When given, connecting to a dataset whose source folder
             (or upload folder) is not inside one of these remote folders
             raises :class:`~alink.UnsafePathError` before any file is touched.
@@ -371,8 +375,8 @@ class SFTPFileTransfer:
         ssh_config: bool | str | os.PathLike[str] | None = True,
         ciphers: Sequence[str] | None = DEFAULT_CIPHERS,
         connect_timeout: float = 30.0,
-        connections: int = 1,
-        channels: int = 2,
+        connections: int = 2,
+        channels: int = 1,
         allowed_roots: Sequence[str | RemotePath] | None = None,
         follow_external_symlinks: bool = False,
         engine: Engine | None = None,
