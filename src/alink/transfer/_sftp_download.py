@@ -591,17 +591,20 @@ def _widen_to(
     """How many channels (per lane) and lanes a download of ``pending`` uses.
 
     Small downloads keep to the first channel: opening more costs round
-    trips (and, for a lane, a login) that only pay off on large ones.
+    trips that only pay off on large ones. A further lane (an SSH login of
+    its own) is only worth it for several large files: for many small ones
+    it measured slower (1.09 to 1.36 s against 0.96 to 1.18 s for 2000 files
+    of 64 KiB), for 4 files of 256 MiB about 10 % faster.
     """
-    if len(pending) >= tuning.widen_files:
-        return session.max_channels, session.max_connections
     total = sum(attrs.sizes[i] for i in pending)
+    channels = 1
+    if len(pending) >= tuning.widen_files or total >= tuning.widen_bytes:
+        channels = session.max_channels
+    lanes = 1
     if total >= tuning.widen_bytes:
-        # Large files: a lane, then a channel, per large file, up to the limits.
         large = sum(1 for i in pending if attrs.sizes[i] >= tuning.widen_bytes // 4)
         lanes = max(1, min(session.max_connections, large))
-        return max(1, min(session.max_channels, -(-large // lanes))), lanes
-    return 1, 1
+    return channels, lanes
 
 
 async def download(

@@ -344,10 +344,10 @@ class SFTPFileTransfer:
             leaves the choice to asyncssh and the SSH config.
         connect_timeout: Seconds to connect and log in.
         connections: SSH connections one transfer connection may use, each
-            on a thread of its own: large downloads (64 MiB, or 512 files)
-            open a second one, as SSH work in Python holds the GIL and one
-            thread cannot use more than one CPU (measured: 4 files of 256 MiB 14 %
-            faster with two).
+            on a thread of its own: downloads of several large files (64 MiB
+            in all) open a second one, as SSH work in Python holds the GIL
+            and one thread cannot use more than one CPU (measured: 4 files of
+            256 MiB about 10 % faster with two).
         channels: SFTP channels (sessions) per SSH connection for large
             downloads; each has its own flow-control window and server
             process, which helps on long-distance links.
