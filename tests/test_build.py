@@ -171,6 +171,9 @@ async def test_many_small_files_share_thread_hand_offs(
         return work(shared, seconds)
 
     monkeypatch.setattr(_describe, "_work", counted)
+    # Hand-offs end after a time slice; a long one makes the count depend on
+    # the batching alone, not on how busy the machine is.
+    monkeypatch.setattr(_describe, "_HANDOFF_SECONDS", 60.0)
     paths = []
     for i in range(5000):
         path = tmp_path / f"f{i}"
@@ -182,7 +185,7 @@ async def test_many_small_files_share_thread_hand_offs(
     assert [f.checksum for f in ds.files] == [
         hashlib.md5(b"%d" % i).hexdigest() for i in range(5000)
     ]
-    assert 1 <= len(hand_offs) < 200  # not one per file
+    assert 1 <= len(hand_offs) <= 8  # a few per worker, not one per file
 
 
 @pytest.mark.anyio
