@@ -16,7 +16,7 @@ import anyio.to_thread
 from .._errors import FileNotAccessibleError, UnsafePathError
 from .._names import summarise
 from .._paths import RemotePath
-from . import _fs, _plan
+from . import _fs, _plan, _sources
 from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 from ._staging import Staging
 
@@ -266,6 +266,8 @@ class DownloadConnectionBase:
         await engine.run_chunked(prepare, len(remote), initial=4096)
         await anyio.to_thread.run_sync(duplicates.check)
         await self._check_sources(plan, layout, remote)
+        # The check's lists of paths are no longer needed: freed off the loop.
+        await anyio.to_thread.run_sync(layout.remote.clear)
         folders = layout.local_folders
         staging = await self._plan_staging(folders)
         operation = await self._prepare_operation(folders, staging)
@@ -300,17 +302,18 @@ class DownloadConnectionBase:
         layout: _plan.Layout,
         remote: Sequence[RemotePath | str],
     ) -> None:
-        report = _fs.SourceReport()
-        # One job per remote folder: on high-latency storage several folders
-        # are checked at once.
-        await self._options.engine.run_steps(
-            _fs.check_sources(
-                plan.sources, folder, runs, self._roots, report, self._source
-            )
-            for folder, runs in layout.remote_runs.items()
+        check = _sources.SourceCheck(
+            plan.sources, layout.remote, self._roots, self._source
         )
+        # Each stage's jobs (one per remote folder, say) may run on several
+        # threads at once: on high-latency storage their waits overlap.
+        for jobs in check.stages():
+            await self._options.engine.run_steps(
+                _sources.check_sources(check, job) for job in jobs
+            )
+        report = check.report
         if report.escaping:
-            escaping = [plan.sources[i] for i in sorted(report.escaping)]
+            escaping = [plan.sources[i] for i in report.escaping]
             raise UnsafePathError(
                 _describe(
                     "remote file(s) are symlinks that resolve outside the dataset's"
@@ -325,14 +328,14 @@ class DownloadConnectionBase:
                 parts.append(
                     _describe(
                         "remote file(s) do not exist",
-                        [plan.sources[i] for i in sorted(report.missing)],
+                        [plan.sources[i] for i in report.missing],
                     )
                 )
             if report.not_files:
                 parts.append(
                     _describe(
                         "remote path(s) are not regular files",
-                        [plan.sources[i] for i in sorted(report.not_files)],
+                        [plan.sources[i] for i in report.not_files],
                     )
                 )
             paths = [_as_remote(remote[i]) for i in bad]
