@@ -306,11 +306,22 @@ class DownloadConnectionBase:
             plan.sources, layout.remote, self._roots, self._source
         )
         # Each stage's jobs (one per remote folder, say) may run on several
-        # threads at once: on high-latency storage their waits overlap.
-        for jobs in check.stages():
-            await self._options.engine.run_steps(
-                _sources.check_sources(check, job) for job in jobs
-            )
+        # threads at once: on high-latency storage their waits overlap. Once
+        # a stage has shown that the storage is slow, the next one starts
+        # with every worker instead of adding them one by one.
+        engine = self._options.engine
+        slow = False
+        try:
+            for jobs in check.stages():
+                if slow:
+                    check.open_base()  # fewer path lookups (see there)
+                slow = await engine.run_steps(
+                    (_sources.check_sources(check, job) for job in jobs),
+                    workers=min(len(jobs), engine.max_workers) if slow else 1,
+                )
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(check.close)
         report = check.report
         if report.escaping:
             escaping = [plan.sources[i] for i in report.escaping]

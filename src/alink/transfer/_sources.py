@@ -28,6 +28,7 @@ import itertools
 import operator
 import os
 import stat
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -131,6 +132,9 @@ class SourceCheck:
         self._children: dict[str, list[str]] = {}
         self._type_jobs: list[Job] = []
         self._folder_jobs: list[Job] = []
+        #: Slow storage (see :meth:`open_base`): the source folder, open.
+        self._base_fd: int | None = None
+        self._lock = threading.Lock()
 
     def stages(self) -> Iterator[list[Job]]:
         """The jobs of each stage, in order; a stage's jobs may run at once.
@@ -301,9 +305,90 @@ class SourceCheck:
             yield
             return
         try:
-            yield from self._check_listing(folder, paths, _nothing)
+            if self._relative_ok(folder, paths):
+                yield from self._check_listing_at(folder, paths)
+            else:
+                yield from self._check_listing(folder, paths, _nothing)
         except (FileNotFoundError, NotADirectoryError):
             self._judge_all(paths, "missing")
+
+    # ------------------------------------------- slow storage: fewer lookups
+
+    def open_base(self) -> None:
+        """From now on, open folders below the source folder relative to it.
+
+        For slow storage (every path lookup a round trip): opening
+        ``base/a/b`` by its full path looks up every folder from the root of
+        the mount again, relative to an open source folder only ``a`` and
+        ``b``. It costs a set of names per folder (a slice per wanted path),
+        so fast storage keeps full paths. Call :meth:`close` when done.
+        """
+        self._relative = True
+
+    _relative = False
+
+    def close(self) -> None:
+        """Close what :meth:`open_base` opened (on a worker thread)."""
+        with self._lock:
+            fd, self._base_fd = self._base_fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def _relative_ok(self, folder: str, paths: Sequence[str]) -> bool:
+        base = self._base
+        return (
+            self._relative
+            and base is not None
+            and folder != base
+            and _fs.is_inside(folder, base)
+            and len(paths) <= _SET_LIMIT
+        )
+
+    def _base_dir(self) -> int:
+        with self._lock:
+            if self._base_fd is None:
+                assert self._base is not None
+                self._base_fd = os.open(
+                    self._base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+                )
+            return self._base_fd
+
+    def _check_listing_at(self, folder: str, paths: Sequence[str]) -> Iterator[None]:
+        """:meth:`_check_listing`, the folder opened relative to the source
+        folder and its entries matched by name."""
+        assert self._base is not None
+        stem = folder + "/"
+        cut = len(stem)
+        wanted = {path[cut:] for path in paths}
+        fd = os.open(
+            folder[len(self._base.rstrip("/")) + 1 :],
+            os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+            dir_fd=self._base_dir(),
+        )
+        try:
+            yield
+            with os.scandir(fd) as listing:
+                while entries := list(itertools.islice(listing, _STEP)):
+                    for entry in entries:
+                        name = entry.name
+                        if name not in wanted:
+                            continue
+                        wanted.discard(name)
+                        if not entry.is_file(follow_symlinks=False):
+                            self._judge_named(stem + name, entry)
+                    yield
+        finally:
+            os.close(fd)
+        self._judge_all((stem + name for name in wanted), "missing")
+
+    def _judge_named(self, path: str, entry: os.DirEntry[str]) -> None:
+        """:meth:`_judge_entry` for an entry listed by name only."""
+        if entry.is_symlink():
+            verdict = classify(path, None, True, self._roots)
+        else:
+            verdict = "not_files"
+        if verdict is not None:
+            self._bad[path] = verdict
 
     def _check_each(self, paths: Sequence[str]) -> None:
         """Few files in a folder: one ``lstat`` each is cheaper than a listing."""
@@ -423,8 +508,13 @@ def _entry_kind(entry: os.DirEntry[str]) -> str:
 
 
 def _listed(folder: str) -> Iterator[list[os.DirEntry[str]]]:
-    """The entries of ``folder``, ``_STEP`` at a time (one listing)."""
+    """The entries of ``folder``, ``_STEP`` at a time (one listing).
+
+    An empty first batch once the folder is open: on slow storage opening is
+    a wait of its own, and its driver may start another worker after it.
+    """
     with os.scandir(folder) as listing:
+        yield []
         yield from iter(lambda: list(itertools.islice(listing, _STEP)), [])
 
 
