@@ -81,29 +81,14 @@ def _timed(
     return error, time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def _advance(
-    steps: Iterator[object], seconds: float, waiting: float | None = None
-) -> tuple[bool, float, float]:
+def _advance(steps: Iterator[object], seconds: float) -> tuple[bool, float, float]:
     """On a worker thread: run steps for about ``seconds``.
 
-    With ``waiting`` set, stop early, after the step where more than that
-    many seconds have passed while the thread mostly waited (high-latency
-    storage): its driver can then start another worker at once instead of
-    after the whole slice. Returns ``(more to do, wall seconds, thread CPU
-    seconds)``.
+    Returns ``(more to do, wall seconds, thread CPU seconds)``.
     """
     wall, cpu = time.perf_counter(), time.thread_time()
     deadline = wall + seconds
-    more = False
-    for _ in steps:
-        now = time.perf_counter()
-        if now >= deadline or (
-            waiting is not None
-            and now - wall > waiting
-            and time.thread_time() - cpu < (now - wall) / 2
-        ):
-            more = True
-            break
+    more = any(time.perf_counter() >= deadline for _ in steps)
     return more, time.perf_counter() - wall, time.thread_time() - cpu
 
 
@@ -332,50 +317,52 @@ class Engine:
         at once (a caller that knows the storage is slow). The first error
         stops the rest and is raised.
 
-        Returns whether the steps mostly waited (slow storage): a next batch
-        of jobs on the same storage may start with more workers.
+        Returns whether the steps mostly waited (slow storage: their threads
+        ran for under a quarter of their time): a next batch of jobs on the
+        same storage may start with more workers.
         """
         pending = _SharedJobs(jobs)
         limiter = limiter or anyio.CapacityLimiter(self.max_workers)
         workers = max(1, min(workers, self.max_workers))
         first_error: BaseException | None = None
-        waited = False
+        totals = [0.0, 0.0]  # wall and thread CPU seconds of every hand-off
 
         async def worker(tg: anyio.abc.TaskGroup) -> None:
-            nonlocal workers, first_error, waited
+            nonlocal workers, first_error
             # Small jobs (a folder of ten files) share a hand-off: the worker's
             # steps run through job after job until the time budget is spent.
             steps = pending.steps()
             more = True
             while more:
-                # While more workers may start, a hand-off that mostly waits
-                # returns after ~1 ms: the next worker starts at once (a
-                # doubling, not one more per 4 ms slice).
-                waiting = (
-                    self.slow_item_seconds * 20
-                    if workers < self.max_workers
-                    else None
-                )
                 try:
                     more, wall, cpu = await anyio.to_thread.run_sync(
-                        _advance, steps, self.batch_seconds, waiting, limiter=limiter
+                        _advance, steps, self.batch_seconds, limiter=limiter
                     )
                 except Exception as exc:
                     first_error = first_error or exc
                     tg.cancel_scope.cancel()
                     return
-                if wall > self.slow_item_seconds * 20 and cpu < wall / 2:
-                    waited = True
-                    if more and workers < self.max_workers:
-                        workers += 1
-                        tg.start_soon(worker, tg)
+                totals[0] += wall
+                totals[1] += cpu
+                if (
+                    more
+                    and workers < self.max_workers
+                    and wall > self.slow_item_seconds * 20
+                    and cpu < wall / 2
+                ):
+                    workers += 1
+                    tg.start_soon(worker, tg)
 
         async with anyio.create_task_group() as tg:
             for _ in range(workers):
                 tg.start_soon(worker, tg)
         if first_error is not None:
             raise first_error
-        return waited
+        # Waiting for three quarters of the time or more: a thread that only
+        # waits for a CPU on a busy machine (it gets half of one or more) is
+        # not taken for slow storage.
+        wall, cpu = totals
+        return wall > self.slow_item_seconds * 40 and cpu < wall / 4
 
     async def _run_parallel(
         self,
