@@ -10,8 +10,10 @@ small modules.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import platform
+import random
 import shutil
 import statistics
 import sys
@@ -27,7 +29,9 @@ import anyio
 
 __all__ = [
     "LAYOUTS",
+    "LINK_CASES",
     "Layout",
+    "Order",
     "Measurement",
     "Scenario",
     "ScenarioResult",
@@ -54,6 +58,18 @@ T = TypeVar("T")
 
 Layout = Literal["flat", "nested"]
 LAYOUTS: tuple[Layout, ...] = ("flat", "nested")
+#: In which order a nested dataset lists its files: each folder's files
+#: together, round robin over the folders (as a datablock written by parallel
+#: detectors, or merged from several runs, has them), or shuffled.
+Order = Literal["grouped", "alternating", "random"]
+#: The (layout, order) cases of the link scenarios: the same file set of the
+#: nested layout in three orders, and one folder.
+LINK_CASES: tuple[tuple[Layout, Order], ...] = (
+    ("flat", "grouped"),
+    ("nested", "grouped"),
+    ("nested", "alternating"),
+    ("nested", "random"),
+)
 
 #: Number of sub-folders in the "nested" layout of the link scenarios.
 NESTED_FOLDERS = 100
@@ -132,20 +148,24 @@ def scratch_dir(settings: Settings, prefix: str) -> Iterator[Path]:
 
 @dataclass(frozen=True, slots=True)
 class TreeSpec:
-    """The shape of a dataset: ``count`` files, flat or spread over sub-folders.
+    """The shape of a dataset: ``count`` files, flat or spread over sub-folders,
+    listed in some order.
 
     The relative paths are a pure function of the spec, so a child process can
-    rebuild the same list without receiving it.
+    rebuild the same list without receiving it. Every order of a nested spec
+    lists the same files.
     """
 
     layout: Layout
     count: int
     folders: int = NESTED_FOLDERS
+    order: Order = "grouped"
 
     @property
     def label(self) -> str:
-        """E.g. ``flat 10k`` or ``nested 100k``."""
-        return f"{self.layout} {count_label(self.count)}"
+        """E.g. ``flat 10k``, ``nested 100k`` or ``nested alternating 100k``."""
+        order = "" if self.order == "grouped" else f" {self.order}"
+        return f"{self.layout}{order} {count_label(self.count)}"
 
     def subfolders(self) -> list[str]:
         """Relative sub-folders (empty for the flat layout)."""
@@ -154,17 +174,33 @@ class TreeSpec:
         return [f"d{i:03d}" for i in range(min(self.folders, self.count))]
 
     def relative_paths(self) -> list[str]:
-        """Relative file paths, in a stable order (files of one folder together)."""
+        """Relative file paths in the spec's order (grouped: files of one folder
+        together; alternating: one file of each folder in turn; random: a
+        fixed shuffle)."""
         if self.layout == "flat":
-            return [f"f{i:07d}" for i in range(self.count)]
-        subs = self.subfolders()
-        per, extra = divmod(self.count, len(subs))
-        paths: list[str] = []
-        index = 0
-        for n, sub in enumerate(subs):
-            for _ in range(per + (1 if n < extra else 0)):
-                paths.append(f"{sub}/f{index:07d}")
-                index += 1
+            paths = [f"f{i:07d}" for i in range(self.count)]
+            by_folder = [paths]
+        else:
+            subs = self.subfolders()
+            per, extra = divmod(self.count, len(subs))
+            by_folder = []
+            index = 0
+            for n, sub in enumerate(subs):
+                size = per + (1 if n < extra else 0)
+                by_folder.append(
+                    [f"{sub}/f{i:07d}" for i in range(index, index + size)]
+                )
+                index += size
+            paths = [p for files in by_folder for p in files]
+        if self.order == "alternating":
+            paths = [
+                p
+                for turn in itertools.zip_longest(*by_folder)
+                for p in turn
+                if p is not None
+            ]
+        elif self.order == "random":
+            random.Random(self.count).shuffle(paths)
         return paths
 
 
@@ -259,6 +295,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 TICK = 0.001
 #: Lag goal (p99) wherever lag is measured: the one of scenario 2 (linking).
 TARGET_LAG_P99 = 0.005
+#: Lag goal (max) while linking.
+TARGET_LAG_MAX = 0.025
 
 
 @contextlib.asynccontextmanager

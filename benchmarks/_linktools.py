@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from ._harness import TreeSpec, remove_tree
+from ._harness import TreeSpec, remove_tree, ticking
 
 __all__ = [
+    "AlinkTickerTool",
     "AlinkTool",
     "Backend",
     "CLoopTool",
@@ -226,6 +227,28 @@ class AlinkTool(AsyncLinkTool):
         async with LinkFileTransfer().connect_for_download(dataset, first) as con:
             await con.download_files(remote=remote, local=local)
         return time.perf_counter() - began
+
+
+class AlinkTickerTool(AlinkTool):
+    """alink while a task on the same loop sleeps 1 ms in a loop.
+
+    The ticker stands for a service's other requests: it competes with
+    alink's own hand-offs for the loop. Its lags are kept in :attr:`lags`
+    (the caller empties it between cases).
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(backend)
+        self.name = f"alink ({backend.name}, 1 ms ticker)"
+        self.lags: list[float] = []
+
+    async def arun(self, case: LinkCase, inputs: Any) -> float:
+        lags: list[float] = []
+        async with ticking(lags):
+            settled = len(lags)  # ticks before the run are not its lag
+            elapsed = await super().arun(case, inputs)
+        self.lags += lags[settled:]
+        return elapsed
 
 
 class NaiveThreadTool(AsyncLinkTool):

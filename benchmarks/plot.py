@@ -29,7 +29,10 @@ def series(results: dict[str, Any]) -> dict[str, dict[str, dict[int, float]]]:
         for m in scenarios.get(name, {}).get("measurements", []):
             rate = m.get("files_per_second")
             if rate:
-                layout = m["case"].split()[0]
+                words = m["case"].split()
+                if len(words) != 2:  # other orders of a layout: not drawn
+                    continue
+                layout = words[0]
                 out[layout][m["tool"]][m["files"]] = rate
     return out
 

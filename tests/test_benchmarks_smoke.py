@@ -54,13 +54,33 @@ def test_tree_spec_spreads_files_over_folders() -> None:
     assert _harness.TreeSpec("flat", 10_000).label == "flat 10k"
 
 
+def test_tree_spec_orders_list_the_same_files() -> None:
+    grouped = _harness.TreeSpec("nested", 7, folders=3).relative_paths()
+    alternating = _harness.TreeSpec(
+        "nested", 7, folders=3, order="alternating"
+    ).relative_paths()
+    assert alternating == [
+        "d000/f0000000",
+        "d001/f0000003",
+        "d002/f0000005",
+        "d000/f0000001",
+        "d001/f0000004",
+        "d002/f0000006",
+        "d000/f0000002",
+    ]
+    shuffled = _harness.TreeSpec("nested", 7, folders=3, order="random")
+    assert shuffled.relative_paths() == shuffled.relative_paths()  # fixed
+    assert sorted(shuffled.relative_paths()) == grouped
+    assert shuffled.label == "nested random 7"
+
+
 def test_throughput_runs_every_tool_and_cleans_up(
     settings: _harness.Settings, tmp_path: Path
 ) -> None:
     result = link_throughput.run(settings)
 
     tools = [t.name for t in link_throughput.make_tools()]
-    cases = ["flat 24", "nested 24"]
+    cases = ["flat 24", "nested 24", "nested alternating 24", "nested random 24"]
     got = {(m.case, m.tool): m for m in result.measurements}
     assert set(got) == {(c, t) for c in cases for t in tools}
     for m in result.measurements:
@@ -70,11 +90,16 @@ def test_throughput_runs_every_tool_and_cleans_up(
         assert got[case, "python loop"].seconds
         assert got[case, "alink (asyncio)"].seconds
         assert got[case, "alink (trio)"].seconds
+        lag = got[case, "alink (trio, 1 ms ticker)"].extra["lag"]
+        assert lag["p50"] <= lag["p99"] <= lag["max"]
     assert list(tmp_path.iterdir()) == []  # every scratch tree was removed
 
     report = result.markdown()
     assert "| flat 24 |" in report
+    assert "| nested random 24 |" in report
     assert "alink (asyncio) ≤ 1.1" in report
+    assert "alink (trio) ≤ 1.25" in report
+    assert "faster than Scitacean" in report
     json.dumps(result.to_json())
 
 
@@ -84,8 +109,13 @@ def test_responsiveness_measures_loop_lag(
     monkeypatch.setattr(responsiveness, "IDLE_SECONDS", 0.02)
     result = responsiveness.run(settings)
 
-    alink = {m.tool: m for m in result.measurements if m.tool.startswith("alink")}
-    assert set(alink) == {"alink (asyncio)", "alink (trio)"}
+    alink = {
+        (m.tool, m.case): m for m in result.measurements if m.tool.startswith("alink")
+    }
+    cases = ["flat 24", "nested 24", "nested alternating 24", "nested random 24"]
+    assert set(alink) == {
+        (f"alink ({loop})", case) for loop in ("asyncio", "trio") for case in cases
+    }
     for m in alink.values():
         lag = m.extra["lag"]
         assert lag["p50"] <= lag["p99"] <= lag["max"]

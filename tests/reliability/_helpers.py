@@ -51,7 +51,7 @@ from typing import Any
 import pytest
 
 from alink import Dataset, RemotePath
-from alink.transfer import _copy_ops, _fs, _staging
+from alink.transfer import _copy_ops, _fs, _sources, _staging
 from alink.transfer._engine import Engine
 from alink.transfer.copy import CopyDownloadConnection, CopyFileTransfer
 from alink.transfer.link import LinkDownloadConnection, LinkFileTransfer
@@ -448,8 +448,11 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
             FaultyOperation(LinkDownloadConnection._operation, faults),
         )
         patch.setattr(CopyDownloadConnection, "_prepare_operation", prepare)
+        patch.setattr(_sources, "os", proxy)
         patch.setattr(
-            _fs, "check_sources", _steps_in_phase(faults, "check", _fs.check_sources)
+            _sources,
+            "check_sources",
+            _steps_in_phase(faults, "check", _sources.check_sources),
         )
         for func, name in [
             ("ensure_dirs", "dirs"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import posixpath
+import random
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -25,8 +27,6 @@ from alink.transfer._plan import (
     find_duplicates,
     parent_runs,
     plan_pairs,
-    run_indices,
-    run_length,
 )
 
 SRC = "/data/ds"
@@ -112,16 +112,64 @@ def test_find_duplicates_in_order() -> None:
     assert find_duplicates([]) == []
 
 
-def test_layout_groups_runs_by_folder() -> None:
+def test_layout_counts_files_by_folder() -> None:
     sources = ["/a/x", "/a/y", "/b/y", "/a/z", "/w"]
     plan = plan_pairs("/", sources, ["/o/1", "/o/2", "/p/3", "/o/4", "/5"], cwd="/")
     layout = Layout()
     layout.add(plan.sources, 0, plan.targets[0:2])
     layout.add(plan.sources, 2, plan.targets[2:5])
-    assert layout.remote_runs == {"/a": [(0, 2), (3, 4)], "/b": [(2, 3)], "/": [(4, 5)]}
+    assert layout.remote == {
+        "/a": ["/a/x", "/a/y", "/a/z"],
+        "/b": ["/b/y"],
+        "/": ["/w"],
+    }
+    assert list(layout.remote) == ["/a", "/b", "/"]  # first appearance
     assert layout.local_folders == {"/o": 3, "/p": 1, "/": 1}
-    assert list(run_indices(layout.remote_runs["/a"])) == [0, 1, 3]
-    assert run_length(layout.remote_runs["/a"]) == 3
+
+
+def _layout_of(paths: list[str], slice_size: int) -> Layout:
+    layout = Layout()
+    for a in range(0, len(paths), slice_size):
+        layout.add(paths, a, paths[a : a + slice_size])
+    return layout
+
+
+@pytest.mark.parametrize("slice_size", [1, 7, 4096])
+def test_layout_is_the_same_for_every_order(slice_size: int) -> None:
+    grouped = [f"/r/d{i // 1000:03d}/f{i:07d}" for i in range(5000)]
+    # d000/f0000000, d001/f0000001000, ..., d000/f0000001, ...
+    alternating = sorted(grouped, key=lambda p: int(p[-7:]) % 1000)
+    grouped += ["/r/lone/a", "/r/pair/a", "/r/pair/b"]
+    alternating += ["/r/pair/a", "/r/lone/a", "/r/pair/b"]
+    shuffled = grouped[:]
+    random.Random(5).shuffle(shuffled)
+    reference = _layout_of(grouped, slice_size)
+    assert len(reference.remote["/r/d001"]) == 1000
+    assert reference.remote["/r/pair"] == ["/r/pair/a", "/r/pair/b"]
+    for paths in (alternating, shuffled):
+        layout = _layout_of(paths, slice_size)
+        assert layout.remote.keys() == reference.remote.keys()
+        for folder, wanted in layout.remote.items():
+            # Each folder's paths, in input order.
+            assert wanted == [p for p in paths if posixpath.dirname(p) == folder]
+        assert layout.local_folders == reference.local_folders
+
+
+@given(
+    st.lists(
+        st.sampled_from(["/a/x", "/a/y", "/b/x", "/x", "/a/b/x", "/c/y"]), max_size=80
+    ),
+    st.integers(1, 20),
+)
+def test_layout_matches_a_plain_grouping(paths: list[str], slice_size: int) -> None:
+    layout = _layout_of(paths, slice_size)
+    first_seen = dict.fromkeys(map(posixpath.dirname, paths))
+    assert list(layout.remote) == list(first_seen)
+    for folder, wanted in layout.remote.items():
+        assert wanted == [p for p in paths if posixpath.dirname(p) == folder]
+    assert layout.local_folders == dict(
+        collections.Counter(posixpath.dirname(p) for p in paths)
+    )
 
 
 def test_planning_in_slices_equals_planning_at_once() -> None:

@@ -16,7 +16,7 @@ import anyio.to_thread
 from .._errors import FileNotAccessibleError, UnsafePathError
 from .._names import summarise
 from .._paths import RemotePath
-from . import _fs, _plan
+from . import _fs, _plan, _sources
 from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 from ._staging import Staging
 
@@ -294,6 +294,8 @@ class DownloadConnectionBase:
             engine, self._source, remote, local, replace, cwd=os.getcwd()
         )
         await self._check_sources(plan, layout, remote)
+        # The check's lists of paths are no longer needed: freed off the loop.
+        await anyio.to_thread.run_sync(layout.remote.clear)
         folders = layout.local_folders
         staging = await self._plan_staging(folders)
         operation = await self._prepare_operation(folders, staging)
@@ -329,17 +331,29 @@ class DownloadConnectionBase:
         layout: _plan.Layout,
         remote: Sequence[RemotePath | str],
     ) -> None:
-        report = _fs.SourceReport()
-        # One job per remote folder: on high-latency storage several folders
-        # are checked at once.
-        await self._options.engine.run_steps(
-            _fs.check_sources(
-                plan.sources, folder, runs, self._roots, report, self._source
-            )
-            for folder, runs in layout.remote_runs.items()
+        check = _sources.SourceCheck(
+            plan.sources, layout.remote, self._roots, self._source
         )
+        # Each stage's jobs (one per remote folder, say) may run on several
+        # threads at once: on high-latency storage their waits overlap. Once
+        # a stage has shown that the storage is slow, the next one starts
+        # with every worker instead of adding them one by one.
+        engine = self._options.engine
+        slow = False
+        try:
+            for jobs in check.stages():
+                if slow:
+                    check.open_base()  # fewer path lookups (see there)
+                slow = await engine.run_steps(
+                    (_sources.check_sources(check, job) for job in jobs),
+                    workers=min(len(jobs), engine.max_workers) if slow else 1,
+                )
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(check.close)
+        report = check.report
         if report.escaping:
-            escaping = [plan.sources[i] for i in sorted(report.escaping)]
+            escaping = [plan.sources[i] for i in report.escaping]
             raise UnsafePathError(
                 _describe(
                     "remote file(s) are symlinks that resolve outside the dataset's"
@@ -354,14 +368,14 @@ class DownloadConnectionBase:
                 parts.append(
                     _describe(
                         "remote file(s) do not exist",
-                        [plan.sources[i] for i in sorted(report.missing)],
+                        [plan.sources[i] for i in report.missing],
                     )
                 )
             if report.not_files:
                 parts.append(
                     _describe(
                         "remote path(s) are not regular files",
-                        [plan.sources[i] for i in sorted(report.not_files)],
+                        [plan.sources[i] for i in report.not_files],
                     )
                 )
             paths = [_as_remote(remote[i]) for i in bad]

@@ -312,7 +312,8 @@ class Engine:
         jobs: Iterable[Iterator[object]],
         *,
         limiter: anyio.CapacityLimiter | None = None,
-    ) -> None:
+        workers: int = 1,
+    ) -> bool:
         """Drive generators of work steps on worker threads to their ends.
 
         Each hand-off runs steps for about ``batch_seconds``, so long
@@ -320,13 +321,19 @@ class Engine:
         event loop's thread gets the GIL between hand-offs instead of waiting
         for the interpreter's switch interval. Jobs start on one worker;
         while steps mostly wait on I/O (high-latency storage), more workers
-        take further jobs at once, up to ``max_workers``. The first error
+        take further jobs at once, up to ``max_workers``; ``workers`` start
+        at once (a caller that knows the storage is slow). The first error
         stops the rest and is raised.
+
+        Returns whether the steps mostly waited (slow storage: their threads
+        ran for under a quarter of their time): a next batch of jobs on the
+        same storage may start with more workers.
         """
         pending = _SharedJobs(jobs)
         limiter = limiter or anyio.CapacityLimiter(self.max_workers)
-        workers = 1
+        workers = max(1, min(workers, self.max_workers))
         first_error: BaseException | None = None
+        totals = [0.0, 0.0]  # wall and thread CPU seconds of every hand-off
 
         async def worker(tg: anyio.abc.TaskGroup) -> None:
             nonlocal workers, first_error
@@ -343,6 +350,8 @@ class Engine:
                     first_error = first_error or exc
                     tg.cancel_scope.cancel()
                     return
+                totals[0] += wall
+                totals[1] += cpu
                 if (
                     more
                     and workers < self.max_workers
@@ -353,9 +362,15 @@ class Engine:
                     tg.start_soon(worker, tg)
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(worker, tg)
+            for _ in range(workers):
+                tg.start_soon(worker, tg)
         if first_error is not None:
             raise first_error
+        # Waiting for three quarters of the time or more: a thread that only
+        # waits for a CPU on a busy machine (it gets half of one or more) is
+        # not taken for slow storage.
+        wall, cpu = totals
+        return wall > self.slow_item_seconds * 40 and cpu < wall / 4
 
     async def _run_parallel(
         self,

@@ -7,297 +7,34 @@ where possible (one directory listing instead of thousands of ``stat``).
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import errno
-import itertools
-import operator
 import os
 import stat
 from collections.abc import (
     Callable,
     Collection,
     Container,
-    Generator,
     Iterable,
-    Iterator,
     Sequence,
 )
-from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = [
     "Operation",
-    "SourceReport",
     "SymlinkOperation",
     "apply_batch",
-    "check_sources",
     "changed_folders",
     "ensure_dirs",
     "is_inside",
     "undo_spans",
 ]
 
-#: Up to this many wanted names in a folder, ``lstat`` each; above, list the
-#: folder. On network storage a listing costs about as many round trips as
-#: two ``lstat`` calls, whatever the folder's size.
-_STAT_EACH_LIMIT = 2
-
-
 def is_inside(path: str, root: str) -> bool:
     """Whether ``path`` is ``root`` or below it, comparing whole segments."""
     if root == "/":
         return path.startswith("/")
     return path == root or path.startswith(root + "/")
-
-
-@dataclass(slots=True)
-class SourceReport:
-    """What checking the remote files found, as indices into the plan."""
-
-    missing: list[int] = field(default_factory=list)
-    not_files: list[int] = field(default_factory=list)
-    escaping: list[int] = field(default_factory=list)
-
-    def extend(self, other: SourceReport) -> None:
-        self.missing.extend(other.missing)
-        self.not_files.extend(other.not_files)
-        self.escaping.extend(other.escaping)
-
-
-def _classify(
-    path: str,
-    mode: int | None,
-    is_link: bool,
-    roots: Sequence[str] | None,
-) -> str | None:
-    """``None`` for a usable file, else 'missing', 'not_files' or 'escaping'."""
-    if is_link:
-        real = os.path.realpath(path)
-        if roots is not None and not any(is_inside(real, r) for r in roots):
-            return "escaping"
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:
-            return "missing"  # dangling link
-    if mode is None:
-        return "missing"
-    return None if stat.S_ISREG(mode) else "not_files"
-
-
-#: Units of work (entries listed, files looked at) between two yields of a
-#: checking generator: its driver may hand the event loop a turn there.
-_STEP = 1024
-
-#: Wanted files in one folder above which a listing is matched against the
-#: plan's sorted paths by binary search rather than through a set: a set of
-#: a million paths costs 32-64 MB, the search ~0.15 µs more an entry.
-_SET_LIMIT = 1 << 18
-
-
-def check_sources(
-    sources: Sequence[str],
-    folder: str,
-    runs: Sequence[tuple[int, int]],
-    roots: Sequence[str] | None,
-    report: SourceReport,
-    base: str | None = None,
-) -> Iterator[None]:
-    """Check that the ``sources`` in ``runs``, all directly inside ``folder``,
-    are regular files; findings go into ``report``.
-
-    A generator: it does the work in steps, yielding between them, so one
-    huge folder does not hold a worker thread (and the GIL) in one piece.
-    ``runs`` are ``(start, stop)`` ranges of indices into ``sources``.
-    ``roots``, when given, are real (symlink-free) folders that every file
-    and folder must resolve into; a symlink leading elsewhere is reported as
-    escaping. ``base`` is the dataset's source folder, known to resolve into
-    ``roots``: only the folders between it and ``folder`` need a look.
-    """
-    indices = (i for start, stop in runs for i in range(start, stop))
-    if roots is not None:
-        try:
-            leads_out = _leads_out(folder, base, roots)
-        except OSError:
-            # The folder cannot be looked at: its files are not accessible.
-            report.missing.extend(indices)
-            return
-        if leads_out:
-            report.escaping.extend(indices)
-            return
-    if sum(stop - start for start, stop in runs) <= _STAT_EACH_LIMIT:
-        _check_each(sources, indices, roots, report)
-        yield
-    else:
-        yield from _check_listing(sources, folder, runs, roots, report)
-
-
-def _leads_out(folder: str, base: str | None, roots: Sequence[str]) -> bool:
-    """Whether ``folder`` resolves outside every root.
-
-    Below ``base`` only the folders that are symlinks are resolved: one
-    ``lstat`` per level instead of a full ``realpath`` (a round trip per
-    level of the whole path on network storage).
-    """
-    if base is None or not is_inside(folder, base) or folder == base:
-        real = os.path.realpath(folder)
-        return not any(is_inside(real, r) for r in roots)
-    probe = base
-    for part in folder[len(base) + 1 :].split("/"):
-        probe = f"{probe}/{part}"
-        try:
-            is_link = stat.S_ISLNK(os.lstat(probe).st_mode)
-        except (FileNotFoundError, NotADirectoryError):
-            return False  # missing: the listing reports it
-        if is_link:
-            real = os.path.realpath(probe)
-            return not any(is_inside(real, r) for r in roots) or _leads_out(
-                folder, None, roots
-            )
-    return False
-
-
-def _check_each(
-    sources: Sequence[str],
-    indices: Iterable[int],
-    roots: Sequence[str] | None,
-    report: SourceReport,
-) -> None:
-    """Few files in a folder: one ``lstat`` each is cheaper than a listing."""
-    for i in indices:
-        try:
-            st = os.lstat(sources[i])
-        except OSError:
-            report.missing.append(i)
-            continue
-        verdict = _classify(sources[i], st.st_mode, stat.S_ISLNK(st.st_mode), roots)
-        if verdict is not None:
-            getattr(report, verdict).append(i)
-
-
-def _check_listing(
-    sources: Sequence[str],
-    folder: str,
-    runs: Sequence[tuple[int, int]],
-    roots: Sequence[str] | None,
-    report: SourceReport,
-) -> Iterator[None]:
-    """Many files in a folder: one listing answers them all (and their types).
-
-    The wanted paths are the plan's own strings, so the lookup set costs one
-    reference per file; each regular file in the listing strikes its path
-    off, and only what remains needs a closer look. A huge sorted run is
-    matched without a set (:func:`_check_sorted_listing`).
-    """
-    if len(runs) == 1 and runs[0][1] - runs[0][0] > _SET_LIMIT:
-        start, stop = runs[0]
-        if (yield from _is_sorted(sources, start, stop)):
-            yield from _check_sorted_listing(
-                sources, folder, start, stop, roots, report
-            )
-            return
-    wanted: set[str] = set()
-    for start, stop in runs:
-        for a in range(start, stop, _STEP * 4):
-            wanted.update(sources[a : min(stop, a + _STEP * 4)])
-            yield
-    others: dict[str, os.DirEntry[str]] = {}
-    discard = wanted.discard
-    try:
-        for entries in _listed(folder):
-            for entry in entries:
-                if entry.is_file(follow_symlinks=False):
-                    discard(entry.path)
-                elif entry.path in wanted:
-                    others[entry.path] = entry
-            yield
-    except (FileNotFoundError, NotADirectoryError):
-        report.missing.extend(i for start, stop in runs for i in range(start, stop))
-        return
-    if not wanted:
-        return
-    for i in (i for start, stop in runs for i in range(start, stop)):
-        path = sources[i]
-        if path in wanted:
-            _report_unlisted(i, path, others.get(path), roots, report)
-
-
-def _listed(folder: str) -> Iterator[list[os.DirEntry[str]]]:
-    """The entries of ``folder``, ``_STEP`` at a time (one listing)."""
-    with os.scandir(folder) as listing:
-        yield from iter(lambda: list(itertools.islice(listing, _STEP)), [])
-
-
-def _report_unlisted(
-    index: int,
-    path: str,
-    entry: os.DirEntry[str] | None,
-    roots: Sequence[str] | None,
-    report: SourceReport,
-) -> None:
-    """Report a wanted file that is not a regular file in its folder's listing.
-
-    ``entry`` is its listing entry, ``None`` if it was not listed at all.
-    """
-    if entry is None:
-        report.missing.append(index)
-    elif entry.is_symlink():
-        verdict = _classify(path, None, True, roots)
-        if verdict is not None:
-            getattr(report, verdict).append(index)
-    else:
-        report.not_files.append(index)
-
-
-def _is_sorted(
-    sources: Sequence[str], start: int, stop: int
-) -> Generator[None, None, bool]:
-    """Whether ``sources[start:stop]`` strictly increase, checked in steps."""
-    step = _STEP * 16
-    for a in range(start, stop - 1, step):
-        b = min(stop, a + step + 1)  # overlap by one: compare across steps
-        if not all(map(operator.lt, sources[a : b - 1], sources[a + 1 : b])):
-            return False
-        yield
-    return True
-
-
-def _check_sorted_listing(
-    sources: Sequence[str],
-    folder: str,
-    start: int,
-    stop: int,
-    roots: Sequence[str] | None,
-    report: SourceReport,
-) -> Iterator[None]:
-    """Like :func:`_check_listing`, for a huge sorted run of files in one folder.
-
-    Each listed entry is looked up by binary search in ``sources``, and what
-    was found is one byte per file: memory stays at a megabyte per million
-    files instead of a set of them all.
-    """
-    found = bytearray(stop - start)
-    others: dict[int, os.DirEntry[str]] = {}
-    search = bisect.bisect_left
-    try:
-        for entries in _listed(folder):
-            for entry in entries:
-                path = entry.path
-                i = search(sources, path, start, stop)
-                if i < stop and sources[i] == path:
-                    if entry.is_file(follow_symlinks=False):
-                        found[i - start] = 1
-                    else:
-                        others[i] = entry
-            yield
-    except (FileNotFoundError, NotADirectoryError):
-        report.missing.extend(range(start, stop))
-        return
-    offset = found.find(0)
-    while offset >= 0:
-        i = start + offset
-        _report_unlisted(i, sources[i], others.get(i), roots, report)
-        offset = found.find(0, offset + 1)
 
 
 def _remember_times(

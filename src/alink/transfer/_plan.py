@@ -12,6 +12,7 @@ import operator
 import os
 import posixpath
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PosixPath, PurePosixPath
@@ -28,10 +29,11 @@ __all__ = [
     "Texts",
     "absolute_remote",
     "find_duplicates",
+    "FEW",
     "Layout",
+    "count_folders",
+    "group_by_folder",
     "parent_runs",
-    "run_indices",
-    "run_length",
     "plan_pairs",
     "plan_slice",
 ]
@@ -562,20 +564,26 @@ def check_no_duplicates(targets: Sequence[str]) -> None:
     check.check()
 
 
-Runs = list[tuple[int, int]]
+#: A remote folder with at most this many wanted files has each one looked
+#: at (``lstat``) instead of being listed: on network storage a listing costs
+#: about as many round trips as two ``lstat`` calls, whatever its size.
+FEW = 2
 
 
 @dataclass(slots=True)
 class Layout:
-    """Where a plan's files are: remote folders and the local folders needed.
+    """Where a plan's files are: the remote folders and the local ones.
 
-    Remote folders map to runs ``(start, stop)`` of consecutive plan indices,
-    not to one index per file: inputs are usually grouped by folder, and a
-    million small ``int`` objects would cost tens of megabytes. Local folders
-    map to how many files each receives.
+    Grouped in one pass whatever the order of the files: grouped inputs (the
+    usual case) a run of one folder at a time, others path by path, so a
+    list that alternates between folders costs the same as a grouped one.
+    ``remote`` maps each remote folder to its wanted paths (the plan's own
+    strings, one reference each, in input order); ``local_folders`` maps
+    each local folder to how many files it receives. Folders appear in the
+    order of their first file.
     """
 
-    remote_runs: dict[str, Runs] = field(default_factory=dict)
+    remote: dict[str, list[str]] = field(default_factory=dict)
     local_folders: dict[str, int] = field(default_factory=dict)
 
     def add(self, sources: Sequence[str], start: int, targets: Sequence[str]) -> None:
@@ -584,11 +592,72 @@ class Layout:
         ``sources`` are all the plan's remote paths, ``targets`` the new
         pairs' local paths as text.
         """
-        for parent, a, b in parent_runs(sources, start, start + len(targets)):
-            _add_run(self.remote_runs.setdefault(parent, []), a, b)
-        folders = self.local_folders
-        for parent, a, b in parent_runs(targets, 0, len(targets)):
-            folders[parent] = folders.get(parent, 0) + b - a
+        group_by_folder(sources, start, start + len(targets), self.remote)
+        count_folders(targets, 0, len(targets), self.local_folders)
+
+
+#: Runs of one folder after which grouping checks how long they are on
+#: average, and the average below which it goes on path by path.
+_RUNS_BEFORE_SWITCH = 16
+_SHORT_RUN = 64
+
+
+def _short_runs(runs: int, covered: int) -> bool:
+    """Whether ``runs`` runs covering ``covered`` paths say "not grouped"."""
+    return runs >= _RUNS_BEFORE_SWITCH and covered < runs * _SHORT_RUN
+
+
+def group_by_folder(
+    paths: Sequence[str], start: int, stop: int, groups: dict[str, list[str]]
+) -> None:
+    """Append each of ``paths[start:stop]`` to its parent folder's list in ``groups``.
+
+    Grouped paths are taken run by run (:func:`parent_runs`, a few C-level
+    searches a run); as soon as the runs turn out short (paths that
+    alternate between folders, or in random order) the rest of the slice
+    goes path by path, so the cost does not depend on the order.
+    """
+    for runs, (parent, a, b) in enumerate(parent_runs(paths, start, stop), 1):
+        group = groups.get(parent)
+        if group is None:
+            groups[parent] = list(paths[a:b])
+        else:
+            group.extend(paths[a:b])
+        if _short_runs(runs, b - start):
+            _group_each(paths, b, stop, groups)
+            return
+
+
+def _group_each(
+    paths: Sequence[str], start: int, stop: int, groups: dict[str, list[str]]
+) -> None:
+    """:func:`group_by_folder` for ungrouped paths: one split each."""
+    get = groups.get
+    for path in paths[start:stop]:
+        parent = path[: path.rindex("/")] or "/"
+        group = get(parent)
+        if group is None:
+            groups[parent] = [path]
+        else:
+            group.append(path)
+
+
+def count_folders(
+    paths: Sequence[str], start: int, stop: int, counts: dict[str, int]
+) -> None:
+    """Add how many of ``paths[start:stop]`` each parent folder holds to ``counts``.
+
+    Like :func:`group_by_folder`: run by run while the paths are grouped,
+    else one split a path and one C-level count.
+    """
+    for runs, (parent, a, b) in enumerate(parent_runs(paths, start, stop), 1):
+        counts[parent] = counts.get(parent, 0) + b - a
+        if _short_runs(runs, b - start):
+            parents = [path[: path.rindex("/")] for path in paths[b:stop]]
+            for folder, n in Counter(parents).items():
+                folder = folder or "/"
+                counts[folder] = counts.get(folder, 0) + n
+            return
 
 
 def parent_runs(
@@ -631,13 +700,6 @@ def _directly_in(path: str, prefix: str) -> bool:
     return path.startswith(prefix) and path.find("/", len(prefix)) < 0
 
 
-def _add_run(runs: Runs, start: int, stop: int) -> None:
-    if runs and runs[-1][1] == start:
-        runs[-1] = (runs[-1][0], stop)
-    else:
-        runs.append((start, stop))
-
-
 def _uniform_parent(paths: Sequence[str], start: int, stop: int) -> str | None:
     """The folder holding all of ``paths[start:stop]`` directly, if there is one.
 
@@ -655,14 +717,3 @@ def _uniform_parent(paths: Sequence[str], start: int, stop: int) -> str | None:
     ):
         return parent or "/"
     return None
-
-
-def run_indices(runs: Runs) -> Iterator[int]:
-    """Every index in ``runs``, in order."""
-    for start, stop in runs:
-        yield from range(start, stop)
-
-
-def run_length(runs: Runs) -> int:
-    """How many indices ``runs`` hold."""
-    return sum(stop - start for start, stop in runs)
