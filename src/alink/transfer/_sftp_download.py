@@ -208,7 +208,7 @@ async def check_remote(
 
     if roots is not None:
         # Folders below the source folder may be symlinks leading out.
-        folders = iter([f for f in layout.remote_runs if f != source])
+        folders = iter([f for f in layout.remote if f != source])
 
         async def check_folder() -> None:
             for folder in folders:
