@@ -168,6 +168,24 @@ def test_messages_are_one_line() -> None:
     )
 
 
+def test_a_refused_link_names_the_local_path_first() -> None:
+    # os.symlink(remote, local) on a read-only target: the local path is the
+    # one that could not be written.
+    error = OSError(
+        30, "Read-only file system", "/facility/raw/a.dat", None, "/t/a.dat"
+    )
+    code, message = classify(error)
+    assert code == ExitCode.FILESYSTEM
+    assert message == "Read-only file system: /t/a.dat (from /facility/raw/a.dat)"
+
+
+def test_a_huge_message_is_cut_to_one_readable_line() -> None:
+    code, message = classify(ValueError("x" * 50_000))
+    assert code == ExitCode.INVALID_DATASET
+    assert len(message) <= 800
+    assert message.endswith("(cut; --debug shows it all)")
+
+
 def test_exit_codes_are_documented() -> None:
     """docs/cli.md has a row ``| N | NAME | ... |`` for every exit code, and
     ``alink --help`` mentions each code."""
