@@ -121,9 +121,7 @@ def _os_text(error: OSError, fallback: str) -> str:
     path, the one that could not be written, and then where it should lead.
     """
     if error.strerror and error.filename2 is not None:
-        return (
-            f"{error.strerror}: {error.filename2!s} (making it from {error.filename!s})"
-        )
+        return f"{error.strerror}: {error.filename2!s} (from {error.filename!s})"
     if error.strerror and error.filename is not None:
         return f"{error.strerror}: {error.filename!s}"
     return " ".join(str(error).split()) or fallback

@@ -310,9 +310,10 @@ class SFTPServer:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 return False
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.5
-            ) as probe:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.5) as probe,
+            ):
                 # sshd speaks first: its banner says it is the one listening.
                 probe.settimeout(2)
                 if probe.recv(4).startswith(b"SSH-"):

@@ -30,6 +30,7 @@ __all__ = [
     "undo_spans",
 ]
 
+
 def is_inside(path: str, root: str) -> bool:
     """Whether ``path`` is ``root`` or below it, comparing whole segments."""
     if root == "/":

@@ -279,9 +279,7 @@ async def check_remote(
             ("remote path(s) are not regular files", report.not_files),
         ):
             if found_list:
-                parts.append(
-                    _describe(kind, [sources[i] for i in sorted(found_list)])
-                )
+                parts.append(_describe(kind, [sources[i] for i in sorted(found_list)]))
         paths = [_as_remote(remote[i]) for i in bad]
         raise FileNotAccessibleError(
             "; ".join(parts) + f" (on {session.settings.where}); nothing was created",

@@ -365,9 +365,7 @@ class _Upload:
         return problems
 
 
-async def _safe_stat(
-    sftp: asyncssh.SFTPClient, path: str
-) -> asyncssh.SFTPAttrs | None:
+async def _safe_stat(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
     try:
         return await _stat(sftp, path)
     except Exception:
@@ -445,9 +443,7 @@ async def upload(
         raise
     state.uploaded.update(job.placed)
     state.created_dirs.extend(job.dirs)
-    return [
-        _uploaded(file, st) for file, st in zip(files, stats, strict=True)
-    ]
+    return [_uploaded(file, st) for file, st in zip(files, stats, strict=True)]
 
 
 def _uploaded(file: File, st: os.stat_result) -> File:

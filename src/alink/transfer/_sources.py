@@ -37,6 +37,7 @@ from ._plan import FEW
 
 __all__ = ["Job", "SourceCheck", "SourceReport", "check_sources", "classify"]
 
+
 @dataclass(slots=True)
 class SourceReport:
     """What checking the remote files found, as plan indices in input order."""
