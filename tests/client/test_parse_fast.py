@@ -24,7 +24,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from alink import Dataset, File, RemotePath, ScicatCommError
-from alink._model import _slot_extra, _slot_remote_path, _with_local_path
+from alink._model import (
+    _CatalogueEntry,
+    _slot_extra,
+    _slot_remote_path,
+    _with_local_path,
+)
 from alink.client import _parse, _runs
 from alink.testing import make_dataset
 
@@ -88,7 +93,7 @@ def _assert_same(body: bytes, max_files: int = 10**6) -> str:
 
     def fast_read() -> Dataset:
         dataset = _fast(buffer, max_files)
-        lazy = any(type(_slot_extra(f)) is msgspec.Raw for f in dataset.files)
+        lazy = any(type(_slot_extra(f)) is _CatalogueEntry for f in dataset.files)
         way[0] = "fast" if lazy else "general"
         return dataset
 
@@ -146,7 +151,7 @@ def test_a_typical_body_takes_the_fast_path(encoding: str, small_runs: None) -> 
     body = ENCODINGS[encoding](_body([_entry(i) for i in range(50)], blocks=3))
     dataset = _fast(body)
     assert len(dataset.files) == 50
-    assert all(type(_slot_extra(f)) is msgspec.Raw for f in dataset.files)
+    assert all(type(_slot_extra(f)) is _CatalogueEntry for f in dataset.files)
     assert all(type(_slot_remote_path(f)) is str for f in dataset.files)
     _assert_same(body)
 
@@ -160,13 +165,13 @@ def test_a_generated_dataset_takes_the_fast_path() -> None:
     )
     body = msgspec.json.encode({**ds, "origdatablocks": blocks})
     dataset = _fast(body)
-    assert all(type(_slot_extra(f)) is msgspec.Raw for f in dataset.files)
+    assert all(type(_slot_extra(f)) is _CatalogueEntry for f in dataset.files)
     _assert_same(body)
 
 
 def test_extra_is_decoded_on_first_read_and_kept() -> None:
     file = _fast(ENCODINGS["compact"](_body([_entry(7)]))).files[0]
-    assert type(_slot_extra(file)) is msgspec.Raw
+    assert type(_slot_extra(file)) is _CatalogueEntry
     extra = file.extra
     assert type(extra) is dict
     assert list(extra) == ["path", "size", "chk", "time", "uid", "perm"]
@@ -203,8 +208,8 @@ def test_an_unread_extra_behaves_as_the_mapping(use: Callable[[File], Any]) -> N
 def test_a_download_keeps_extra_unread() -> None:
     file = _fast(ENCODINGS["compact"](_body([_entry(1)]))).files[0]
     local = _with_local_path(file, __import__("pathlib").Path("/t/x"))
-    assert type(_slot_extra(local)) is msgspec.Raw
-    assert type(_slot_extra(file)) is msgspec.Raw
+    assert type(_slot_extra(local)) is _CatalogueEntry
+    assert type(_slot_extra(file)) is _CatalogueEntry
     assert local == file.downloaded(local_path="/t/x")
     assert local.extra == file.extra
 

@@ -37,9 +37,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
+
+from .._model import _CatalogueEntry
 
 __all__ = ["RUN_BYTES", "Cut", "Entry", "Run", "cut_steps", "runs_by_block"]
 
@@ -56,28 +58,18 @@ _COLON, _COMMA, _OPEN, _CLOSE = 0x3A, 0x2C, 0x5B, 0x5D
 _BRACE_OPEN, _BRACE_CLOSE = 0x7B, 0x7D
 
 
-class Entry(msgspec.Struct, gc=False):
-    """The fields of a catalogue entry that make a ``File``, with the types
-    ``alink._model._files_of_block`` accepts (anything else: the general
-    path). Other fields are skipped here and kept in the raw JSON."""
-
-    path: Annotated[str, msgspec.Meta(min_length=1)]
-    size: Annotated[int, msgspec.Meta(ge=0)] = 0
-    chk: str | None = None
-    time: str | None = None
-
+Entry = _CatalogueEntry
 
 _ENTRIES = msgspec.json.Decoder(list[Entry])
-_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Consecutive entries of a file list; ``raws[i]`` is the JSON text of
-    ``entries[i]``."""
+    """Consecutive entries of a file list, and their JSON text (a view into
+    the body, without the brackets)."""
 
     entries: list[Entry]
-    raws: list[msgspec.Raw]
+    text: memoryview
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,17 +106,16 @@ def _decode_run(body: bytearray, first: int, last: int) -> Run | _Malformed | No
     before, after = first - 1, last + 1
     saved = body[before], body[after]
     body[before], body[after] = _OPEN, _CLOSE
-    view = memoryview(body)[before : after + 1]
+    view = memoryview(body)
     try:
-        entries = _ENTRIES.decode(view)
-        raws = _RAWS.decode(view)
+        entries = _ENTRIES.decode(view[before : after + 1])
     except msgspec.ValidationError:
         return None
     except msgspec.DecodeError:
         return _MALFORMED
     finally:
         body[before], body[after] = saved
-    return Run(entries, raws)
+    return Run(entries, view[first:after])
 
 
 def _next_gap(body: bytearray, start: int, end: int) -> tuple[int, int]:
