@@ -486,7 +486,10 @@ class Dataset:
         path = file.remote_path.posix
         # Keep the server's spelling when it names the same file.
         original = out.get("path")
-        if not (isinstance(original, str) and RemotePath(original) == path):
+        if not (
+            isinstance(original, str)
+            and (original == path or RemotePath(original) == path)
+        ):
             out["path"] = path
         out["size"] = file.size
         if file.creation_time is not None:
