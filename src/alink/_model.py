@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-from collections import deque
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from itertools import repeat
 from os import PathLike, fspath
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import msgspec
 
@@ -553,61 +553,88 @@ class _LazyRemotePath:
 File.remote_path = _LazyRemotePath(File.__dict__["remote_path"])  # type: ignore[assignment,misc]
 
 
-class _CatalogueEntry(
-    msgspec.Struct,
-    gc=False,
-    rename={"run": "alink's run", "at": "alink's place in the run"},
-):
+class _CatalogueEntry(msgspec.Struct, gc=False, rename={"at": "alink's place"}):
     """A catalogue entry decoded typed, with only the fields that make a
     :class:`File`, typed as :func:`_files_of_block` accepts them (an entry
     of another shape makes the decoder fail, and the general path is used).
 
     Not tracked by the garbage collector (``gc=False``: it holds strings,
-    numbers and its run, never a cycle). A file built from it keeps it in
-    its ``extra`` slot until that is read (see :class:`_LazyExtra`): ``run``
-    and ``at`` say where its JSON is. They are set after decoding, whatever
-    the JSON held under their (unlikely) names.
+    numbers and its class, never a cycle). A file built from it keeps it in
+    its ``extra`` slot until that is read (see :class:`_LazyExtra`). Each
+    dataset decodes its entries as a subclass of its own (see
+    :func:`_entry_type`) whose ``_table`` holds the dataset's JSON, and
+    ``at`` numbers the entries as they are decoded.
     """
+
+    _table: ClassVar[_EntryTable]
 
     path: Annotated[str, msgspec.Meta(min_length=1)]
     size: Annotated[int, msgspec.Meta(ge=0)] = 0
     chk: str | None = None
     time: str | None = None
-    run: Any = None
-    at: Any = 0
+    at: int = 0
 
 
-#: Set ``run`` and ``at`` of many entries at C speed (see _files_of_runs).
-_set_entry_run = _CatalogueEntry.__dict__["run"].__set__
-_set_entry_at = _CatalogueEntry.__dict__["at"].__set__
+def _entry_type(table: _EntryTable) -> tuple[type[_CatalogueEntry], Callable[[], int]]:
+    """A :class:`_CatalogueEntry` subclass for one dataset, and its counter.
 
-#: Decodes the JSON of a run of entries (see :class:`_RunExtras`).
+    The decoder fills ``at`` by calling the counter, a C function, for each
+    entry (cheaper than setting a field of every entry afterwards). The
+    counter also proves that no entry brought its own ``at``: the decoder
+    would then not have called it, and the count would not match (see
+    :mod:`alink.client._runs`). Making the class takes ~30 µs.
+    """
+    counter = itertools.count()
+    entry_type = type(
+        "_CatalogueEntry",
+        (_CatalogueEntry,),
+        {
+            "__module__": __name__,
+            "__annotations__": {"at": "int"},
+            "at": msgspec.field(default_factory=counter.__next__),
+            "_table": table,
+        },
+    )
+    return entry_type, counter.__next__
+
+
+#: Decodes the JSON of a run of entries (see :class:`_EntryTable`).
 _decode_json = msgspec.json.Decoder().decode
 
 
-class _RunExtras:
-    """The JSON of a run of catalogue entries, decoded when the ``extra`` of
-    one of its files is first read (see :class:`_LazyExtra`).
+class _EntryTable:
+    """The JSON of a dataset's runs of catalogue entries, decoded a run at a
+    time when the ``extra`` of one of its files is first read.
 
-    It holds the run's text (a view into the response body); the first read
-    decodes the whole run, with the decoder that would have decoded the body
-    up front, into the same dicts (same keys, order and values).
+    It holds each run's text (a view into the response body) and the number
+    of its first entry; the first read of a run decodes it, with the decoder
+    that would have decoded the body up front, into the same dicts (same
+    keys, order and values).
     """
 
-    __slots__ = ("_decoded", "_text")
+    __slots__ = ("_decoded", "_firsts", "_texts")
 
-    def __init__(self, text: memoryview) -> None:
-        self._text: memoryview | None = text
-        self._decoded: list[Any] | None = None
+    def __init__(self) -> None:
+        self._firsts: list[int] = []
+        self._texts: list[memoryview | None] = []
+        self._decoded: list[list[Any] | None] = []
+
+    def add(self, first: int, text: memoryview) -> None:
+        """Entries ``first, first + 1, ...`` are the JSON array items ``text``."""
+        self._firsts.append(first)
+        self._texts.append(text)
+        self._decoded.append(None)
 
     def entry(self, at: int) -> Any:
-        """The run's entry number ``at``, decoded."""
-        decoded = self._decoded
+        """Entry number ``at``, decoded."""
+        run = bisect.bisect_right(self._firsts, at) - 1
+        decoded = self._decoded[run]
         if decoded is None:
-            assert self._text is not None
-            decoded = _decode_json(b"".join((b"[", self._text, b"]")))
-            self._decoded, self._text = decoded, None
-        return decoded[at]
+            text = self._texts[run]
+            assert text is not None
+            decoded = _decode_json(b"".join((b"[", text, b"]")))
+            self._decoded[run], self._texts[run] = decoded, None
+        return decoded[at - self._firsts[run]]
 
 
 class _LazyExtra:
@@ -620,7 +647,7 @@ class _LazyExtra:
     programs never look at them: the fast path of :mod:`alink.client._parse`
     stores the file's typed :class:`_CatalogueEntry` instead, and the first
     read gives the same dict the general path would have made (see
-    :class:`_RunExtras`), and keeps it. Everything that
+    :class:`_EntryTable`), and keeps it. Everything that
     reads the field (``dataclasses.replace``, pickling, copying,
     :meth:`Dataset.to_scicat`) sees that dict.
     """
@@ -634,8 +661,8 @@ class _LazyExtra:
         if file is None:
             return self
         value = self._slot.__get__(file, owner)
-        if type(value) is _CatalogueEntry:
-            value = value.run.entry(value.at)
+        if isinstance(value, _CatalogueEntry):
+            value = value._table.entry(value.at)
             self._slot.__set__(file, value)
         return value
 
@@ -769,14 +796,10 @@ def _files_of_block(block: object, index: int, files: list[File]) -> Iterator[No
 
 
 class _Run(Protocol):
-    """Consecutive entries of one block's file list, decoded in one call;
-    ``text`` is their JSON (without the brackets), for the files' lazy
-    ``extra`` (see :class:`_RunExtras`)."""
+    """Consecutive entries of one block's file list, decoded in one call."""
 
     @property
     def entries(self) -> Sequence[_CatalogueEntry]: ...
-    @property
-    def text(self) -> memoryview: ...
 
 
 class _NotFast(Exception):
@@ -852,10 +875,6 @@ def _files_of_runs(
         raise _NotFast(where)
     for run in runs:
         entries = run.entries
-        # Where each entry's JSON is, for its file's lazy extra: two C-level
-        # loops (~40 ns an entry), instead of an object per entry.
-        deque(map(_set_entry_run, entries, repeat(_RunExtras(run.text))), maxlen=0)
-        deque(map(_set_entry_at, entries, range(len(entries))), maxlen=0)
         for start in range(0, len(entries), _FILES_PER_STEP):
             part = entries[start : start + _FILES_PER_STEP]
             if not _append_entries(part, algorithm, files):

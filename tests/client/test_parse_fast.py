@@ -93,7 +93,7 @@ def _assert_same(body: bytes, max_files: int = 10**6) -> str:
 
     def fast_read() -> Dataset:
         dataset = _fast(buffer, max_files)
-        lazy = any(type(_slot_extra(f)) is _CatalogueEntry for f in dataset.files)
+        lazy = any(isinstance(_slot_extra(f), _CatalogueEntry) for f in dataset.files)
         way[0] = "fast" if lazy else "general"
         return dataset
 
@@ -151,7 +151,7 @@ def test_a_typical_body_takes_the_fast_path(encoding: str, small_runs: None) -> 
     body = ENCODINGS[encoding](_body([_entry(i) for i in range(50)], blocks=3))
     dataset = _fast(body)
     assert len(dataset.files) == 50
-    assert all(type(_slot_extra(f)) is _CatalogueEntry for f in dataset.files)
+    assert all(isinstance(_slot_extra(f), _CatalogueEntry) for f in dataset.files)
     assert all(type(_slot_remote_path(f)) is str for f in dataset.files)
     _assert_same(body)
 
@@ -165,13 +165,29 @@ def test_a_generated_dataset_takes_the_fast_path() -> None:
     )
     body = msgspec.json.encode({**ds, "origdatablocks": blocks})
     dataset = _fast(body)
-    assert all(type(_slot_extra(f)) is _CatalogueEntry for f in dataset.files)
+    assert all(isinstance(_slot_extra(f), _CatalogueEntry) for f in dataset.files)
     _assert_same(body)
+
+
+def test_typed_entries_are_not_tracked_by_the_collector() -> None:
+    import gc
+
+    dataset = _fast(ENCODINGS["compact"](_body([_entry(i) for i in range(5)])))
+    entries = [_slot_extra(f) for f in dataset.files]
+    assert [e.at for e in entries] == sorted({e.at for e in entries})
+    assert not any(gc.is_tracked(e) for e in entries)
+
+
+def test_an_entry_that_brings_the_counter_s_field_takes_the_general_path(
+    small_runs: None,
+) -> None:
+    body = ENCODINGS["compact"](_body([_entry(0), _entry(1, **{"alink's place": 0})]))
+    assert _assert_same(body) == "general"
 
 
 def test_extra_is_decoded_on_first_read_and_kept() -> None:
     file = _fast(ENCODINGS["compact"](_body([_entry(7)]))).files[0]
-    assert type(_slot_extra(file)) is _CatalogueEntry
+    assert isinstance(_slot_extra(file), _CatalogueEntry)
     extra = file.extra
     assert type(extra) is dict
     assert list(extra) == ["path", "size", "chk", "time", "uid", "perm"]
@@ -208,8 +224,8 @@ def test_an_unread_extra_behaves_as_the_mapping(use: Callable[[File], Any]) -> N
 def test_a_download_keeps_extra_unread() -> None:
     file = _fast(ENCODINGS["compact"](_body([_entry(1)]))).files[0]
     local = _with_local_path(file, __import__("pathlib").Path("/t/x"))
-    assert type(_slot_extra(local)) is _CatalogueEntry
-    assert type(_slot_extra(file)) is _CatalogueEntry
+    assert isinstance(_slot_extra(local), _CatalogueEntry)
+    assert isinstance(_slot_extra(file), _CatalogueEntry)
     assert local == file.downloaded(local_path="/t/x")
     assert local.extra == file.extra
 
@@ -257,6 +273,9 @@ def test_a_pickled_dataset_is_the_same_dataset() -> None:
         [_entry(0), [1]],
         [_entry(0, nested={"dataFileList": [{"path": "x"}]}, more=[{"a": "}]"}])],
         [_entry(i, **{"}],{": "},{", "[": "]"}) for i in range(10)],
+        [_entry(0), _entry(1, **{"alink's place": 0}), _entry(2)],
+        [_entry(0, **{"alink's place": "x"})],
+        [_entry(0, at=5, run="r", _table=None)],
     ],
 )
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -392,6 +411,7 @@ def _datasets_with(odd: int) -> st.SearchStrategy[dict[str, Any]]:
             "time": mostly(st.none() | valid_times, _times | _json),
             "uid": _json,
             "dataFileList": _json,
+            **({"alink's place": st.integers()} if odd else {}),
         },
     ).flatmap(lambda entry: st.permutations(list(entry.items())).map(dict))
     blocks = st.lists(

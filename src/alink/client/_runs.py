@@ -5,12 +5,13 @@ A dataset of 100k files is ~19 MB of JSON, nearly all of it the entries of
 the GIL for 60-80 ms and makes a dict (and a string per field) for every
 entry. Here instead:
 
-- every file list is cut into *runs* of consecutive entries, a few hundred
-  kilobytes each, at positions found with C-level byte searches. Each run is
-  decoded on its own, twice, each in one C call of well under a millisecond:
-  into typed :class:`Entry` structs (only the fields a ``File`` needs; not
-  tracked by the garbage collector) and into each entry's raw JSON text
-  (which becomes the file's lazy ``extra``, see ``alink._model._LazyExtra``);
+- every file list is cut into *runs* of consecutive entries, ~128 KiB
+  each, at positions found with C-level byte searches. Each run is decoded
+  on its own, where it lies in the body, in one C call of well under a
+  millisecond, into typed entries (``alink._model._CatalogueEntry``: only
+  the fields a ``File`` needs; not tracked by the garbage collector); the
+  run's text is kept for the files' lazy ``extra`` (see
+  ``alink._model._LazyExtra``);
 - the rest of the body, with each file list's runs replaced by placeholder
   strings, is the *skeleton* (a few kilobytes), decoded generically, so
   every dataset and block field is kept exactly as the general path keeps
@@ -41,9 +42,9 @@ from typing import Any
 
 import msgspec
 
-from .._model import _CatalogueEntry
+from .._model import _CatalogueEntry, _entry_type, _EntryTable
 
-__all__ = ["RUN_BYTES", "Cut", "Entry", "Run", "cut_steps", "runs_by_block"]
+__all__ = ["RUN_BYTES", "Cut", "Run", "cut_steps", "runs_by_block"]
 
 #: Bytes of entries per run (~650 typical SciCat entries): decoding a run is
 #: one C call that holds the GIL, ~0.2 ms on the benchmark machine.
@@ -58,18 +59,11 @@ _COLON, _COMMA, _OPEN, _CLOSE = 0x3A, 0x2C, 0x5B, 0x5D
 _BRACE_OPEN, _BRACE_CLOSE = 0x7B, 0x7D
 
 
-Entry = _CatalogueEntry
-
-_ENTRIES = msgspec.json.Decoder(list[Entry])
-
-
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Consecutive entries of a file list, and their JSON text (a view into
-    the body, without the brackets)."""
+    """Consecutive entries of a file list, decoded typed."""
 
-    entries: list[Entry]
-    text: memoryview
+    entries: list[_CatalogueEntry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,27 +89,43 @@ class _Malformed:
 _MALFORMED = _Malformed()
 
 
-def _decode_run(body: bytearray, first: int, last: int) -> Run | _Malformed | None:
-    """Decode the entries ``body[first:last + 1]`` (``{`` ... ``}``).
+class _Decoder:
+    """Decodes the runs of one body into typed entries of its own class,
+    numbered as they are decoded, and records each run's text."""
 
-    The bytes just before and after (a ``[``, ``,``, ``]`` or white space,
-    outside every entry) are made ``[`` and ``]`` for the call and put back,
-    so the run is decoded where it lies, without copying it. ``None``: the
-    JSON is well formed but an entry has another shape.
-    """
-    before, after = first - 1, last + 1
-    saved = body[before], body[after]
-    body[before], body[after] = _OPEN, _CLOSE
-    view = memoryview(body)
-    try:
-        entries = _ENTRIES.decode(view[before : after + 1])
-    except msgspec.ValidationError:
-        return None
-    except msgspec.DecodeError:
-        return _MALFORMED
-    finally:
-        body[before], body[after] = saved
-    return Run(entries, view[first:after])
+    __slots__ = ("_count", "_decode", "table")
+
+    def __init__(self) -> None:
+        self.table = _EntryTable()
+        entry_type, self._count = _entry_type(self.table)
+        self._decode = msgspec.json.Decoder(list[entry_type]).decode  # type: ignore[valid-type]
+
+    def run(self, body: bytearray, first: int, last: int) -> Run | _Malformed | None:
+        """Decode the entries ``body[first:last + 1]`` (``{`` ... ``}``).
+
+        The bytes just before and after (a ``[``, ``,``, ``]`` or white
+        space, outside every entry) are made ``[`` and ``]`` for the call and
+        put back, so the run is decoded where it lies, without copying it.
+        ``None``: the JSON is well formed but an entry has another shape (or
+        brought a field named like ``at``).
+        """
+        before, after = first - 1, last + 1
+        saved = body[before], body[after]
+        body[before], body[after] = _OPEN, _CLOSE
+        view = memoryview(body)
+        start = self._count()
+        try:
+            entries = self._decode(view[before : after + 1])
+        except msgspec.ValidationError:
+            return None
+        except msgspec.DecodeError:
+            return _MALFORMED
+        finally:
+            body[before], body[after] = saved
+        if self._count() - start - 1 != len(entries):
+            return None  # an entry had its own "at": the counter was not called
+        self.table.add(start + 1, view[first:after])
+        return Run(entries)
 
 
 def _next_gap(body: bytearray, start: int, end: int) -> tuple[int, int]:
@@ -149,7 +159,7 @@ def _next_close(body: bytearray, start: int, stop: int, first: int) -> tuple[int
 
 
 def _next_run(
-    body: bytearray, first: int, run_bytes: int
+    body: bytearray, first: int, run_bytes: int, decoder: _Decoder
 ) -> tuple[Run, int, bool] | None:
     """The run starting at the entry ``body[first]``.
 
@@ -164,7 +174,7 @@ def _next_run(
         last = brace if brace >= 0 else gap
         if last < 0:
             return None
-        run = _decode_run(body, first, last)
+        run = decoder.run(body, first, last)
         if run is None:
             return None
         if isinstance(run, Run):
@@ -190,6 +200,7 @@ def cut_steps(
     ``run_bytes`` defaults to :data:`RUN_BYTES`.
     """
     run_bytes = RUN_BYTES if run_bytes is None else run_bytes
+    decoder = _Decoder()
     end = len(body)
     token = secrets.token_hex(8)
     view = memoryview(body)
@@ -214,7 +225,7 @@ def cut_steps(
         runs: list[Run] = []
         cursor = first
         while True:
-            found = _next_run(body, cursor, run_bytes)
+            found = _next_run(body, cursor, run_bytes, decoder)
             if found is None:
                 return None
             run, cursor, ended = found
