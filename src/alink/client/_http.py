@@ -84,7 +84,7 @@ async def _default_ssl_context() -> ssl.SSLContext:
 
 def _prepare_network() -> ssl.SSLContext:
     """On a worker thread: what the first ``httpx.AsyncClient`` needs."""
-    importlib.import_module("httpcore")  # httpx imports it on first use
+    importlib.import_module("alink.client._transport")  # and httpcore with it
     return _make_ssl_context()
 
 
@@ -293,11 +293,17 @@ class HttpSession:
             if self._closed:
                 raise RuntimeError("this Client is closed")
             if self._client is None:  # no other task made it meanwhile
+                transport = self._transport
+                if transport is None:
+                    from ._transport import Transport  # imported by then
+
+                    assert isinstance(verify, ssl.SSLContext)
+                    transport = Transport(verify)
                 self._client = httpx.AsyncClient(
                     verify=verify,
                     timeout=self._timeout,
                     follow_redirects=False,
-                    transport=self._transport,
+                    transport=transport,
                     headers={"Accept": "application/json"},
                 )
         return self._client
