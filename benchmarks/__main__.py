@@ -25,6 +25,7 @@ from . import (
     plot,
     responsiveness,
     scaling,
+    sftp_transfer,
 )
 from ._harness import (
     ScenarioResult,
@@ -44,6 +45,7 @@ SCENARIOS: dict[str, ModuleType] = {
         scaling,
         client_bench,
         copy_throughput,
+        sftp_transfer,
     )
 }
 RESULTS = Path(__file__).with_name("results")

@@ -551,7 +551,16 @@ def machine_info(settings: Settings) -> dict[str, Any]:
         "scratch_filesystem": _filesystem_of(settings.scratch),
         "versions": {
             name: _version(name)
-            for name in ("alink", "anyio", "trio", "uvloop", "scitacean", "mfusepy")
+            for name in (
+                "alink",
+                "anyio",
+                "trio",
+                "uvloop",
+                "scitacean",
+                "mfusepy",
+                "asyncssh",
+                "paramiko",
+            )
         },
     }
 

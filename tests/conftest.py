@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-# The SciCat server double's fixtures, as a user of alink would enable them.
-pytest_plugins = ["alink.testing.fixtures"]
+from alink.testing import SFTPServer, find_sshd
+
+# alink's own fixtures (scicat_server and friends) come from its pytest
+# plugin, as in a user's suite: the ``pytest11`` entry point registers them
+# wherever alink is installed. pytester runs the plugin's own tests.
+pytest_plugins = ["pytester"]
 
 Snapshot = dict[str, tuple[str, str, int]]
 
@@ -79,3 +86,86 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _SCRATCH = pytest.StashKey[str]()
+
+
+# ------------------------------------------------- SFTP: a real OpenSSH sshd
+#
+# The server is the system's own (Debian package ``openssh-server``). When it
+# is missing and this process may install it (root, ``apt-get``), it is
+# installed once per test session, so a fresh CI machine needs no set-up
+# step; elsewhere the SFTP tests are skipped, saying why.
+
+#: What the skip says where sshd can be neither found nor installed.
+_HOW = "install the Debian/Ubuntu package openssh-server to run the SFTP tests"
+
+
+def _apt(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run(
+        ["apt-get", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def _install_sshd() -> str | None:
+    """Install openssh-server with apt-get; ``None`` on success, else why not."""
+    result = _apt("install", "-y", "-q", "--no-install-recommends", "openssh-server")
+    if result.returncode != 0:  # perhaps no package lists yet (fresh image)
+        _apt("update", "-q")
+        result = _apt(
+            "install", "-y", "-q", "--no-install-recommends", "openssh-server"
+        )
+    if result.returncode != 0:
+        tail = " ".join((result.stderr or result.stdout).split()[-30:])
+        return f"apt-get install openssh-server failed: {tail}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sshd_binary() -> str:
+    """The OpenSSH daemon; installed first where it is missing and can be."""
+    pytest.importorskip("asyncssh")
+    found = find_sshd()
+    if found is not None:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"sshd is not installed and cannot be installed here; {_HOW}")
+    problem = _install_sshd()
+    found = find_sshd()
+    if found is None:
+        pytest.skip(f"{problem or 'sshd still missing after installing it'}; {_HOW}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def sftp_server(sshd_binary: str) -> Iterator[SFTPServer]:
+    """One running :class:`~alink.testing.SFTPServer` for the whole session."""
+    with SFTPServer(sshd=sshd_binary) as server:
+        yield server
+
+
+@pytest.fixture
+def sftp_root(sftp_server: SFTPServer) -> Iterator[Path]:
+    """A fresh folder on the served side, readable by every local user."""
+    folder = sftp_server.root / uuid.uuid4().hex[:12]
+    folder.mkdir()
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def sftp_elsewhere(sshd_binary: str) -> Iterator[SFTPServer]:
+    """A server whose paths do not exist on this machine (a chroot), as seen
+    from a laptop without the facility's mount."""
+    if os.geteuid() != 0:
+        pytest.skip("a chroot sshd needs root")
+    with SFTPServer(sshd=sshd_binary, chroot=True) as server:
+        yield server

@@ -52,6 +52,45 @@ def test_file_from_remote_and_downloaded() -> None:
     assert g.extra["uid"] == "1000"
 
 
+def test_file_owner_fields_use_the_catalogue_names() -> None:
+    # Scitacean's keyword names, SciCat's field names in the JSON.
+    f = File.from_remote(
+        "a.txt", 1, None, remote_uid="u", remote_gid="g", remote_perm="rw-"
+    )
+    assert (f.remote_uid, f.remote_gid, f.remote_perm) == ("u", "g", "rw-")
+    [block] = Dataset(type="raw", source_folder="/d", files=[f]).to_scicat()[
+        "origdatablocks"
+    ]
+    [entry] = block["dataFileList"]
+    assert (entry["uid"], entry["gid"], entry["perm"]) == ("u", "g", "rw-")
+    assert not any(key.startswith("remote_") for key in entry)
+    bare = File.from_remote("b.txt", 1, None)
+    assert (bare.remote_uid, bare.remote_gid, bare.remote_perm) == (None, None, None)
+    with pytest.raises(TypeError, match="checksum_algorithm"):
+        File.from_remote("c.txt", 1, None, checksum="abc")
+
+
+def test_added_files_never_share_a_block_with_another_algorithm() -> None:
+    def remote(name: str, algorithm: str | None) -> File:
+        checksum = None if algorithm is None else "00"
+        return File.from_remote(name, 1, None, checksum, algorithm)
+
+    ds = Dataset(type="raw", source_folder="/d").add_files(remote("a", "md5"))
+    ds = ds.add_files(remote("b", None))  # joins the md5 block, as in Scitacean
+    ds = ds.add_files(remote("c", "sha256"), remote("d", None))
+    algorithms = [f.checksum_algorithm for f in ds.files]
+    assert algorithms == ["md5", "md5", "sha256", "sha256"]
+    blocks = ds.to_scicat()["origdatablocks"]
+    assert [
+        (b.get("chkAlg"), [e["path"] for e in b["dataFileList"]]) for b in blocks
+    ] == [
+        ("md5", ["a", "b"]),
+        ("sha256", ["c", "d"]),
+    ]
+    with pytest.raises(ValueError, match="already has files"):
+        ds.add_files(remote("a", "md5"))
+
+
 def test_file_from_local_is_not_on_remote() -> None:
     f = File.from_local("/tmp/x/data.h5")
     assert not f.is_on_remote

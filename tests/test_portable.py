@@ -24,7 +24,9 @@ from alink import (
     File,
     FileNotAccessibleError,
     IntegrityError,
+    InvalidDatasetError,
     NoSuitableTransferError,
+    PartialUploadError,
     RemotePath,
     ScicatCommError,
     ScicatLoginError,
@@ -71,7 +73,13 @@ def test_a_dataset_from_scicat_survives_pickle_and_deepcopy() -> None:
 
 def test_files_with_extra_fields_survive() -> None:
     file = File.from_remote(
-        "sub/a.dat", 3, "2024-01-02T03:04:05Z", checksum="c", uid="1", perm="rw"
+        "sub/a.dat",
+        3,
+        "2024-01-02T03:04:05Z",
+        checksum="c",
+        checksum_algorithm="md5",
+        uid="1",
+        perm="rw",
     )
     for twin in round_trips(file):
         assert twin == file
@@ -108,6 +116,10 @@ def _errors() -> list[BaseException]:
         ScicatCommError("boom", status_code=403),
         ScicatLoginError("no"),
         IntegrityError("bad"),
+        InvalidDatasetError(
+            "bad fields", fields=["a"], problems=["a is bad"], status_code=400
+        ),
+        PartialUploadError("left", pid=PID.parse("p/1"), datablocks=["b1"], files=[a]),
         UnsafePathError("out"),
         DuplicateLocalPathError(
             "clash", clashes={"/t/x": [a, b]}, flat=True, summary="short"

@@ -14,15 +14,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._model import PID
     from ._paths import RemotePath
+    from .client._many import DatasetDownload, DownloadSummary
 
 __all__ = [
     "DuplicateLocalPathError",
+    "DownloadsFailedError",
     "FileNotAccessibleError",
+    "FileTransferError",
     "IntegrityError",
     "LocalFileConflictError",
     "NoSuitableTransferError",
     "NothingSelectedWarning",
+    "ProfileError",
+    "InvalidDatasetError",
+    "PartialUploadError",
     "ScicatCommError",
     "ScicatLoginError",
     "UnsafePathError",
@@ -52,6 +59,34 @@ class FileNotAccessibleError(RuntimeError):
         if remote_paths is None:
             remote_paths = () if remote_path is None else (remote_path,)
         self.remote_paths: tuple[RemotePath, ...] = tuple(remote_paths)
+
+
+class FileTransferError(FileNotAccessibleError):
+    """Moving files to or from a file server failed part-way.
+
+    For example the SSH connection of an
+    :class:`~alink.transfer.sftp.SFTPFileTransfer` was lost, or the server
+    failed a read or a write. Whatever the call had created is removed again
+    before this is raised, so re-running it later completes the transfer. A
+    :class:`FileNotAccessibleError`: the files could not be reached from here.
+
+    Attributes:
+        host: The file server, as the transfer was configured (``None`` if
+            unknown).
+        remote_path: The first file that was not transferred, in input order.
+        remote_paths: Every file that was not transferred completely.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        remote_path: RemotePath | None = None,
+        remote_paths: Sequence[RemotePath] | None = None,
+    ) -> None:
+        super().__init__(message, remote_path=remote_path, remote_paths=remote_paths)
+        self.host = host
 
 
 class IntegrityError(RuntimeError):
@@ -147,6 +182,31 @@ class LocalFileConflictError(FileExistsError):
         self.summary = summary if summary is not None else message
 
 
+class DownloadsFailedError(RuntimeError):
+    """Some datasets of :meth:`~alink.Client.download_datasets` failed.
+
+    Raised by :meth:`DownloadSummary.raise_on_failure
+    <alink.client.DownloadSummary.raise_on_failure>`; the datasets that
+    were downloaded stay downloaded.
+
+    Attributes:
+        summary: Every dataset's outcome.
+        failures: The failed datasets, each with its ``error``.
+    """
+
+    def __init__(self, message: str, *, summary: DownloadSummary | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.failures: tuple[DatasetDownload, ...] = (
+            summary.failed if summary is not None else ()
+        )
+
+
+class ProfileError(ValueError):
+    """A profile cannot be used: unknown name, a broken profiles file, or a token
+    that is not where the profile says (the message names the file and key)."""
+
+
 class NoSuitableTransferError(FileNotAccessibleError):
     """No transfer of a :class:`~alink.transfer.select.SelectFileTransfer` could
     connect.
@@ -175,3 +235,62 @@ class NothingSelectedWarning(UserWarning):
     turn the warning into an error with
     ``warnings.simplefilter("error", alink.NothingSelectedWarning)``.
     """
+
+
+class InvalidDatasetError(ValueError):
+    """A dataset cannot be uploaded as it is: fields are missing or malformed.
+
+    Raised before anything is uploaded when alink's own check or SciCat's
+    validation (``POST /datasets/isValid``) refuses the dataset, and when
+    SciCat refuses to create it (HTTP 400); in that last case the files
+    already uploaded have been removed again.
+
+    Attributes:
+        fields: The SciCat names of the offending fields (``contactEmail``,
+            ``dataFileList.3.time``), as far as they are known.
+        problems: One message per problem, as the checker or SciCat phrased it.
+        status_code: The HTTP status of SciCat's refusal, ``None`` when alink's
+            own check found the problems.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: Sequence[str] = (),
+        problems: Sequence[str] = (),
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.fields: tuple[str, ...] = tuple(fields)
+        self.problems: tuple[str, ...] = tuple(problems)
+        self.status_code = status_code
+
+
+class PartialUploadError(RuntimeError):
+    """An upload failed and could not be fully undone: something is left behind.
+
+    ``Client.upload_new_dataset_now`` is all or nothing: when a step fails it
+    removes the uploaded files, the datablocks and the dataset it created.
+    When SciCat refuses to delete (only its ``DELETE_GROUPS`` may) or a file
+    cannot be removed, this error says what is still there and what to do;
+    the failure that started it is its ``__cause__``.
+
+    Attributes:
+        pid: The dataset left in SciCat, or ``None`` if none is left.
+        datablocks: Ids of the orig datablocks left in SciCat.
+        files: Full remote paths of uploaded files that are still there.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pid: PID | None = None,
+        datablocks: Sequence[str] = (),
+        files: Sequence[RemotePath] = (),
+    ) -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.datablocks: tuple[str, ...] = tuple(datablocks)
+        self.files: tuple[RemotePath, ...] = tuple(files)

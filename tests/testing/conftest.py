@@ -1,4 +1,5 @@
-"""Fixtures for the tests of ``alink.testing`` (its own pytest fixtures included)."""
+"""Fixtures for the tests of ``alink.testing`` (its own pytest fixtures come
+from alink's pytest plugin)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-
-from alink.testing.fixtures import (  # noqa: F401  (registers the fixtures)
-    scicat_seed,
-    scicat_server,
-    scicat_server_factory,
-    scicat_token,
-)
 
 
 @pytest.fixture(scope="session")

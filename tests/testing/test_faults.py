@@ -31,6 +31,15 @@ async def test_fail_next_then_recover(
     assert [r.status for r in scicat_server.requests] == [503, 503, 200]
 
 
+async def test_skip_lets_the_first_matching_requests_through(
+    scicat_server: ScicatServer, scicat_seed: ScicatSeed, http: httpx.AsyncClient
+) -> None:
+    scicat_server.faults.fail_next(status=500, match="public", skip=2)
+    url = _url(scicat_server, scicat_seed)
+    statuses = [(await http.get(url)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 500, 200]
+
+
 async def test_fail_body_is_nest_shaped(
     scicat_server: ScicatServer, scicat_seed: ScicatSeed, http: httpx.AsyncClient
 ) -> None:
@@ -166,6 +175,8 @@ def test_bad_fault_arguments_are_refused() -> None:
         faults.fail_next(match=42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="body"):
         faults.respond_raw(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="skip"):
+        faults.drop_next(skip=-1)
     assert faults.pending == 0
     assert faults.active_delays == 0
 

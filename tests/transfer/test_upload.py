@@ -226,6 +226,51 @@ async def test_upload_folder_pattern(local: Path, storage: Path) -> None:
     assert (storage / "alice" / "20.500_abc" / "a.dat").is_file()
 
 
+async def test_a_uid_folder_chosen_once_stays_the_same(storage: Path) -> None:
+    transfer = CopyFileTransfer(source_folder=f"{storage}/{{owner}}/{{uid}}")
+    ds = Dataset(type="raw", fields={"owner": "alice"})
+    first = transfer.source_folder_for(ds)
+    assert first.parent == RemotePath(f"{storage}/alice")
+    assert transfer.source_folder_for(ds) != first  # a fresh uid each time...
+    chosen = ds.replace(source_folder=first)
+    assert transfer.source_folder_for(chosen) == first  # ...unless already chosen
+    async with transfer.connect_for_upload(chosen, "a.dat") as con:
+        assert con.source_folder == first
+    # A folder not made by this pattern is not taken for one.
+    other = ds.replace(source_folder=f"{storage}/bob/{first.name}")
+    assert transfer.source_folder_for(other).parent == RemotePath(f"{storage}/alice")
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+async def test_an_upload_never_shows_a_half_written_file(
+    local: Path, storage: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    if not unnamed:
+        monkeypatch.setattr(_copy_ops, "_unnamed_temp_supported", lambda: False)
+    folder = storage / "ds"
+    folder.mkdir()
+    final = folder / "a.dat"
+    seen: list[bool] = []
+    hidden: list[int] = []
+    real = _copy_ops._copy_data
+
+    def watched(src: int, dst: int, size: int) -> int:
+        seen.append(os.path.lexists(final))  # before writing
+        copied = real(src, dst, size)
+        seen.append(os.path.lexists(final))  # written, not yet named
+        hidden.append(len(temp_files(folder)))  # a named temporary, or none
+        return copied
+
+    monkeypatch.setattr(_copy_ops, "_copy_data", watched)
+    ds = Dataset(type="raw", source_folder=str(folder))
+    async with CopyFileTransfer().connect_for_upload(ds, "a.dat") as con:
+        await con.upload_files(*files(local, "a.dat"))
+    assert seen == [False, False]
+    assert hidden == [0 if unnamed and _copy_ops._unnamed_temp_supported() else 1]
+    assert final.read_bytes() == (local / "a.dat").read_bytes()
+    assert temp_files(storage) == []
+
+
 async def test_validation_before_anything_is_created(
     local: Path, storage: Path
 ) -> None:
@@ -290,13 +335,26 @@ async def test_connect_checks(storage: Path, tmp_path: Path) -> None:
             allowed_roots=[str(tmp_path / "elsewhere")]
         ).connect_for_upload(ds, "a.dat"):
             pytest.fail("connected")  # pragma: no cover
-    with pytest.raises(UnsafePathError):
-        async with CopyFileTransfer().connect_for_upload(ds, "../outside.dat"):
-            pytest.fail("connected")  # pragma: no cover
     with pytest.raises(ValueError, match="source folder"):
         async with CopyFileTransfer().connect_for_upload(Dataset(type="raw"), "a"):
             pytest.fail("connected")  # pragma: no cover
     assert tree(storage) == {"file": b""}
+
+
+@pytest.mark.parametrize("representative", ["../outside.dat", "/elsewhere", "."])
+async def test_representative_path_is_not_looked_at(
+    local: Path, storage: Path, representative: str
+) -> None:
+    # As in Scitacean (whose tests pass the upload folder's parent): the file
+    # does not exist before the upload, so the path says nothing; where each
+    # file goes is checked when it is uploaded.
+    ds = Dataset(type="raw", source_folder=str(storage / "ds"))
+    async with CopyFileTransfer().connect_for_upload(ds, representative) as con:
+        with pytest.raises(UnsafePathError):
+            await con.upload_files(
+                File.from_local(local / "a.dat", remote_path="../outside.dat")
+            )
+    assert tree(storage) == {}
 
 
 async def test_link_transfer_cannot_upload(storage: Path) -> None:

@@ -15,14 +15,25 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
 from .. import __version__
-from . import _demo, _format
+from .._errors import ProfileError
+from ..client import Profile
+from ..client._profiles import locate_profile
+from . import _demo, _format, _many, _profiles
 from ._auth import Login, resolve_login
-from ._download import DownloadRequest, DownloadResult, Mode, VerifyLevel, download
+from ._download import (
+    DownloadRequest,
+    DownloadResult,
+    Mode,
+    SftpServer,
+    VerifyLevel,
+    download,
+    what_was_done,
+)
 from ._exit import ExitCode
 from ._progress import open_reporter
 from ._run import fail, finish, log_to_stderr, run_job
@@ -34,6 +45,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Environment variable with colon-separated allowed roots.
 ALLOWED_ROOTS_ENV = "ALINK_ALLOWED_ROOTS"
+#: Environment variable naming the profile (``--profile``).
+PROFILE_ENV = "ALINK_PROFILE"
 
 
 class _Group(click.Group):
@@ -140,8 +153,8 @@ def _server_options(func: F) -> F:
         click.option(
             "--url",
             envvar="SCICAT_URL",
-            required=True,
-            help="SciCat URL, e.g. https://scicat.example.org (env SCICAT_URL).",
+            help="SciCat URL, e.g. https://scicat.example.org (env SCICAT_URL;"
+            " default: the --profile's).",
         ),
         click.option(
             "--token-env",
@@ -187,16 +200,39 @@ def _check_backend(backend: str) -> None:
         fail("--backend trio: trio is not installed (pip install trio)")
 
 
+def _profile(ctx: click.Context) -> Profile | None:
+    """The ``alink --profile NAME`` profile, if one was named; exit 2 if unknown."""
+    root = ctx.find_root()
+    name = root.params.get("profile")
+    if not name:
+        return None
+    if "alink.profile" not in root.meta:  # read the profiles file once
+        try:
+            root.meta["alink.profile"] = locate_profile(name)
+        except ProfileError as exc:
+            fail(f"--profile: {exc}")
+    found: Profile = root.meta["alink.profile"]
+    return found
+
+
 def _login(ctx: click.Context, **kwargs: Any) -> Login:
     source = ctx.get_parameter_source("token_env")
+    profile = _profile(ctx)
+    url = kwargs["url"]
+    if (
+        profile is not None
+        and ctx.get_parameter_source("url") is click.core.ParameterSource.ENVIRONMENT
+    ):
+        url = None  # --profile is more specific than SCICAT_URL
     return resolve_login(
-        url=kwargs["url"],
+        url=url,
         token_env=kwargs["token_env"],
         token_env_given=source is not click.core.ParameterSource.DEFAULT,
         username=kwargs["username"],
         public=kwargs["public"],
         timeout=kwargs["timeout"],
         retries=kwargs["retries"],
+        profile=profile,
     )
 
 
@@ -204,7 +240,14 @@ def _login(ctx: click.Context, **kwargs: Any) -> Login:
     name="alink", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.version_option(__version__, prog_name="alink")
-def cli() -> None:
+@click.option(
+    "--profile",
+    envvar=PROFILE_ENV,
+    metavar="NAME",
+    help="A facility's settings (URL, transfer, where the token is): built in"
+    f" or from your profiles file; `alink profiles` lists them (env {PROFILE_ENV}).",
+)
+def cli(profile: str | None) -> None:
     """alink: make the files of a SciCat dataset available locally.
 
     Files are symlinked when the facility storage is mounted on this machine
@@ -214,7 +257,7 @@ def cli() -> None:
     not found or forbidden, 5 SciCat unreachable or bad answer, 6 files not
     accessible here, 7 integrity (size/checksum), 8 file exists, 9 unsafe
     path, 10 dataset cannot be downloaded as is, 11 local filesystem error,
-    130 interrupted.
+    12 several datasets failed for different reasons, 130 interrupted.
     """
 
 
@@ -280,7 +323,22 @@ def demo(
 
 
 @cli.command(name="download")
-@click.argument("pid")
+@click.argument("pids", nargs=-1, metavar="PID...")
+@click.option(
+    "--pids-from",
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
+    help="Also the PIDs in FILE, one a line ('-': standard input; blank lines"
+    " and # comments are skipped).",
+)
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    metavar="N",
+    help="With several datasets: how many are downloaded at once.",
+)
 @click.option(
     "--target",
     required=True,
@@ -300,7 +358,17 @@ def demo(
     "--auto",
     "mode",
     flag_value="auto",
-    help="Link when the storage is mounted here, else copy.",
+    help="Link when the storage is mounted here, else copy (else download over"
+    " SFTP from the --sftp server).",
+)
+@click.option(
+    "--sftp",
+    "sftp",
+    metavar="[USER@]HOST[:PORT]",
+    help="Download over SSH (SFTP) from this file server, when the storage is"
+    " not mounted here; with --auto, only where linking and copying cannot."
+    " Logs in like `ssh` (agent, keys, ~/.ssh/config; the host key must be"
+    " in known_hosts).",
 )
 @click.option(
     "--select",
@@ -342,9 +410,12 @@ def demo(
 def download_command(
     ctx: click.Context,
     /,
-    pid: str,
+    pids: tuple[str, ...],
+    pids_from: IO[str] | None,
+    max_concurrent: int,
     target: Path,
     mode: Mode,
+    sftp: str | None,
     patterns: tuple[re.Pattern[str], ...],
     keep_tree: bool,
     force: bool,
@@ -359,17 +430,60 @@ def download_command(
 
     All or nothing: if anything fails, or you press Ctrl-C, whatever this run
     created is removed again. Files already in place are kept.
+
+    With several PIDs (or --pids-from), each dataset goes to its own folder
+    DIR/<PID without prefix>, each one all or nothing: a failed dataset does
+    not stop or undo the others. A line per dataset is printed; the exit
+    code is not 0 if any failed.
     """
     _check_backend(backend)
-    if not pid.strip():
-        fail("the PID is empty")
+    given = [p.strip() for p in pids]
+    if any(not p for p in given):
+        fail("the PID is empty" if len(given) == 1 else "a PID is empty")
+    if pids_from is not None:
+        given += _many.read_pids(pids_from, pids_from.name)
+    if not given:
+        raise click.UsageError("give a PID (or several, or --pids-from FILE)")
     if target.exists() and not target.is_dir():
         fail(f"--target {target}: exists and is not a folder", ExitCode.FILE_EXISTS)
+    server_for_sftp = _sftp_server(ctx, sftp)
     login = _login(ctx, **server)
+    profile = _profile(ctx)
+    if profile is not None:
+        if (
+            profile.transfer is not None
+            and ctx.get_parameter_source("mode") is click.core.ParameterSource.DEFAULT
+        ):
+            mode = profile.transfer
+        if profile.allowed_roots and not allowed_roots:
+            allowed_roots = tuple(os.path.abspath(r) for r in profile.allowed_roots)
+    if server_for_sftp is not None and mode != "auto":
+        mode = "sftp"  # given on the command line, it wins over a profile's
     if checksum is None:
         checksum = mode != "link"
+    if len(pids) != 1 or pids_from is not None:
+        _download_many(
+            _many.ManyRequest(
+                pids=_many.unique(given),
+                target=target,
+                mode=mode,
+                patterns=patterns,
+                keep_tree=keep_tree,
+                force=force,
+                verify="checksum" if checksum else "size",
+                allowed_roots=allowed_roots or None,
+                max_concurrent=max_concurrent,
+                sftp=server_for_sftp,
+            ),
+            login,
+            backend=backend,
+            quiet=quiet,
+            debug=debug,
+        )
+        return
+    pid = given[0]
     request = DownloadRequest(
-        pid=pid.strip(),
+        pid=pid,
         target=target,
         mode=mode,
         patterns=patterns,
@@ -377,6 +491,7 @@ def download_command(
         force=force,
         verify="checksum" if checksum else "size",
         allowed_roots=allowed_roots or None,
+        sftp=server_for_sftp,
     )
     with log_to_stderr(debug=debug), open_reporter(quiet=quiet) as reporter:
         outcome = run_job(lambda: download(request, login, reporter), backend=backend)
@@ -390,21 +505,75 @@ def download_command(
     click.echo(_download_summary(request.pid, target, result))
 
 
+def _sftp_server(ctx: click.Context, value: str | None) -> SftpServer | None:
+    """``--sftp``'s server; with --link or --copy it is a usage error."""
+    if value is None:
+        return None
+    source = ctx.get_parameter_source("mode")
+    if source is not click.core.ParameterSource.DEFAULT and ctx.params["mode"] in (
+        "link",
+        "copy",
+    ):
+        fail(
+            f"--sftp and --{ctx.params['mode']} exclude each other; use --auto to"
+            " try linking, then copying, then SFTP"
+        )
+    try:
+        return SftpServer.parse(value)
+    except ValueError as exc:
+        fail(f"--sftp {value!r}: {exc} (expected [USER@]HOST[:PORT])")
+
+
 def _download_summary(pid: str, target: Path, result: DownloadResult) -> str:
     """The closing line: how many files, where, and what was done with them."""
-    parts = []
-    if result.transferred or not (result.replaced or result.kept):
-        parts.append(f"{_format.count(result.transferred)} {result.verb}")
-    if result.replaced:
-        parts.append(f"{_format.count(result.replaced)} replaced")
-    if result.kept:
-        parts.append(f"{_format.count(result.kept)} already in place")
-    chosen = f"; --auto chose {result.chosen}" if result.chosen else ""
+    done = what_was_done(
+        result.mode, result.transfer, result.transferred, result.replaced, result.kept
+    )
     return (
         f"{_format.plural(result.selected, 'file')}"
         f" ({_format.size(result.size)}) of {pid} ready in {target}"
-        f" ({', '.join(parts)}{chosen}; {_format.duration(result.seconds)})"
+        f" ({done}; {_format.duration(result.seconds)})"
     )
+
+
+def _download_many(
+    request: _many.ManyRequest,
+    login: Login,
+    *,
+    backend: str,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Run a many-dataset download and print its summary; exit with its code."""
+    with log_to_stderr(debug=debug), open_reporter(quiet=quiet) as reporter:
+        outcome = run_job(
+            lambda: _many.download_many(request, login, reporter), backend=backend
+        )
+    summary = finish(
+        outcome,
+        debug=debug,
+        interrupted_message="finished datasets were kept, the others removed again",
+    )
+    out, err = _many.summary_lines(summary, request)
+    for line in err:
+        click.echo(line, err=True)
+    if not quiet:
+        for line in out:
+            click.echo(line)
+    code = _many.exit_code(r.error for r in summary.failed if r.error is not None)
+    if code is not ExitCode.OK:
+        raise click.exceptions.Exit(int(code))
+
+
+@cli.command()
+def profiles() -> None:
+    """List the known profiles (built in, and from your profiles file)."""
+    try:
+        lines = _profiles.listing()
+    except ProfileError as exc:
+        fail(str(exc))
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command()

@@ -1,5 +1,6 @@
-"""How the command logs in to SciCat: a token from the environment, a user
-name and password, or no login at all (``--public``).
+"""How the command logs in to SciCat: a token from the environment (or from
+where the ``--profile`` says it is), a user name and password, or no login at
+all (``--public``).
 
 Everything here is decided before the event loop starts (the password prompt
 is synchronous), so a missing token is a usage error that touches nothing.
@@ -17,17 +18,19 @@ from dataclasses import dataclass, field
 import click
 import httpx
 
-from ..client import Client, RetryPolicy
+from .._errors import ProfileError
+from ..client import Client, Profile, RetryPolicy
 from ..transfer.copy import CopyFileTransfer
 from ..transfer.link import LinkFileTransfer
 from ..transfer.select import SelectFileTransfer
+from ..transfer.sftp import SFTPFileTransfer
 from ._exit import ExitCode
 from ._run import fail
 
 __all__ = ["Login", "Transfer", "check_url", "connect", "resolve_login"]
 
 #: The transfers the command line can use.
-Transfer = LinkFileTransfer | CopyFileTransfer | SelectFileTransfer
+Transfer = LinkFileTransfer | CopyFileTransfer | SelectFileTransfer | SFTPFileTransfer
 
 #: Where ``--username`` reads the password from before asking for it.
 PASSWORD_ENV = "SCICAT_PASSWORD"
@@ -78,19 +81,32 @@ def _has_terminal() -> bool:
 
 def resolve_login(
     *,
-    url: str,
+    url: str | None,
     token_env: str,
     token_env_given: bool,
     username: str | None,
     public: bool,
     timeout: float,
     retries: int,
+    profile: Profile | None = None,
 ) -> Login:
     """Decide how to log in; prompts for a password when one is needed.
+
+    ``url`` (``None``: the profile's) wins over the profile; the profile's
+    token (its ``token_env`` or ``token_file``) is used unless ``--token-env``,
+    ``--username`` or ``--public`` say otherwise.
 
     Exits with code 2 (one line, nothing touched) when the choice is
     contradictory or the token / password is missing.
     """
+    if url is None:
+        if profile is None:
+            raise click.UsageError(
+                "Missing option '--url' (or set SCICAT_URL, or name a profile:"
+                " alink --profile NAME ...)",
+                ctx=click.get_current_context(silent=True),
+            )
+        url = profile.url
     url = check_url(url)
     if public and username is not None:
         fail("--public and --username exclude each other")
@@ -128,6 +144,12 @@ def resolve_login(
             username=username,
             password=password,
         )
+    if profile is not None and profile.has_token and not token_env_given:
+        try:
+            token = profile.read_token()
+        except ProfileError as exc:
+            fail(str(exc))
+        return Login(url=url, timeout=timeout, retries=retries, token=token)
     if not token_env.strip() or "=" in token_env:
         fail(f"--token-env: not an environment variable name: {token_env!r}")
     token = os.environ.get(token_env, "").strip()

@@ -15,6 +15,7 @@ from .._model import Dataset, File
 from ..transfer.copy import CopyFileTransfer
 from ..transfer.link import LinkFileTransfer
 from ..transfer.select import SelectFileTransfer
+from ..transfer.sftp import SFTPFileTransfer
 from . import _format
 from ._auth import Login, Transfer, connect
 from ._progress import Reporter
@@ -24,13 +25,15 @@ __all__ = [
     "DownloadRequest",
     "DownloadResult",
     "Mode",
+    "SftpServer",
     "VerifyLevel",
     "download",
     "make_transfer",
 ]
 
-#: ``--link``, ``--copy`` or ``--auto`` (link where possible, else copy).
-Mode = Literal["link", "copy", "auto"]
+#: ``--link``, ``--copy``, ``--sftp`` alone, or ``--auto`` (link where
+#: possible, else copy, else SFTP when ``--sftp`` names a server).
+Mode = Literal["link", "copy", "auto", "sftp"]
 #: How downloaded files are checked (``Client.download_files(verify=...)``).
 VerifyLevel = Literal["checksum", "size", "none"]
 
@@ -38,9 +41,54 @@ _VERBS: dict[Mode, tuple[str, str]] = {
     "link": ("linking", "linked"),
     "copy": ("copying", "copied"),
     "auto": ("downloading", "downloaded"),
+    "sftp": ("downloading", "downloaded"),
 }
 #: The past tense of each transfer's ``method`` (see ``DownloadReport.transfer``).
-_DONE: dict[str, str] = {"link": "linked", "copy": "copied", "hard link": "hard-linked"}
+_DONE: dict[str, str] = {
+    "link": "linked",
+    "copy": "copied",
+    "hard link": "hard-linked",
+    "sftp": "downloaded over SFTP",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SftpServer:
+    """``--sftp [USER@]HOST[:PORT]``: the file server to download from over SSH."""
+
+    host: str
+    #: ``None``: the SSH config's port for the host, else 22.
+    port: int | None = None
+    username: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SftpServer:
+        """``host``, ``user@host``, ``host:2222``, ``[::1]:2222``; ``ValueError``
+        on anything else."""
+        user, at, rest = text.strip().rpartition("@")
+        if at and not user:
+            raise ValueError("the user name before '@' is empty")
+        host, port = rest, ""
+        if rest.startswith("["):
+            host, bracket, tail = rest[1:].partition("]")
+            if not bracket or (tail and not tail.startswith(":")):
+                raise ValueError("expected [IPv6]:PORT")
+            port = tail[1:]
+        elif rest.count(":") == 1:
+            host, port = rest.split(":")
+        if not host or any(c.isspace() for c in host):
+            raise ValueError("the host name is empty or has spaces")
+        if port and (not port.isdigit() or not 0 < int(port) < 65536):
+            raise ValueError(f"{port!r} is not a TCP port")
+        return cls(host=host, port=int(port) if port else None, username=user or None)
+
+    def transfer(self, allowed_roots: Sequence[str] | None) -> SFTPFileTransfer:
+        return SFTPFileTransfer(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            allowed_roots=allowed_roots,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +103,7 @@ class DownloadRequest:
     force: bool
     verify: VerifyLevel
     allowed_roots: tuple[str, ...] | None
+    sftp: SftpServer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +111,10 @@ class DownloadResult:
     """What a download did, for the summary line."""
 
     dataset: Dataset
-    #: The past tense of how files were made ("linked", "copied", ...).
-    verb: str
-    #: The transfer ``--auto`` chose (``None`` for --link / --copy, or when
-    #: nothing had to be transferred).
-    chosen: str | None
+    mode: Mode
+    #: How files were made (``"link"``, ``"copy"``, ...); ``None`` when
+    #: nothing had to be transferred.
+    transfer: str | None
     selected: int
     transferred: int
     replaced: int
@@ -122,18 +170,42 @@ class Phases:
             )
 
 
-def make_transfer(mode: Mode, allowed_roots: Sequence[str] | None) -> Transfer:
-    """The file transfer for ``--link``, ``--copy`` or ``--auto``."""
+def what_was_done(
+    mode: Mode, transfer: str | None, transferred: int, replaced: int, kept: int
+) -> str:
+    """``3 linked, 1 replaced, 1 already in place`` (``; --auto chose link``)."""
+    verb = _DONE.get(transfer, "downloaded") if transfer else _VERBS[mode][1]
+    parts = []
+    if transferred or not (replaced or kept):
+        parts.append(f"{_format.count(transferred)} {verb}")
+    if replaced:
+        parts.append(f"{_format.count(replaced)} replaced")
+    if kept:
+        parts.append(f"{_format.count(kept)} already in place")
+    chosen = f"; --auto chose {transfer}" if mode == "auto" and transfer else ""
+    return ", ".join(parts) + chosen
+
+
+def make_transfer(
+    mode: Mode, allowed_roots: Sequence[str] | None, sftp: SftpServer | None = None
+) -> Transfer:
+    """The file transfer for ``--link``, ``--copy``, ``--sftp`` or ``--auto``
+    (link, then copy, then SFTP when ``sftp`` is given)."""
     if mode == "link":
         return LinkFileTransfer(allowed_roots=allowed_roots)
     if mode == "copy":
         return CopyFileTransfer(allowed_roots=allowed_roots)
-    return SelectFileTransfer(
-        [
-            LinkFileTransfer(allowed_roots=allowed_roots),
-            CopyFileTransfer(allowed_roots=allowed_roots),
-        ]
-    )
+    if mode == "sftp":
+        if sftp is None:
+            raise ValueError("--sftp needs a server")
+        return sftp.transfer(allowed_roots)
+    children: list[Transfer] = [
+        LinkFileTransfer(allowed_roots=allowed_roots),
+        CopyFileTransfer(allowed_roots=allowed_roots),
+    ]
+    if sftp is not None:
+        children.append(sftp.transfer(allowed_roots))
+    return SelectFileTransfer(children)
 
 
 def _selector(
@@ -156,7 +228,7 @@ async def download(
     request: DownloadRequest, login: Login, reporter: Reporter
 ) -> DownloadResult:
     """Fetch the dataset, then link / copy its (selected) files, all or nothing."""
-    transfer = make_transfer(request.mode, request.allowed_roots)
+    transfer = make_transfer(request.mode, request.allowed_roots, request.sftp)
     async with connect(login, transfer) as client:
         reporter.begin(f"fetching dataset {request.pid}")
         dataset = await client.get_dataset(request.pid)
@@ -195,8 +267,8 @@ async def download(
         phases.finished(done_word, report.transferred + report.replaced)
     return DownloadResult(
         dataset=report.dataset,
-        verb=done_word,
-        chosen=report.transfer if request.mode == "auto" else None,
+        mode=request.mode,
+        transfer=report.transfer,
         selected=report.selected,
         transferred=report.transferred,
         replaced=report.replaced,

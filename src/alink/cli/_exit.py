@@ -53,6 +53,10 @@ class ExitCode(enum.IntEnum):
     with one local name, an unknown checksum algorithm, ...)."""
     FILESYSTEM = 11
     """The local filesystem refused (permission denied, disk full, ...)."""
+    DATASETS_FAILED = 12
+    """Several datasets were asked for and some failed, for different reasons
+    (each one's reason is on standard error; when all failures share a reason,
+    its own code is used instead)."""
     INTERRUPTED = 130
     """Interrupted (Ctrl-C or SIGTERM); what the run had created was undone."""
 

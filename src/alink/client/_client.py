@@ -1,7 +1,9 @@
-"""``alink.Client``: read datasets from SciCat and download their files, async.
+"""``alink.Client``: read datasets from SciCat, download their files, upload new
+ones, async.
 
-Mirrors Scitacean's ``Client`` (same factory names, same ``get_dataset`` and
-``download_files`` shapes), but every call is awaitable, one connection pool
+Mirrors Scitacean's ``Client`` (same factory names, same ``get_dataset``,
+``download_files`` and ``upload_new_dataset_now`` shapes), but every call is
+awaitable, one connection pool
 is reused for all requests, and a dataset with its files arrives in a single
 request.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote_plus
 
 import anyio
@@ -24,9 +28,20 @@ from ..typing import Downloader
 from ._download import DownloadReport, VerifyLevel, VerifyProgressCallback
 from ._download import download_files as _download_files
 from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
+from ._many import (
+    DEFAULT_MAX_CONCURRENT,
+    DownloadsProgress,
+    DownloadSummary,
+    FolderNamer,
+)
+from ._many import download_datasets as _download_datasets
 from ._parse import parse_dataset
+from ._profiles import Profile, resolve
+from ._query import DatasetPages, build_query
 from ._select import FileSelector
 from ._token import Token
+from ._upload import upload_new_dataset
+from ._upload_body import DEFAULT_MAX_DATABLOCK_BYTES
 
 __all__ = ["Client"]
 
@@ -49,8 +64,14 @@ class Client:
 
     Options shared by the factories (keyword-only):
 
+    - ``profile``: a :class:`~alink.Profile` or the name of one (built in,
+      or from the user's profiles file): the URL, the file transfer and where
+      the token is, for one facility. Explicit ``url``/``file_transfer``/
+      ``token`` arguments win over the profile's.
     - ``file_transfer``: used by :meth:`download_files` (e.g.
-      ``LinkFileTransfer()``); ``None`` means files cannot be downloaded.
+      ``LinkFileTransfer()``) and :meth:`upload_new_dataset_now` (one that
+      uploads, e.g. ``CopyFileTransfer()``); ``None`` means files cannot be
+      downloaded or uploaded (unless the profile names a transfer).
     - ``timeout``: seconds (or an ``httpx.Timeout`` with every part set) for
       each phase of a request; default 30 s.
     - ``retry``: a :class:`RetryPolicy` for connection errors, timeouts and
@@ -61,7 +82,7 @@ class Client:
       (for tests, e.g. ``httpx.MockTransport``).
     """
 
-    __slots__ = ("_file_transfer", "_max_files", "_session", "_token")
+    __slots__ = ("_file_transfer", "_max_files", "_profile", "_session", "_token")
 
     def __init__(
         self,
@@ -70,12 +91,14 @@ class Client:
         token: Token | None,
         file_transfer: Downloader | None,
         max_files: int,
+        profile: Profile | None = None,
     ) -> None:
         """Use the factories; this signature is internal."""
         self._session = session
         self._token = token
         self._file_transfer = file_transfer
         self._max_files = max_files
+        self._profile = profile
 
     # --- construction -----------------------------------------------------
 
@@ -105,8 +128,9 @@ class Client:
     def from_token(
         cls,
         *,
-        url: str,
-        token: str,
+        url: str | None = None,
+        token: str | None = None,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -116,10 +140,25 @@ class Client:
     ) -> Client:
         """A client that authenticates with an existing SciCat token.
 
+        ``token`` may be left out when the profile says where the token is
+        (``token_env`` or ``token_file``).
+
         Raises:
             ScicatLoginError: the token is a JWT that has already expired.
             ValueError: a bad URL, an empty token or a bad option.
+            ProfileError: an unknown profile, a broken profiles file, or the
+                profile's token is not where it says.
+            TypeError: neither ``url`` nor ``profile``, or no token at all.
         """
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
+        if token is None:
+            token = found.read_token() if found is not None else None
+        if token is None:
+            raise TypeError(
+                "give token= (or a profile that names its token_env or token_file)"
+            )
         secret = Token(token)
         secret.check_not_expired()
         session = cls._make_session(
@@ -135,15 +174,17 @@ class Client:
             token=secret,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     @classmethod
     async def from_credentials(
         cls,
         *,
-        url: str,
+        url: str | None = None,
         username: str,
         password: str,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (HTTP)
         retry: RetryPolicy | None = None,
@@ -161,7 +202,11 @@ class Client:
                 handed out a token that has already expired.
             ScicatCommError: the server could not be reached or answered
                 something else.
+            ProfileError: an unknown profile or a broken profiles file.
         """
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
         for name, value in (("username", username), ("password", password)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a string")
@@ -184,13 +229,15 @@ class Client:
             token=token,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     @classmethod
     def without_login(
         cls,
         *,
-        url: str,
+        url: str | None = None,
+        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -199,6 +246,9 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> Client:
         """An anonymous client: it can read published datasets only."""
+        url, file_transfer, found = resolve(
+            profile=profile, url=url, file_transfer=file_transfer
+        )
         session = cls._make_session(
             url,
             timeout=timeout,
@@ -212,6 +262,7 @@ class Client:
             token=None,
             file_transfer=file_transfer,
             max_files=max_files,
+            profile=found,
         )
 
     # --- lifetime ---------------------------------------------------------
@@ -243,6 +294,11 @@ class Client:
     def is_logged_in(self) -> bool:
         """Whether requests carry a token."""
         return self._token is not None
+
+    @property
+    def profile(self) -> Profile | None:
+        """The profile the client was made from, if any."""
+        return self._profile
 
     @property
     def file_transfer(self) -> Downloader | None:
@@ -295,6 +351,102 @@ class Client:
         if 200 <= reply.status_code < 300:
             return await parse_dataset(reply.body, what=what, max_files=self._max_files)
         raise self._error(reply, what)
+
+    # --- searches ---------------------------------------------------------
+
+    async def query_datasets(
+        self,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        files: bool = False,
+        page_size: int | None = None,
+    ) -> list[Dataset]:
+        """Search the catalogue; every matching dataset (up to ``limit``).
+
+        As Scitacean's ``client.scicat.query_datasets(fields, limit=, order=)``,
+        over SciCat's v4 filter (``GET {url}/v4/datasets?filter=...``; without
+        login the ``/v4/datasets/public`` variant, which finds published
+        datasets only). The results come page by page; for big result sets
+        iterate :meth:`query_datasets_pages` instead of holding them all.
+
+        Args:
+            fields: Field values every result must have, by SciCat field
+                name, e.g. ``{"proposalIds": ["abc.123"], "type": "raw"}``.
+                A list means any of its values (a list field such as
+                ``proposalIds`` matches when it holds one of them). ``None``
+                or ``{}``: no condition.
+            where: A MongoDB query of your own, e.g.
+                ``{"datasetName": {"$regex": "^run", "$options": "i"}}``;
+                ``datetime`` values (with a time zone) are sent as SciCat's
+                ``{"$date": ...}`` marker. Combined with ``fields`` by "and".
+            order: ``"creationTime:desc"``, ``"datasetName"`` (ascending),
+                ``"a:asc,b:desc"`` or a list of those. Ties are broken by
+                ``pid``; default: by ``pid``.
+            limit: At most this many datasets (default: all).
+            files: Also fetch each dataset's file list (``origdatablocks``),
+                so the results can go straight to :meth:`download_files`.
+                Without it, the datasets come without files.
+            page_size: Datasets per request (default 100, or 10 with
+                ``files``).
+
+        Raises:
+            TypeError, ValueError: bad arguments (checked before sending).
+            ScicatCommError: SciCat refused the query (``status_code`` 400,
+                with the server's message: an unknown field or operator),
+                the token was refused, or the answer was unusable.
+            ScicatLoginError: the token has expired.
+        """
+        pages = self.query_datasets_pages(
+            fields,
+            where=where,
+            order=order,
+            limit=limit,
+            files=files,
+            page_size=page_size,
+        )
+        return await pages.all()
+
+    def query_datasets_pages(
+        self,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        files: bool = False,
+        page_size: int | None = None,
+    ) -> DatasetPages:
+        """The results of :meth:`query_datasets`, as an async iterator of pages.
+
+        .. code-block:: python
+
+            async for page in client.query_datasets_pages({"type": "raw"}):
+                for dataset in page:
+                    ...
+
+        The arguments are checked now (``TypeError``/``ValueError``); each
+        iteration step sends one request for ``page_size`` datasets. Sorted
+        by ``pid`` (the default), pages continue after the last pid seen, so
+        datasets added or removed meanwhile never shift them; with another
+        ``order`` pages are taken by offset.
+        """
+        query = build_query(
+            fields,
+            where=where,
+            order=order,
+            limit=limit,
+            files=files,
+            page_size=page_size,
+        )
+        return DatasetPages(
+            session=self._session,
+            token=self._token,
+            query=query,
+            max_files=self._max_files,
+        )
 
     def _error(self, reply: Reply, what: str) -> ScicatCommError:
         status = reply.status_code
@@ -447,6 +599,156 @@ class Client:
             progress=progress,
             follow_target_symlinks=follow_target_symlinks,
             verify_progress=verify_progress,
+        )
+
+    async def download_datasets(
+        self,
+        datasets: Iterable[str | PID | Dataset],
+        *,
+        target: str | os.PathLike[str],
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        folder: FolderNamer | None = None,
+        progress: Callable[[DownloadsProgress], object] | None = None,
+        select: FileSelector = True,
+        select_for: Callable[[Dataset], FileSelector] | None = None,
+        checksum_algorithm: str | None = None,
+        force: bool = False,
+        keep_tree: bool = False,
+        verify: VerifyLevel = "checksum",
+        follow_target_symlinks: bool = False,
+    ) -> DownloadSummary:
+        """Download many datasets, each into its own folder below ``target``.
+
+        Each dataset given by PID is fetched (:meth:`get_dataset`), then its
+        files are downloaded with :meth:`download_files` into
+        ``target / folder``; at most ``max_concurrent`` datasets at once, on
+        this client's connection pool and file transfer.
+
+        **Each dataset is all or nothing, and independent of the others**: a
+        dataset that fails leaves nothing behind and does not stop or undo
+        the rest. Nothing is raised for it; the summary says which datasets
+        failed and why (:meth:`DownloadSummary.raise_on_failure
+        <alink.client.DownloadSummary.raise_on_failure>` turns failures into
+        an exception). Cancelling the call keeps the finished datasets and
+        rolls back the ones in flight.
+
+        Args:
+            datasets: PIDs (``str`` or :class:`~alink.PID`) or datasets (with
+                their files, e.g. from ``query_datasets(files=True)``). The
+                same PID twice is downloaded once.
+            target: The folder below which each dataset gets its own.
+            max_concurrent: Datasets in flight at once (default 4).
+            folder: ``folder(dataset)`` -> the dataset's folder, relative to
+                ``target``. Default: the PID without its prefix, escaped to
+                one folder name (``"20.500.12269/abc"`` -> ``"abc"``; two
+                datasets that would share a name are refused up front).
+            progress: ``progress(DownloadsProgress)``, called on the event
+                loop as files and datasets complete: one progress for all.
+                If it raises, the whole call stops and raises that error.
+            select: Which files, as for :meth:`download_files`, for every
+                dataset alike.
+            select_for: ``select_for(dataset)`` -> that dataset's ``select``
+                (instead of one ``select`` for all); an exception it raises
+                fails that dataset only.
+            checksum_algorithm, force, keep_tree, verify,
+                follow_target_symlinks: As for :meth:`download_files`,
+                applied to every dataset.
+
+        Returns:
+            One :class:`~alink.client.DatasetDownload` per dataset, in the
+            order given.
+
+        Raises:
+            ValueError: no file transfer, a bad argument, two datasets for one
+                default folder (before anything starts).
+            TypeError: an item is neither a PID nor a dataset.
+            NotADirectoryError: ``target`` exists and is not a folder.
+        """
+        return await _download_datasets(
+            self,
+            datasets,
+            target=target,
+            max_concurrent=max_concurrent,
+            folder=folder,
+            progress=progress,
+            select=select,
+            select_for=select_for,
+            checksum_algorithm=checksum_algorithm,
+            force=force,
+            keep_tree=keep_tree,
+            verify=verify,
+            follow_target_symlinks=follow_target_symlinks,
+        )
+
+    # --- upload -----------------------------------------------------------
+
+    async def upload_new_dataset_now(
+        self,
+        dataset: Dataset,
+        *,
+        checksum_algorithm: str | None = "blake2b",
+        max_datablock_bytes: int = DEFAULT_MAX_DATABLOCK_BYTES,
+    ) -> Dataset:
+        """Upload ``dataset``'s local files and register it as a new dataset.
+
+        Scitacean's ``client.upload_new_dataset_now(dataset)``, awaitable and
+        all or nothing. In order:
+
+        1. The fields are checked here (SciCat's v4 rules: required fields,
+           types, no unknown fields), then by SciCat
+           (``POST /api/v4/datasets/isValid``). Server-managed fields of a
+           dataset made from a downloaded one (``_id``, ``createdAt``, sizes,
+           ...) are not sent.
+        2. The client's transfer connects for upload
+           (:meth:`~alink.typing.Uploader.connect_for_upload`); its
+           ``source_folder_for(dataset)`` becomes the source folder.
+        3. Local files without size, time or checksum (from
+           :meth:`Dataset.add_local_files <alink.Dataset.add_local_files>`)
+           are read on worker threads; ``checksum_algorithm`` (Scitacean's
+           default; ``None``: no checksums) computes the checksums.
+        4. The files are uploaded, the dataset is created
+           (``POST /api/v4/datasets``), then its orig datablocks
+           (``POST /api/v4/origdatablocks``), each request at most
+           ``max_datablock_bytes`` of JSON (a large dataset gets several
+           datablocks; a server answering 413 gets smaller ones).
+
+        If a step fails, or the caller is cancelled, what this call did is
+        undone: the datablocks and the dataset are deleted and the uploaded
+        files are reverted. A request that creates something is not
+        interrupted while in flight (its outcome must be known to be undone),
+        so cancelling waits for it, at most the client's timeout.
+
+        Returns:
+            The dataset as SciCat stored it: its new pid, its fields, and its
+            files (remote paths relative to the source folder) in the
+            datablocks as created.
+
+        Raises:
+            InvalidDatasetError: a field is missing or malformed (named in
+                ``.fields``), before anything was uploaded; or SciCat refused
+                to create the dataset or a datablock (400), after which
+                everything was undone.
+            ValueError: no logged-in client, local files but no transfer that
+                uploads, files that are both local and remote.
+            NotImplementedError: the transfer cannot upload (a
+                ``LinkFileTransfer``); nothing was uploaded.
+            IntegrityError: a local file changed size while it was uploaded.
+            ScicatCommError: SciCat refused (403: not allowed for this
+                ``ownerGroup``) or could not be reached; everything was undone.
+            PartialUploadError: a step failed and something could not be
+                undone (SciCat lets only its ``DELETE_GROUPS`` delete
+                datasets); the message says what is left and what to do.
+            FileNotFoundError, FileExistsError, OSError: from reading or
+                uploading the files (the transfer reverts its own uploads).
+        """
+        return await upload_new_dataset(
+            self._session,
+            self._token,
+            self._file_transfer,
+            dataset,
+            checksum_algorithm=checksum_algorithm,
+            max_datablock_bytes=max_datablock_bytes,
+            max_files=self._max_files,
         )
 
 

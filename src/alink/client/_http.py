@@ -6,7 +6,9 @@ only says which endpoint and what to do with the answer. Rules kept here:
 - every request has a timeout; redirects are never followed (a redirect to
   another host would carry the token along), a 3xx is an error;
 - GETs (and the login) are retried with exponential backoff on connection
-  errors, timeouts and 502/503/504 — a bounded number of times;
+  errors, timeouts and 502/503/504 — a bounded number of times; a request
+  that creates something (``idempotent=False``) is retried only when it
+  could not be sent at all, so a lost answer never creates a second dataset;
 - a response body is streamed and reading stops past a size limit, so a
   hostile or broken server cannot exhaust memory;
 - the token travels only in the ``Authorization`` header (httpx logs URLs at
@@ -41,6 +43,8 @@ _log = logging.getLogger("alink.client")
 _RETRY_STATUSES = frozenset((502, 503, 504))
 #: Transport failures worth retrying: nothing usable came back.
 _RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+#: Failures before a request was sent: safe to retry even when it creates.
+_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: How much of an error response is read to find the server's message.
 _ERROR_BODY_LIMIT = 64 * 1024
 #: Chunks accepted (and dropped) after the limit while the read is cancelled.
@@ -277,6 +281,12 @@ class HttpSession:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Connections cannot travel, and a pickled session would carry the
+        # client's credentials along (the httpx client, made at the first
+        # request, cannot be pickled either).
+        raise TypeError("a SciCat client's HTTP session cannot be pickled")
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         self._closed = True
@@ -317,10 +327,16 @@ class HttpSession:
         token: Token | None = None,
         params: Mapping[str, str] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        idempotent: bool = True,
     ) -> Reply:
         """Send a request to ``base_url/path`` and read the answer (bounded).
 
-        Transient failures are retried according to :attr:`retry`. A 2xx body
+        ``json`` is encoded by httpx; ``content`` is a body already encoded as
+        JSON. Transient failures are retried according to :attr:`retry`;
+        with ``idempotent=False`` (a request that creates something) only
+        failures to connect are, because the server may have acted on a
+        request whose answer was lost. A 2xx body
         larger than :attr:`max_response_size` raises; an error body is read
         only as far as needed for the server's message; a 3xx is refused.
         ``what`` names the request in messages ("dataset 'abc'").
@@ -333,24 +349,33 @@ class HttpSession:
             raise RuntimeError("this Client is closed")
         client = await self._http()
         url = f"{self.base_url}/{path}"
-        headers = {"Authorization": token.authorization()} if token else None
+        headers = {"Authorization": token.authorization()} if token else {}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        retry_statuses = _RETRY_STATUSES if idempotent else frozenset()
+        retry_errors = _RETRY_ERRORS if idempotent else _NOT_SENT_ERRORS
         attempts = self.retry.attempts
         for attempt in range(attempts):
             last = attempt + 1 == attempts
             _log.debug("%s %s (attempt %d of %d)", method, url, attempt + 1, attempts)
             try:
                 async with client.stream(
-                    method, url, params=params, headers=headers, json=json
+                    method,
+                    url,
+                    params=params,
+                    headers=headers,
+                    json=json,
+                    content=content,
                 ) as response:
                     status = response.status_code
-                    if status in _RETRY_STATUSES and not last:
+                    if status in retry_statuses and not last:
                         delay = self.retry.delay(
                             attempt, _retry_after(response.headers)
                         )
                         cause = f"HTTP {status}"
                     else:
                         return await self._finish(response, what)
-            except _RETRY_ERRORS as exc:
+            except retry_errors as exc:
                 if last:
                     raise ScicatCommError(
                         f"could not get {what} from SciCat at {self.base_url}"

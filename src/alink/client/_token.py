@@ -80,9 +80,11 @@ class Token:
         if self._expires_at is None:
             return
         if (_now() if now is None else now) >= self._expires_at:
+            # Scitacean's wording first: code ported from it may match on it.
             raise ScicatLoginError(
-                f"the SciCat token expired at {_format_epoch(self._expires_at)};"
-                " log in again or get a new token"
+                "SciCat login has expired: the token expired at"
+                f" {_format_epoch(self._expires_at)}; log in again or get a new"
+                " token"
             )
 
     def authorization(self) -> str:

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["FileSpec", "GeneratedDataset", "dataset_from_directory", "make_dataset"]
+from .._paths import RemotePath
 
-#: One file: ``(path, size)``, ``(path, size, checksum)`` or a full
+__all__ = [
+    "DatasetWithFiles",
+    "FileSpec",
+    "GeneratedDataset",
+    "dataset_from_directory",
+    "make_dataset",
+    "write_dataset",
+]
+
+#: One file: ``(path, size)``, ``(path, size, checksum)``, ``(path, content)``
+#: (``bytes``: size and checksum are computed from it) or a full
 #: ``dataFileList`` entry (a mapping with at least ``path`` and ``size``).
-FileSpec = tuple[str, int] | tuple[str, int, str | None] | Mapping[str, Any]
+FileSpec = (
+    tuple[str, int]
+    | tuple[str, int, str | None]
+    | tuple[str, bytes]
+    | Mapping[str, Any]
+)
 
 _DEFAULT_TIME = "2024-01-01T00:00:00.000Z"
 
@@ -33,16 +50,23 @@ class GeneratedDataset(NamedTuple):
         return {**self.dataset, "origdatablocks": self.orig_datablocks}
 
 
-def _file_entry(spec: FileSpec, index: int, file_time: str) -> dict[str, Any]:
+def _file_entry(
+    spec: FileSpec, index: int, file_time: str, algorithm: str | None
+) -> dict[str, Any]:
     if isinstance(spec, Mapping):
         entry = dict(spec)
+    elif isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], bytes):
+        entry = {"path": spec[0], "size": len(spec[1])}
+        if algorithm is not None:
+            entry["chk"] = hashlib.new(algorithm, spec[1]).hexdigest()
     elif isinstance(spec, tuple) and len(spec) in (2, 3):
         entry = {"path": spec[0], "size": spec[1]}
         if len(spec) == 3 and spec[2] is not None:
             entry["chk"] = spec[2]
     else:
         raise ValueError(
-            f"file #{index}: expected (path, size[, checksum]) or a mapping,"
+            f"file #{index}: expected (path, size[, checksum]), (path, bytes)"
+            " or a mapping,"
             f" got {spec!r}"
         )
     path, size = entry.get("path"), entry.get("size")
@@ -98,9 +122,11 @@ def make_dataset(
     ``datasetName="x"``) are added last and override anything.
 
     Args:
-        files: ``(path, size)``, ``(path, size, checksum)`` or ``dataFileList``
-            mappings; paths are relative to ``source_folder``.
-        checksum_algorithm: the blocks' ``chkAlg`` (``None``: no ``chkAlg``).
+        files: ``(path, size)``, ``(path, size, checksum)``, ``(path,
+            content)`` (size and checksum computed from the ``bytes``) or
+            ``dataFileList`` mappings; paths are relative to ``source_folder``.
+        checksum_algorithm: the blocks' ``chkAlg`` (``None``: no ``chkAlg``),
+            a :mod:`hashlib` name when files are given by their content.
         is_published: the dataset's ``isPublished``.
         files_published: the blocks' ``isPublished`` (default: ``is_published``;
             anonymous readers only see published blocks).
@@ -119,7 +145,16 @@ def make_dataset(
         )
     if isinstance(access_groups, str):
         raise ValueError("access_groups must be a list of group names, not a string")
-    entries = [_file_entry(spec, i, creation_time) for i, spec in enumerate(files)]
+    specs = list(files)
+    hashing = (
+        _hashlib_name(checksum_algorithm)
+        if checksum_algorithm is not None
+        and any(isinstance(f, tuple) and isinstance(f[-1], bytes) for f in specs)
+        else None
+    )
+    entries = [
+        _file_entry(spec, i, creation_time, hashing) for i, spec in enumerate(specs)
+    ]
     total = sum(int(e["size"]) for e in entries)
     dataset: dict[str, Any] = {
         "_id": pid,
@@ -186,6 +221,15 @@ def make_dataset(
     return GeneratedDataset(dataset, blocks)
 
 
+def _hashlib_name(algorithm: str) -> str:
+    """``algorithm`` as :mod:`hashlib` names it (``"SHA-256"`` -> ``"sha256"``)."""
+    text = algorithm.strip().lower()
+    for candidate in (text, text.replace("-", "_"), text.replace("-", "")):
+        if candidate in hashlib.algorithms_available:
+            return candidate
+    raise ValueError(f"unknown checksum algorithm {algorithm!r}")
+
+
 def _checksum(path: str, algorithm: str) -> str:
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
@@ -232,4 +276,170 @@ def dataset_from_directory(
         files=specs,
         checksum_algorithm=checksum_algorithm,
         **kwargs,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetWithFiles:
+    """A dataset whose files exist: :func:`write_dataset` wrote them to ``folder``.
+
+    Pass ``dataset`` and ``orig_datablocks`` to ``ScicatServer.add_dataset``;
+    the dataset's ``sourceFolder`` is ``folder`` (unless you chose another),
+    so :class:`~alink.transfer.link.LinkFileTransfer` and
+    :class:`~alink.transfer.copy.CopyFileTransfer` find the files, and
+    :meth:`remote_files` gives the same content to a
+    :class:`~alink.testing.transfer.FakeFileTransfer`.
+    """
+
+    #: The dataset's SciCat JSON (without its orig datablocks).
+    dataset: dict[str, Any]
+    #: Its orig datablocks, listing every file with its real size and checksum.
+    orig_datablocks: list[dict[str, Any]]
+    #: The local folder that holds the files.
+    folder: Path
+    #: Each file's content, by its path relative to the source folder
+    #: (as the datablock lists it: ``"sub/b.dat"``).
+    contents: Mapping[str, bytes]
+
+    @property
+    def pid(self) -> str:
+        """The dataset's pid."""
+        return str(self.dataset["pid"])
+
+    @property
+    def source_folder(self) -> RemotePath:
+        """The dataset's ``sourceFolder``."""
+        return RemotePath(self.dataset["sourceFolder"])
+
+    def path(self, relative: str) -> Path:
+        """The local file of the catalogue path ``relative``."""
+        if relative not in self.contents:
+            raise KeyError(f"the dataset has no file {relative!r}")
+        return self.folder / relative
+
+    def remote_files(self) -> dict[RemotePath, bytes]:
+        """Full remote path (source folder / path) -> content, for a fake transfer."""
+        folder = self.source_folder
+        return {folder / rel: content for rel, content in self.contents.items()}
+
+    def with_blocks(self) -> dict[str, Any]:
+        """The dataset with ``origdatablocks`` embedded (a v4 ``include`` answer)."""
+        return {**self.dataset, "origdatablocks": self.orig_datablocks}
+
+
+def _relative_file_path(path: object, index: int) -> str:
+    if not isinstance(path, str) or not path:
+        raise ValueError(
+            f"file #{index}: path must be a non-empty string, got {path!r}"
+        )
+    parts = path.split("/")
+    if (
+        path.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or ("\x00" in path)
+    ):
+        raise ValueError(
+            f"file #{index}: {path!r} is not a clean path relative to the source"
+            " folder (no leading '/', no '', '.' or '..' segments)"
+        )
+    return path
+
+
+def _as_bytes(content: object, path: str) -> bytes:
+    if isinstance(content, str):
+        return content.encode()
+    if isinstance(content, bytes | bytearray | memoryview):
+        return bytes(content)
+    raise TypeError(
+        f"the content of {path!r} must be bytes or str, got {type(content).__name__}"
+    )
+
+
+def _time_text(seconds: float) -> str:
+    text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return text.removesuffix("+00:00") + "Z"
+
+
+def write_dataset(
+    folder: str | os.PathLike[str],
+    files: Mapping[str, bytes | str],
+    *,
+    pid: str,
+    checksum_algorithm: str | None = "md5",
+    source_folder: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> DatasetWithFiles:
+    """Write ``files`` under ``folder`` and describe them as a SciCat dataset.
+
+    Blocking; for test set-up. ``files`` maps paths relative to the source
+    folder (``"sub/b.dat"``) to their content (``str`` is written as UTF-8).
+    Missing folders are made. A file that already exists with the same
+    content is kept; one with other content raises ``FileExistsError`` and
+    nothing is written. Sizes, modification times and checksums
+    (``checksum_algorithm``; ``None``: none) are those of the files written.
+    ``source_folder`` defaults to ``folder`` (absolute), so transfers that
+    read this machine's disk find the files; other keyword arguments go to
+    :func:`make_dataset`.
+
+    Raises:
+        ValueError: a path is not a clean relative path, or is also the
+            folder of another file.
+        TypeError: a content is neither ``bytes`` nor ``str``.
+        FileExistsError: a file exists with other content.
+    """
+    if isinstance(files, str | bytes) or not isinstance(files, Mapping):
+        raise TypeError("files must be a mapping of relative path -> content")
+    if checksum_algorithm is not None:
+        checksum_algorithm = _hashlib_name(checksum_algorithm)
+    root = Path(folder).absolute()
+    contents: dict[str, bytes] = {}
+    for index, (path, content) in enumerate(files.items()):
+        rel = _relative_file_path(path, index)
+        contents[rel] = _as_bytes(content, rel)
+    folders = {
+        "/".join(p.split("/")[:n]) for p in contents for n in range(1, p.count("/") + 1)
+    }
+    clashes = sorted(folders.intersection(contents))
+    if clashes:
+        raise ValueError(
+            f"{clashes[0]!r} cannot be a file and the folder of another file"
+        )
+    differing = []
+    for rel, content in contents.items():
+        target = root / rel
+        if (target.is_symlink() or target.exists()) and (
+            target.is_symlink()
+            or not target.is_file()
+            or target.read_bytes() != content
+        ):
+            differing.append(rel)
+    if differing:
+        raise FileExistsError(
+            f"{len(differing)} file(s) already exist under {str(root)!r} with other"
+            f" content: {', '.join(map(repr, differing[:5]))}; nothing was written"
+        )
+    specs: list[FileSpec] = []
+    for rel, content in contents.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            target.write_bytes(content)
+        entry: dict[str, Any] = {
+            "path": rel,
+            "size": len(content),
+            "time": _time_text(target.stat().st_mtime),
+        }
+        if checksum_algorithm is not None:
+            entry["chk"] = hashlib.new(checksum_algorithm, content).hexdigest()
+        specs.append(entry)
+    root.mkdir(parents=True, exist_ok=True)
+    generated = make_dataset(
+        pid=pid,
+        source_folder=source_folder if source_folder is not None else root,
+        files=specs,
+        checksum_algorithm=checksum_algorithm,
+        **kwargs,
+    )
+    return DatasetWithFiles(
+        generated.dataset, generated.orig_datablocks, root, dict(contents)
     )

@@ -45,6 +45,7 @@ class _Armed:
     fault: Fault
     remaining: int
     matches: _Matcher
+    skip: int = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -68,6 +69,12 @@ def _matcher(method: str | None, match: str | re.Pattern[str] | None) -> _Matche
     return _Matcher(method.upper() if method else None, pattern)
 
 
+def _skip(skip: int) -> int:
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise ValueError(f"skip must be a non-negative integer, got {skip!r}")
+    return skip
+
+
 def _count(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -89,6 +96,8 @@ class Faults:
     query) contains that substring, or matches that compiled pattern
     (``re.search``); ``method`` to one HTTP method. One-shot faults are used
     in the order they were armed; every delay that matches a request adds up.
+    ``skip`` lets that many matching requests through first (to fail, say,
+    the second datablock of an upload).
     """
 
     def __init__(self) -> None:
@@ -105,8 +114,9 @@ class Faults:
         n: int,
         method: str | None,
         match: str | re.Pattern[str] | None,
+        skip: int = 0,
     ) -> None:
-        armed = _Armed(fault, _count(n), _matcher(method, match))
+        armed = _Armed(fault, _count(n), _matcher(method, match), _skip(skip))
         with self._lock:
             self._armed.append(armed)
 
@@ -118,9 +128,11 @@ class Faults:
         message: str | None = None,
         method: str | None = None,
         match: str | re.Pattern[str] | None = None,
+        skip: int = 0,
     ) -> None:
         """Answer the next ``n`` matching requests with ``status`` and a NestJS body."""
-        self._arm(Fault("fail", _status(status), message=message), n, method, match)
+        fault = Fault("fail", _status(status), message=message)
+        self._arm(fault, n, method, match, skip)
 
     def drop_next(
         self,
@@ -128,9 +140,10 @@ class Faults:
         *,
         method: str | None = None,
         match: str | re.Pattern[str] | None = None,
+        skip: int = 0,
     ) -> None:
         """Close the next ``n`` matching requests' connections without an answer."""
-        self._arm(Fault("drop"), n, method, match)
+        self._arm(Fault("drop"), n, method, match, skip)
 
     def respond_raw(
         self,
@@ -206,6 +219,9 @@ class Faults:
             self._delays = [d for d in self._delays if d.remaining > 0]
             for armed in self._armed:
                 if armed.matches(method, path):
+                    if armed.skip:
+                        armed.skip -= 1
+                        continue
                     armed.remaining -= 1
                     if armed.remaining == 0:
                         self._armed.remove(armed)

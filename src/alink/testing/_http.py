@@ -27,8 +27,12 @@ from ._routes import Response, nest_error
 
 __all__ = ["MAX_BODY", "Handler", "HttpServer"]
 
-#: Largest request body accepted (login bodies are tiny).
-MAX_BODY = 1 << 20
+#: Largest request body accepted by default: SciCat's ``json({limit: "16mb"})``.
+MAX_BODY = 16 << 20
+#: Most bytes of a too-large body read (and dropped) before answering 413, so
+#: the client sees the answer instead of a reset connection (as a proxy's
+#: lingering close does).
+_DRAIN_LIMIT = 256 << 20
 #: Idle keep-alive connections are closed after this many seconds.
 _IDLE_TIMEOUT = 60.0
 #: Bodies up to this size are sent in the same write as the head.
@@ -41,6 +45,11 @@ class Handler(Protocol):
     def __call__(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> Response | None: ...
+
+
+#: ``on_refused(method, target, headers, response)``: told of a request the
+#: transport answered itself (a body it could not or would not read).
+Refused = Callable[[str, str, dict[str, str], Response], None]
 
 
 class _BadRequest(Exception):
@@ -70,6 +79,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body = self._read_body(headers)
         except _BadRequest as exc:
             self.close_connection = True
+            if self.server.on_refused is not None:
+                self.server.on_refused(self.command, self.path, headers, exc.response)
             self._send(exc.response)
             return
         response = self.server.handler(self.command, self.path, headers, body)
@@ -92,9 +103,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raise _BadRequest(nest_error(400, "Invalid Content-Length")) from None
         if length < 0:
             raise _BadRequest(nest_error(400, "Invalid Content-Length"))
-        if length > MAX_BODY:
+        if length > self.server.max_body:
+            self._drain(length)
             raise _BadRequest(nest_error(413, "request entity too large"))
         return self.rfile.read(length)
+
+    def _drain(self, length: int) -> None:
+        left = min(length, _DRAIN_LIMIT)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                return
+            left -= len(chunk)
 
     def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
@@ -110,7 +130,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                     pass  # trailers
                 return b"".join(chunks)
             total += size
-            if total > MAX_BODY:
+            if total > self.server.max_body:
                 raise _BadRequest(nest_error(413, "request entity too large"))
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
@@ -143,10 +163,17 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(
+        self, handler: Handler, max_body: int, on_refused: Refused | None
+    ) -> None:
         self.handler = handler
+        self.max_body = max_body
+        self.on_refused = on_refused
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        #: Every connection thread that may still run: a thread leaves
+        #: ``_connections`` a moment before it ends, and must still be joined.
+        self._started: list[threading.Thread] = []
         super().__init__(("127.0.0.1", 0), _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -160,6 +187,8 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         )
         with self._lock:
             self._connections[request] = thread
+            self._started = [t for t in self._started if t.is_alive()]
+            self._started.append(thread)
         thread.start()
 
     def shutdown_request(self, request: Any) -> None:
@@ -171,20 +200,28 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         """Transport errors (a client hanging up) are normal here; stay quiet."""
 
     def cut_connections(self) -> list[threading.Thread]:
-        """Shut down every open connection; return their threads to join."""
+        """Shut down every open connection; return every thread to join."""
         with self._lock:
-            items = list(self._connections.items())
-        for sock, _ in items:
+            sockets = list(self._connections)
+            threads = list(self._started)
+        for sock in sockets:
             with contextlib.suppress(OSError):  # already closed by the client
                 sock.shutdown(socket.SHUT_RDWR)
-        return [thread for _, thread in items]
+        return threads
 
 
 class HttpServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 with a random free port."""
 
-    def __init__(self, handler: Handler, *, on_stop: Callable[[], None]) -> None:
-        self._tcp = _TCPServer(handler)
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        on_stop: Callable[[], None],
+        max_body: int = MAX_BODY,
+        on_refused: Refused | None = None,
+    ) -> None:
+        self._tcp = _TCPServer(handler, max_body, on_refused)
         self._tcp.socket.setblocking(False)
         self._on_stop = on_stop
         # Writing to this pair wakes the accept loop at once (no polling).

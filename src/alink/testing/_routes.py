@@ -8,6 +8,11 @@ Behaviour follows scicat-backend-next (see ``scicat-examples/README.md``):
   "Unauthorized access".
 * ``GET /api/v4/datasets/public/{pid}[?include=...]`` -> the dataset if it is
   published, else 200 with an empty body; only published datablocks.
+* ``GET /api/v4/datasets?filter=...`` (needs a valid token, else 403) and
+  ``GET /api/v4/datasets/public?filter=...`` -> a JSON array of the datasets
+  the filter selects (see :mod:`._query`); a bad filter -> 400.
+* ``GET /api/v3/datasets/fullquery?fields=...&limits=...`` -> Scitacean's
+  search (see :func:`._query.fullquery`).
 * ``GET /api/v3/datasets/{pid}`` -> the dataset (200 + empty body if unknown);
   ``GET /api/v3/datasets/{pid}/origdatablocks`` -> its datablocks.
 * anything else -> 404 "Cannot METHOD /path".
@@ -23,6 +28,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from ._query import FilterError, fullquery, parse_filter, search
 from ._store import LOOKUP_KEYS, DatasetStore, encode_json
 from ._users import User, UserRegistry
 
@@ -165,6 +171,25 @@ def _v4_public_dataset(request: Request, store: DatasetStore, pid: str) -> Respo
     return _EMPTY_OK if body is None else Response(200, body)
 
 
+def _v4_search(request: Request, store: DatasetStore, *, public: bool) -> Response:
+    if not public and request.user is None:
+        return _FORBIDDEN  # the policies guard runs before the filter pipes
+    try:
+        flt = parse_filter(request.query)
+        body = search(store, flt, request.user, public=public)
+    except FilterError as exc:
+        return nest_error(400, str(exc))
+    return Response(200, body)
+
+
+def _v3_fullquery(request: Request, store: DatasetStore) -> Response:
+    try:
+        body = fullquery(store, request.query, request.user)
+    except FilterError as exc:
+        return nest_error(400, str(exc))
+    return Response(200, body)
+
+
 def _v3_dataset(request: Request, store: DatasetStore, pid: str) -> Response:
     readable = store.readable(pid, request.user)
     if readable is None:
@@ -212,10 +237,16 @@ def route(
     if key == ("POST", "api", "v3", "auth") and seg[3:] == ["login"]:
         return _login(request, users, token_lifetime)
     if key == ("GET", "api", "v4", "datasets"):
+        if len(seg) == 3:
+            return _v4_search(request, store, public=False)
+        if seg[3:] == ["public"]:
+            return _v4_search(request, store, public=True)
         if len(seg) == 5 and seg[3] == "public" and (pid := _decode(seg[4])):
             return _v4_public_dataset(request, store, pid)
         if len(seg) == 4 and seg[3] != "public" and (pid := _decode(seg[3])):
             return _v4_dataset(request, store, pid)
+    if key == ("GET", "api", "v3", "datasets") and seg[3:] == ["fullquery"]:
+        return _v3_fullquery(request, store)  # declared before /:pid in SciCat
     if key == ("GET", "api", "v3", "datasets") and (
         len(seg) >= 4 and (pid := _decode(seg[3]))
     ):

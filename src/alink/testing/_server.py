@@ -17,6 +17,7 @@ from ._faults import Faults
 from ._http import HttpServer
 from ._routes import Request, Response, internal_error, nest_error, route
 from ._store import DatasetStore
+from ._upload_routes import WriteConfig, upload_route
 from ._users import UserRegistry
 
 __all__ = ["RecordedRequest", "ScicatServer"]
@@ -53,9 +54,11 @@ class ScicatServer:
     """A SciCat backend double: a real HTTP server on 127.0.0.1, random port.
 
     Serves the endpoints alink and Scitacean use (login, v4 dataset, v4
-    public dataset, v3 dataset and its orig datablocks) with the status codes
-    and JSON shapes of scicat-backend-next. Tokens are HS256 JWTs signed
-    with a random per-server secret.
+    public dataset, v4 dataset searches, v3 dataset, its orig datablocks and
+    v3 fullquery; for uploads, v4 dataset validation and creation, orig
+    datablock creation, and deleting both) with the status codes and JSON
+    shapes of scicat-backend-next, validation failures included. Tokens are
+    HS256 JWTs signed with a random per-server secret.
 
     Run it with ``async with server:`` (asyncio or trio; start and stop run in
     a worker thread so the event loop never blocks) or ``with server:`` from
@@ -74,6 +77,12 @@ class ScicatServer:
             ``accessGroups`` share one, that are shared with the user's
             email, or that are published.
         token_lifetime: Lifetime of tokens from login and :meth:`token`.
+        delete_groups: Groups whose users may delete datasets and orig
+            datablocks (SciCat's ``DELETE_GROUPS``); users without groups may
+            too. Others get 403, as in SciCat's default configuration.
+        pid_prefix: Prefix of the pids of datasets created through the API.
+        max_body_size: Largest request body accepted (SciCat's 16 MiB);
+            larger ones get 413, as from a proxy with a lower limit.
     """
 
     def __init__(
@@ -83,7 +92,18 @@ class ScicatServer:
         orig_datablocks: Iterable[Mapping[str, Any]] = (),
         users: Mapping[str, str | Mapping[str, Any]] | None = None,
         token_lifetime: float | timedelta = 3600,
+        delete_groups: Iterable[str] = (),
+        pid_prefix: str = "PID.prefix.a0b1",
+        max_body_size: int = 16 << 20,
     ) -> None:
+        if isinstance(delete_groups, str):
+            raise ValueError("delete_groups must be a list of group names")
+        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
+            raise ValueError("max_body_size must be an integer number of bytes")
+        if max_body_size < 1:
+            raise ValueError("max_body_size must be positive")
+        self._writes = WriteConfig(pid_prefix, frozenset(delete_groups))
+        self._max_body = max_body_size
         self._token_lifetime = _seconds(token_lifetime, "token_lifetime")
         if self._token_lifetime <= 0:
             raise ValueError("token_lifetime must be positive")
@@ -139,6 +159,10 @@ class ScicatServer:
     def dataset(self, pid: str) -> dict[str, Any]:
         """A copy of a stored dataset's fields (without datablocks)."""
         return self._store.dataset(pid)
+
+    def orig_datablocks(self, pid: str) -> list[dict[str, Any]]:
+        """Copies of a stored dataset's orig datablocks (``[]`` if none)."""
+        return self._store.blocks(pid)
 
     @property
     def pids(self) -> list[str]:
@@ -216,7 +240,12 @@ class ScicatServer:
             if self._http is not None:
                 raise RuntimeError("the SciCat server is already running")
             self._stopping.clear()
-            self._http = HttpServer(self._handle, on_stop=self._stopping.set)
+            self._http = HttpServer(
+                self._handle,
+                on_stop=self._stopping.set,
+                max_body=self._max_body,
+                on_refused=self._refused,
+            )
 
     def stop(self) -> None:
         """Stop serving, close every connection and join every thread.
@@ -269,6 +298,23 @@ class ScicatServer:
         with self._log_lock:
             self._log.append(entry)
 
+    def _refused(
+        self, method: str, target: str, headers: dict[str, str], response: Response
+    ) -> None:
+        """Record a request the transport answered itself (e.g. 413)."""
+        path, _, query = target.partition("?")
+        auth = self._users.authenticate(headers.get("authorization"), now=time.time())
+        self._record(
+            RecordedRequest(
+                method=method,
+                path=path,
+                query=query,
+                auth=auth.state,
+                user=None if auth.user is None else auth.user.username,
+                status=response.status,
+            )
+        )
+
     def _handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> Response | None:
@@ -292,7 +338,9 @@ class ScicatServer:
                     user=user,
                     now=time.time(),
                 )
-                response = route(
+                response = upload_route(
+                    request, store=self._store, config=self._writes
+                ) or route(
                     request,
                     store=self._store,
                     users=self._users,

@@ -98,6 +98,8 @@ class _Block:
     block_id: str
     published: bool
     encoded: bytes
+    size: int = 0
+    count: int = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -159,7 +161,14 @@ def _prepare_block(block: object, default_pid: str | None) -> tuple[str, _Block]
     fields.setdefault("isPublished", False)  # SciCat's default for datablocks
     block_id = str(fields["_id"])
     encoded = _encode_checked(fields, f"orig datablock {block_id!r}")
-    return pid, _Block(block_id, fields["isPublished"] is True, encoded)
+    size = fields.get("size")
+    return pid, _Block(
+        block_id,
+        fields["isPublished"] is True,
+        encoded,
+        size if isinstance(size, int) and not isinstance(size, bool) else 0,
+        len(files),
+    )
 
 
 def _array(items: Iterable[bytes]) -> bytes:
@@ -249,6 +258,38 @@ class DatasetStore:
         result: dict[str, Any] = json.loads(encoded)
         return result
 
+    # --- datablocks by id (the upload routes) -----------------------------
+
+    def block_owner(self, block_id: str) -> str | None:
+        """The pid of the dataset holding orig datablock ``block_id``, if any."""
+        with self._lock:
+            for pid, entry in self._entries.items():
+                if any(b.block_id == block_id for b in entry.blocks):
+                    return pid
+        return None
+
+    def remove_block(self, block_id: str) -> tuple[str, bytes] | None:
+        """Remove orig datablock ``block_id``: ``(its dataset's pid, its JSON)``."""
+        with self._lock:
+            for pid, entry in self._entries.items():
+                for n, block in enumerate(entry.blocks):
+                    if block.block_id == block_id:
+                        del entry.blocks[n]
+                        entry.cache.clear()
+                        return pid, block.encoded
+        return None
+
+    def block_totals(self, pid: str) -> tuple[int, int]:
+        """``(size, files)`` summed over the dataset's orig datablocks."""
+        with self._lock:
+            blocks = self._entry(pid).blocks
+            return sum(b.size for b in blocks), sum(b.count for b in blocks)
+
+    def blocks(self, pid: str) -> list[dict[str, Any]]:
+        """Copies of the dataset's orig datablocks."""
+        result: list[dict[str, Any]] = json.loads(self.blocks_body(pid))
+        return result
+
     # --- reads for the routes ---------------------------------------------
 
     def readable(self, pid: str, user: User | None) -> bool | None:
@@ -315,3 +356,22 @@ class DatasetStore:
             if cached is None:
                 cached = entry.cache[key] = _array(b.encoded for b in entry.blocks)
             return cached
+
+    # --- searches ---------------------------------------------------------
+
+    def visible(
+        self, user: User | None, *, published_only: bool
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """``(pid, fields)`` of every dataset a search may return, in insertion order.
+
+        ``published_only``: the public endpoint's view (``isPublished: true``);
+        otherwise what ``user`` may read. The field dicts are shared: read them,
+        never change them.
+        """
+        with self._lock:
+            entries = [(pid, e.fields, e.access) for pid, e in self._entries.items()]
+        return [
+            (pid, fields)
+            for pid, fields, access in entries
+            if (access.published if published_only else access.readable_by(user))
+        ]

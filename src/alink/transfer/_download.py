@@ -27,6 +27,7 @@ __all__ = [
     "DownloadConnectionBase",
     "DownloadOptions",
     "check_allowed_roots",
+    "plan_download",
     "prepare_connect",
 ]
 
@@ -133,6 +134,52 @@ def _connect_checks(
     if options.follow_external_symlinks:
         return real_allowed
     return (real_source,)
+
+
+async def plan_download(
+    engine: Engine,
+    source: str,
+    remote: Sequence[RemotePath | str],
+    local: Sequence[str | os.PathLike[str]],
+    replace: bool | Collection[int],
+    *,
+    cwd: str,
+) -> tuple[_plan.Plan, _plan.Layout]:
+    """Validate a download's arguments and plan it; nothing is touched.
+
+    Types, lengths, ``replace`` indices, containment in ``source``, file
+    names and duplicate local paths are checked (see :func:`_plan.plan_slice`);
+    relative paths are taken against ``cwd``. Every transfer's downloads
+    start here, whether their remote side is a filesystem or a server.
+    """
+    if isinstance(remote, str | RemotePath) or isinstance(local, str | os.PathLike):
+        raise TypeError("remote and local must be sequences of paths")
+    if len(remote) != len(local):
+        raise ValueError(
+            f"remote and local must have the same length, got {len(remote)}"
+            f" remote and {len(local)} local paths"
+        )
+    if replace is not True and replace is not False:
+        bad = [i for i in replace if not 0 <= i < len(remote)]
+        if bad:
+            raise ValueError(f"replace indices out of range: {bad[:5]}")
+    plan = _plan.Plan.sized(len(remote))
+    layout = _plan.Layout()
+    duplicates = _plan.DuplicateCheck(plan.targets)
+
+    def prepare(start: int, stop: int) -> None:
+        first = len(plan)
+        texts = _plan.plan_slice(
+            source, remote, local, cwd=cwd, start=start, stop=stop, into=plan
+        )
+        layout.add(plan.sources, first, texts)
+        duplicates.add(texts, first)
+
+    # All per-file work runs on worker threads, in slices: the loop stays
+    # free and cancellation stays prompt.
+    await engine.run_chunked(prepare, len(remote), initial=4096)
+    await anyio.to_thread.run_sync(duplicates.check)
+    return plan, layout
 
 
 def _describe(kind: str, paths: Sequence[str]) -> str:
@@ -243,34 +290,9 @@ class DownloadConnectionBase:
         verify_progress: ProgressCallback | None = None,
     ) -> RunResult:
         engine = self._options.engine
-        if isinstance(remote, str | RemotePath) or isinstance(local, str | os.PathLike):
-            raise TypeError("remote and local must be sequences of paths")
-        if len(remote) != len(local):
-            raise ValueError(
-                f"remote and local must have the same length, got {len(remote)}"
-                f" remote and {len(local)} local paths"
-            )
-        if replace is not True and replace is not False:
-            bad = [i for i in replace if not 0 <= i < len(remote)]
-            if bad:
-                raise ValueError(f"replace indices out of range: {bad[:5]}")
-        cwd = os.getcwd()
-        plan = _plan.Plan.sized(len(remote))
-        layout = _plan.Layout()
-        duplicates = _plan.DuplicateCheck(plan.targets)
-
-        def prepare(start: int, stop: int) -> None:
-            first = len(plan)
-            texts = _plan.plan_slice(
-                self._source, remote, local, cwd=cwd, start=start, stop=stop, into=plan
-            )
-            layout.add(plan.sources, first, texts)
-            duplicates.add(texts, first)
-
-        # All per-file work runs on worker threads, in slices: the loop stays
-        # free and cancellation stays prompt.
-        await engine.run_chunked(prepare, len(remote), initial=4096)
-        await anyio.to_thread.run_sync(duplicates.check)
+        plan, layout = await plan_download(
+            engine, self._source, remote, local, replace, cwd=os.getcwd()
+        )
         await self._check_sources(plan, layout, remote)
         folders = layout.local_folders
         staging = await self._plan_staging(folders)

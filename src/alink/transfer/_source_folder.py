@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["source_folder_for"]
 
 _UNSAFE_CHARS = re.compile(r"[/\\\x00]")
+_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def _camel(name: str) -> str:
@@ -65,7 +66,10 @@ def source_folder_for(dataset: Dataset, pattern: RemotePath | None) -> RemotePat
     The pattern may use ``{uid}`` (a fresh UUID), ``{dset.<field>}`` and
     shorthands for dataset fields such as ``{pid}``, ``{name}``, ``{owner}``
     or ``{owner_group}``. Each value becomes one path segment (slashes are
-    replaced), so a field cannot steer the path elsewhere.
+    replaced), so a field cannot steer the path elsewhere. A dataset whose
+    source folder was already made from the pattern keeps it: the folder a
+    ``{uid}`` chose stays the same when it is asked for again (the client
+    sets it as the source folder, then the transfer connects).
     """
     if pattern is None:
         if dataset.source_folder is None:
@@ -74,7 +78,15 @@ def source_folder_for(dataset: Dataset, pattern: RemotePath | None) -> RemotePat
                 " transfer has one"
             )
         return dataset.source_folder
+    marker = f"alinkuid{uuid.uuid4().hex}"
     text = _PathFormatter().format(
-        pattern.posix, dset=_DatasetFields(dataset), uid=str(uuid.uuid4())
+        pattern.posix, dset=_DatasetFields(dataset), uid=marker
     )
-    return RemotePath(text)
+    if marker not in text:
+        return RemotePath(text)
+    current = dataset.source_folder
+    if current is not None:
+        made = re.escape(text).replace(marker, _UUID)
+        if re.fullmatch(made, current.posix):
+            return current
+    return RemotePath(text.replace(marker, str(uuid.uuid4())))

@@ -54,7 +54,9 @@ class SelectFileTransfer:
     ) -> None:
         self._children: tuple[FileTransfer, ...] = tuple(children)
         if not self._children:
-            raise ValueError("SelectFileTransfer needs at least one child transfer")
+            raise ValueError(
+                "at least one child transfer must be provided to SelectFileTransfer"
+            )
         self._source_folder_pattern = (
             RemotePath(source_folder) if source_folder is not None else None
         )
@@ -154,4 +156,8 @@ def _message(
     reasons = "; ".join(
         _describe(child, error) for child, error in zip(children, errors, strict=True)
     )
-    return f"no file transfer could connect to {action} files{which}: {reasons}"
+    # Scitacean's wording first: code ported from it may match on it.
+    return (
+        f"no suitable file transfer available: none could connect to {action}"
+        f" files{which}: {reasons}"
+    )
