@@ -755,27 +755,31 @@ class _LazyRemotePath:
     ``RemotePath``.
     """
 
-    __slots__ = ("_slot",)
+    __slots__ = ("_get", "_set", "_slot")
 
     def __init__(self, slot: Any) -> None:
         self._slot = slot
+        self._get, self._set = slot.__get__, slot.__set__
 
     def __get__(self, file: File | None, owner: type | None = None) -> Any:
         if file is None:
             return self
-        value = self._slot.__get__(file, owner)
+        value = self._get(file)
         if type(value) is str:
-            value = RemotePath._from_clean(value)
-            self._slot.__set__(file, value)
+            path = _new_object(RemotePath)  # RemotePath._from_clean, inlined
+            path._path = value
+            self._set(file, path)
+            return path
         return value
 
     def __set__(self, file: File, value: RemotePath) -> None:
-        self._slot.__set__(file, value)
+        self._set(file, value)
 
     def __delete__(self, file: File) -> None:
         self._slot.__delete__(file)
 
 
+_new_object = object.__new__
 File.remote_path = _LazyRemotePath(File.__dict__["remote_path"])  # type: ignore[assignment,misc]
 
 
@@ -838,12 +842,15 @@ class _EntryTable:
     keys, order and values).
     """
 
-    __slots__ = ("_decoded", "_firsts", "_texts")
+    __slots__ = ("_decoded", "_firsts", "_last", "_texts")
 
     def __init__(self) -> None:
         self._firsts: list[int] = []
         self._texts: list[memoryview | None] = []
         self._decoded: list[list[Any] | None] = []
+        #: The run read last, ``(first, entries)``: files are mostly read in
+        #: order.
+        self._last: tuple[int, list[Any]] = (0, [])
 
     def add(self, first: int, text: memoryview) -> None:
         """Entries ``first, first + 1, ...`` are the JSON array items ``text``."""
@@ -853,14 +860,18 @@ class _EntryTable:
 
     def entry(self, at: int) -> Any:
         """Entry number ``at``, decoded."""
-        run = bisect.bisect_right(self._firsts, at) - 1
-        decoded = self._decoded[run]
-        if decoded is None:
-            text = self._texts[run]
-            assert text is not None
-            decoded = _decode_json(b"".join((b"[", text, b"]")))
-            self._decoded[run], self._texts[run] = decoded, None
-        return decoded[at - self._firsts[run]]
+        first, decoded = self._last
+        if not 0 <= at - first < len(decoded):
+            run = bisect.bisect_right(self._firsts, at) - 1
+            first, known = self._firsts[run], self._decoded[run]
+            if known is None:
+                text = self._texts[run]
+                assert text is not None
+                known = _decode_json(b"".join((b"[", text, b"]")))
+                self._decoded[run], self._texts[run] = known, None
+            decoded = known
+            self._last = (first, decoded)
+        return decoded[at - first]
 
 
 class _LazyExtra:
@@ -878,22 +889,23 @@ class _LazyExtra:
     :meth:`Dataset.to_scicat`) sees that dict.
     """
 
-    __slots__ = ("_slot",)
+    __slots__ = ("_get", "_set", "_slot")
 
     def __init__(self, slot: Any) -> None:
         self._slot = slot
+        self._get, self._set = slot.__get__, slot.__set__
 
     def __get__(self, file: File | None, owner: type | None = None) -> Any:
         if file is None:
             return self
-        value = self._slot.__get__(file, owner)
+        value = self._get(file)
         if isinstance(value, _CatalogueEntry):
             value = value._table.entry(value.at)
-            self._slot.__set__(file, value)
+            self._set(file, value)
         return value
 
     def __set__(self, file: File, value: Mapping[str, Any]) -> None:
-        self._slot.__set__(file, value)
+        self._set(file, value)
 
     def __delete__(self, file: File) -> None:
         self._slot.__delete__(file)
