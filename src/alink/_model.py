@@ -11,7 +11,7 @@ from datetime import datetime
 from os import PathLike, fspath
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import msgspec
 
@@ -783,50 +783,39 @@ _new_object = object.__new__
 File.remote_path = _LazyRemotePath(File.__dict__["remote_path"])  # type: ignore[assignment,misc]
 
 
-class _CatalogueEntry(msgspec.Struct, gc=False, rename={"at": "alink's place"}):
+#: Numbers the catalogue entries as the fast path decodes them (see
+#: :class:`_CatalogueEntry`); a C-level counter, called by the decoder.
+_entry_numbers = itertools.count()
+
+
+class _CatalogueEntry(
+    msgspec.Struct,
+    gc=False,
+    rename={"table": "alink's table", "at": "alink's place"},
+):
     """A catalogue entry decoded typed, with only the fields that make a
     :class:`File`, typed as :func:`_files_of_block` accepts them (an entry
     of another shape makes the decoder fail, and the general path is used).
 
     Not tracked by the garbage collector (``gc=False``: it holds strings,
-    numbers and its class, never a cycle). A file built from it keeps it in
-    its ``extra`` slot until that is read (see :class:`_LazyExtra`). Each
-    dataset decodes its entries as a subclass of its own (see
-    :func:`_entry_type`) whose ``_table`` holds the dataset's JSON, and
-    ``at`` numbers the entries as they are decoded.
+    numbers and its table, never a cycle). A file built from it keeps it in
+    its ``extra`` slot until that is read (see :class:`_LazyExtra`): ``table``
+    holds the JSON of its dataset's entries (set after decoding, whatever the
+    JSON held under that name), and ``at`` is its number there, filled by
+    the decoder calling :data:`_entry_numbers` (which shows that no entry
+    brought its own ``at``: see :mod:`alink.client._runs`).
     """
-
-    _table: ClassVar[_EntryTable]
 
     path: Annotated[str, msgspec.Meta(min_length=1)]
     size: Annotated[int, msgspec.Meta(ge=0)] = 0
     chk: str | None = None
     time: str | None = None
-    at: int = 0
+    table: Any = None
+    at: int = msgspec.field(default_factory=_entry_numbers.__next__)
 
 
-def _entry_type(table: _EntryTable) -> tuple[type[_CatalogueEntry], Callable[[], int]]:
-    """A :class:`_CatalogueEntry` subclass for one dataset, and its counter.
-
-    The decoder fills ``at`` by calling the counter, a C function, for each
-    entry (cheaper than setting a field of every entry afterwards). The
-    counter also proves that no entry brought its own ``at``: the decoder
-    would then not have called it, and the count would not match (see
-    :mod:`alink.client._runs`). Making the class takes ~30 µs.
-    """
-    counter = itertools.count()
-    entry_type = type(
-        "_CatalogueEntry",
-        (_CatalogueEntry,),
-        {
-            "__module__": __name__,
-            "__annotations__": {"at": "int"},
-            "at": msgspec.field(default_factory=counter.__next__),
-            "_table": table,
-        },
-    )
-    return entry_type, counter.__next__
-
+#: Set ``table`` of many entries at C speed (see alink.client._runs).
+_set_entry_table = _CatalogueEntry.__dict__["table"].__set__
 
 #: Decodes the JSON of a run of entries (see :class:`_EntryTable`).
 _decode_json = msgspec.json.Decoder().decode
@@ -836,13 +825,16 @@ class _EntryTable:
     """The JSON of a dataset's runs of catalogue entries, decoded a run at a
     time when the ``extra`` of one of its files is first read.
 
+    Its entries reference it, so it lives as long as the last of them (and
+    is freed with it, by reference counting).
+
     It holds each run's text (a view into the response body) and the number
     of its first entry; the first read of a run decodes it, with the decoder
     that would have decoded the body up front, into the same dicts (same
     keys, order and values).
     """
 
-    __slots__ = ("_decoded", "_firsts", "_last", "_texts")
+    __slots__ = ("__weakref__", "_decoded", "_firsts", "_last", "_texts")
 
     def __init__(self) -> None:
         self._firsts: list[int] = []
@@ -899,8 +891,8 @@ class _LazyExtra:
         if file is None:
             return self
         value = self._get(file)
-        if isinstance(value, _CatalogueEntry):
-            value = value._table.entry(value.at)
+        if type(value) is _CatalogueEntry:
+            value = value.table.entry(value.at)
             self._set(file, value)
         return value
 

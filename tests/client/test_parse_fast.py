@@ -178,6 +178,31 @@ def test_typed_entries_are_not_tracked_by_the_collector() -> None:
     assert not any(gc.is_tracked(e) for e in entries)
 
 
+def test_a_dropped_dataset_frees_its_json_at_once() -> None:
+    """No reference cycle keeps the body alive until a full collection."""
+    import gc
+    import weakref
+
+    dataset = _fast(ENCODINGS["compact"](_body([_entry(i) for i in range(50)])))
+    table = weakref.ref(_slot_extra(dataset.files[0]).table)
+    assert table() is not None
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del dataset
+        assert table() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_an_entry_that_brings_the_table_field_is_still_read_right(
+    small_runs: None,
+) -> None:
+    body = ENCODINGS["compact"](_body([_entry(0, **{"alink's table": [1, 2]})]))
+    assert _assert_same(body) == "fast"
+
+
 def test_an_entry_that_brings_the_counter_s_field_takes_the_general_path(
     small_runs: None,
 ) -> None:

@@ -220,9 +220,7 @@ async def test_rerun_is_a_noop_and_keeps_the_files(
         before = snapshot(out)
         inodes = {n: (out / n).stat().st_ino for n in NAMES}
         done: list[tuple[int, int]] = []
-        await con.download_files(
-            **pairs, progress=lambda d, t: done.append((d, t))
-        )
+        await con.download_files(**pairs, progress=lambda d, t: done.append((d, t)))
     assert snapshot(out) == before
     assert {n: (out / n).stat().st_ino for n in NAMES} == inodes
     assert done[0] == (len(NAMES), len(NAMES))
@@ -510,9 +508,12 @@ async def test_client_downloads_over_sftp_and_verifies_checksums(
     )
     chain = SelectFileTransfer([LinkFileTransfer(), sftp_elsewhere.transfer()])
     server = ScicatServer(datasets=[ds], orig_datablocks=blocks, users={"u": "pw"})
-    async with server, Client.from_token(
-        url=server.url, token=server.token("u"), file_transfer=chain
-    ) as client:
+    async with (
+        server,
+        Client.from_token(
+            url=server.url, token=server.token("u"), file_transfer=chain
+        ) as client,
+    ):
         dataset = await client.get_dataset("20.500/sftp")
         done = await client.download_files(dataset, target=tmp_path / "t")
         inodes = {f.local_path: os.stat(f.local_path).st_ino for f in done.files}

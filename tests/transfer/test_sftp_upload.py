@@ -171,9 +171,7 @@ async def test_revert_only_removes_files_as_uploaded(
     assert tree(sftp_root) == ["ds", "ds/a.dat"]
 
 
-async def test_upload_connect_checks(
-    sftp_server: SFTPServer, sftp_root: Path
-) -> None:
+async def test_upload_connect_checks(sftp_server: SFTPServer, sftp_root: Path) -> None:
     (sftp_root / "file").write_text("x")
     transfer = sftp_server.transfer()
     not_a_folder = Dataset(type="raw", source_folder=str(sftp_root / "file" / "ds"))
@@ -218,9 +216,14 @@ async def test_client_uploads_a_new_dataset_over_sftp(
     ).add_local_files(local / "a.dat", local / "sub" / "b.dat", base_path=local)
     (sftp_elsewhere.root / "data").mkdir()
     server = ScicatServer(users={"u": "pw"})
-    async with server, Client.from_token(
-        url=server.url, token=server.token("u"), file_transfer=sftp_elsewhere.transfer()
-    ) as client:
+    async with (
+        server,
+        Client.from_token(
+            url=server.url,
+            token=server.token("u"),
+            file_transfer=sftp_elsewhere.transfer(),
+        ) as client,
+    ):
         uploaded = await client.upload_new_dataset_now(dataset)
         stored = sftp_elsewhere.root / "data" / "run42"
         assert (stored / "a.dat").read_bytes() == (local / "a.dat").read_bytes()

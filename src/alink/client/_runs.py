@@ -36,13 +36,21 @@ general way, which also gives the exact error for a malformed one.
 from __future__ import annotations
 
 import secrets
+import threading
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import msgspec
 
-from .._model import _CatalogueEntry, _entry_type, _EntryTable
+from .._model import (
+    _CatalogueEntry,
+    _entry_numbers,
+    _EntryTable,
+    _set_entry_table,
+)
 
 __all__ = ["RUN_BYTES", "Cut", "Run", "cut_steps", "runs_by_block"]
 
@@ -89,16 +97,21 @@ class _Malformed:
 _MALFORMED = _Malformed()
 
 
-class _Decoder:
-    """Decodes the runs of one body into typed entries of its own class,
-    numbered as they are decoded, and records each run's text."""
+#: Decodes a run (a JSON array of entries).
+_ENTRIES = msgspec.json.Decoder(list[_CatalogueEntry])
+#: Held while a run is decoded, so that its entries' numbers are consecutive
+#: even when several threads read datasets at once.
+_numbering = threading.Lock()
 
-    __slots__ = ("_count", "_decode", "table")
+
+class _Decoder:
+    """Decodes the runs of one body into typed entries and records each
+    run's text in the body's :class:`~alink._model._EntryTable`."""
+
+    __slots__ = ("table",)
 
     def __init__(self) -> None:
         self.table = _EntryTable()
-        entry_type, self._count = _entry_type(self.table)
-        self._decode = msgspec.json.Decoder(list[entry_type]).decode  # type: ignore[valid-type]
 
     def run(self, body: bytearray, first: int, last: int) -> Run | _Malformed | None:
         """Decode the entries ``body[first:last + 1]`` (``{`` ... ``}``).
@@ -113,17 +126,20 @@ class _Decoder:
         saved = body[before], body[after]
         body[before], body[after] = _OPEN, _CLOSE
         view = memoryview(body)
-        start = self._count()
         try:
-            entries = self._decode(view[before : after + 1])
+            with _numbering:
+                start = next(_entry_numbers)
+                entries = _ENTRIES.decode(view[before : after + 1])
+                end = next(_entry_numbers)
         except msgspec.ValidationError:
             return None
         except msgspec.DecodeError:
             return _MALFORMED
         finally:
             body[before], body[after] = saved
-        if self._count() - start - 1 != len(entries):
+        if end - start - 1 != len(entries):
             return None  # an entry had its own "at": the counter was not called
+        deque(map(_set_entry_table, entries, repeat(self.table)), maxlen=0)
         self.table.add(start + 1, view[first:after])
         return Run(entries)
 
