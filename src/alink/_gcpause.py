@@ -15,8 +15,10 @@ garbage, and reference counting frees whatever is.
    soon anyway; ~1 ms), so that every older object is in the oldest
    generation, and disables automatic collection.
 2. Objects made while paused, by any thread (the dataset's files, and
-   whatever the rest of the process allocates meanwhile, a few hundred
-   milliseconds at most), stay in the youngest generation, unscanned.
+   whatever the rest of the process allocates meanwhile: ~0.1 s per 100k
+   files, longer while several big datasets are read at once, since
+   overlapping pauses make one), stay in the youngest generation,
+   unscanned.
 3. On exit it moves them into the oldest generation in one constant-time
    step (``gc.freeze()`` then ``gc.unfreeze()``, one after the other in C,
    with no Python code in between) and re-enables automatic collection.
