@@ -10,6 +10,7 @@ small modules.
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import os
 import platform
@@ -42,6 +43,8 @@ __all__ = [
     "count_label",
     "fmt_seconds",
     "free_inodes",
+    "gc_summary",
+    "gc_watch",
     "log",
     "machine_info",
     "make_remote_tree",
@@ -330,6 +333,43 @@ def lag_summary(lags: Sequence[float]) -> dict[str, float]:
         "p50": percentile(lags, 50),
         "p99": percentile(lags, 99),
         "max": max(lags, default=0.0),
+    }
+
+
+@contextlib.contextmanager
+def gc_watch() -> Iterator[list[tuple[int, float]]]:
+    """Record the garbage collections of the block: ``(generation, seconds)``.
+
+    Uses ``gc.callbacks``, so collections on every thread are seen (each one
+    holds the GIL: its duration is a stall for every thread).
+    """
+    events: list[tuple[int, float]] = []
+    started: list[float] = []
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            events.append(
+                (int(info["generation"]), time.perf_counter() - started.pop())
+            )
+
+    gc.callbacks.append(callback)
+    try:
+        yield events
+    finally:
+        gc.callbacks.remove(callback)
+
+
+def gc_summary(events: Sequence[tuple[int, float]]) -> dict[str, float]:
+    """Collections and their longest and total duration, full ones apart."""
+    full = [d for g, d in events if g == 2]
+    return {
+        "collections": len(events),
+        "full": len(full),
+        "longest": max((d for _, d in events), default=0.0),
+        "longest_full": max(full, default=0.0),
+        "total": sum(d for _, d in events),
     }
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
+import itertools
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from os import PathLike, fspath
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
+
+import msgspec
 
 from ._paths import RemotePath
 from ._steps import finish
@@ -556,13 +560,22 @@ class Dataset:
 
     @classmethod
     def _from_scicat_steps(
-        cls, data: Mapping[str, Any]
+        cls,
+        data: Mapping[str, Any],
+        runs: Mapping[int, Sequence[_Run]] | None = None,
     ) -> Generator[None, None, Dataset]:
         """:meth:`from_scicat`, pausing every few thousand files.
 
         A caller that runs the steps on a worker thread can hand the GIL back
         to the event loop's thread between them: building 100k files is
         some 200 ms of Python.
+
+        ``runs`` maps the index of a block to its files already decoded into
+        typed entries (see :mod:`alink.client._parse`); such a block's own
+        ``dataFileList`` is ignored. If a run holds an entry that only the
+        general path handles exactly (a time ``fromisoformat`` refuses, a NUL
+        in a path), :class:`_NotFast` is raised and the caller starts over
+        without runs.
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"a dataset must be a JSON object, got {_kind(data)}")
@@ -605,7 +618,11 @@ class Dataset:
                 paused_at = len(files)
                 yield
             before = len(files)
-            yield from _files_of_block(block, index, files)
+            prepared = runs.get(index) if runs else None
+            if prepared is None:
+                yield from _files_of_block(block, index, files)
+            else:
+                yield from _files_of_runs(block, index, prepared, files)
             blocks.append(
                 _BlockInfo(
                     MappingProxyType(
@@ -647,7 +664,10 @@ class Dataset:
         path = file.remote_path.posix
         # Keep the server's spelling when it names the same file.
         original = out.get("path")
-        if not (isinstance(original, str) and RemotePath(original) == path):
+        if not (
+            isinstance(original, str)
+            and (original == path or RemotePath(original) == path)
+        ):
             out["path"] = path
         out["size"] = file.size
         if file.creation_time is not None:
@@ -735,28 +755,175 @@ class _LazyRemotePath:
     ``RemotePath``.
     """
 
-    __slots__ = ("_slot",)
+    __slots__ = ("_get", "_set", "_slot")
 
     def __init__(self, slot: Any) -> None:
         self._slot = slot
+        self._get, self._set = slot.__get__, slot.__set__
 
     def __get__(self, file: File | None, owner: type | None = None) -> Any:
         if file is None:
             return self
-        value = self._slot.__get__(file, owner)
+        value = self._get(file)
         if type(value) is str:
-            value = RemotePath._from_clean(value)
-            self._slot.__set__(file, value)
+            path = _new_object(RemotePath)  # RemotePath._from_clean, inlined
+            path._path = value
+            self._set(file, path)
+            return path
         return value
 
     def __set__(self, file: File, value: RemotePath) -> None:
-        self._slot.__set__(file, value)
+        self._set(file, value)
 
     def __delete__(self, file: File) -> None:
         self._slot.__delete__(file)
 
 
+_new_object = object.__new__
 File.remote_path = _LazyRemotePath(File.__dict__["remote_path"])  # type: ignore[assignment,misc]
+
+
+#: Numbers the catalogue entries as the fast path decodes them (see
+#: :class:`_CatalogueEntry`); a C-level counter, called by the decoder.
+_entry_numbers = itertools.count()
+
+
+class _CatalogueEntry(
+    msgspec.Struct,
+    gc=False,
+    rename={"table": "alink's table", "at": "alink's place"},
+):
+    """A catalogue entry decoded typed, with only the fields that make a
+    :class:`File`, typed as :func:`_files_of_block` accepts them (an entry
+    of another shape makes the decoder fail, and the general path is used).
+
+    Not tracked by the garbage collector (``gc=False``: it holds strings,
+    numbers and its table, never a cycle). A file built from it keeps it in
+    its ``extra`` slot until that is read (see :class:`_LazyExtra`): ``table``
+    holds the JSON of its dataset's entries (set after decoding, whatever the
+    JSON held under that name), and ``at`` is its number there, filled by
+    the decoder calling :data:`_entry_numbers` (which shows that no entry
+    brought its own ``at``: see :mod:`alink.client._runs`).
+    """
+
+    path: Annotated[str, msgspec.Meta(min_length=1)]
+    size: Annotated[int, msgspec.Meta(ge=0)] = 0
+    chk: str | None = None
+    time: str | None = None
+    table: Any = None
+    at: int = msgspec.field(default_factory=_entry_numbers.__next__)
+
+
+#: Set ``table`` of many entries at C speed (see alink.client._runs).
+_set_entry_table = _CatalogueEntry.__dict__["table"].__set__
+
+#: Decodes the JSON of a run of entries (see :class:`_EntryTable`).
+_decode_json = msgspec.json.Decoder().decode
+
+
+class _EntryTable:
+    """The JSON of a dataset's runs of catalogue entries, decoded a run at a
+    time when the ``extra`` of one of its files is first read.
+
+    Its entries reference it, so it lives as long as the last of them (and
+    is freed with it, by reference counting).
+
+    It holds each run's text (a view into the response body) and the number
+    of its first entry; the first read of a run decodes it, with the decoder
+    that would have decoded the body up front, into the same dicts (same
+    keys, order and values).
+    """
+
+    __slots__ = ("__weakref__", "_decoded", "_firsts", "_last", "_texts")
+
+    def __init__(self) -> None:
+        self._firsts: list[int] = []
+        self._texts: list[memoryview | None] = []
+        self._decoded: list[list[Any] | None] = []
+        #: The run read last, ``(first, entries)``: files are mostly read in
+        #: order.
+        self._last: tuple[int, list[Any]] = (0, [])
+
+    def add(self, first: int, text: memoryview) -> None:
+        """Entries ``first, first + 1, ...`` are the JSON array items ``text``."""
+        self._firsts.append(first)
+        self._texts.append(text)
+        self._decoded.append(None)
+
+    def entry(self, at: int) -> Any:
+        """Entry number ``at``, decoded."""
+        first, decoded = self._last
+        if not 0 <= at - first < len(decoded):
+            run = bisect.bisect_right(self._firsts, at) - 1
+            first, known = self._firsts[run], self._decoded[run]
+            if known is None:
+                text = self._texts[run]
+                assert text is not None
+                known = _decode_json(b"".join((b"[", text, b"]")))
+                self._decoded[run], self._texts[run] = known, None
+            decoded = known
+            self._last = (first, decoded)
+        return decoded[at - first]
+
+
+class _LazyExtra:
+    """``File.extra``: for a file read from SciCat, its entry's fields are
+    decoded when first read.
+
+    Such a file keeps every field of its catalogue entry in ``extra`` (uid,
+    gid, perm, ``_id`` and anything unknown). Decoding them for 100k files
+    up front, into 100k dicts, was a third of reading the dataset, and most
+    programs never look at them: the fast path of :mod:`alink.client._parse`
+    stores the file's typed :class:`_CatalogueEntry` instead, and the first
+    read gives the same dict the general path would have made (see
+    :class:`_EntryTable`), and keeps it. Everything that
+    reads the field (``dataclasses.replace``, pickling, copying,
+    :meth:`Dataset.to_scicat`) sees that dict.
+    """
+
+    __slots__ = ("_get", "_set", "_slot")
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+        self._get, self._set = slot.__get__, slot.__set__
+
+    def __get__(self, file: File | None, owner: type | None = None) -> Any:
+        if file is None:
+            return self
+        value = self._get(file)
+        if type(value) is _CatalogueEntry:
+            value = value.table.entry(value.at)
+            self._set(file, value)
+        return value
+
+    def __set__(self, file: File, value: Mapping[str, Any]) -> None:
+        self._set(file, value)
+
+    def __delete__(self, file: File) -> None:
+        self._slot.__delete__(file)
+
+
+File.extra = _LazyExtra(File.__dict__["extra"])  # type: ignore[assignment,misc]
+
+#: The slots themselves, read without making anything (see _with_local_path).
+_slot_remote_path = File.__dict__["remote_path"]._slot.__get__
+_slot_extra = File.__dict__["extra"]._slot.__get__
+
+
+def _with_local_path(file: File, local_path: Path) -> File:
+    """``file.downloaded(local_path=local_path)`` for a ``Path``, without
+    ``dataclasses.replace`` and without making the lazy fields (a download of
+    100k files must not decode 100k ``extra`` mappings nobody asked for)."""
+    new = object.__new__(File)
+    _set_remote_path(new, _slot_remote_path(file))
+    _set_size(new, file.size)
+    _set_creation_time(new, file.creation_time)
+    _set_checksum(new, file.checksum)
+    _set_checksum_algorithm(new, file.checksum_algorithm)
+    _set_local_path(new, local_path)
+    _set_is_on_remote(new, file.is_on_remote)
+    _set_extra(new, _slot_extra(file))
+    return new
 
 
 def _new_file(
@@ -808,16 +975,13 @@ def _files_of_block(block: object, index: int, files: list[File]) -> Iterator[No
     """Append the files of ``origdatablocks[index]`` to ``files``, pausing
     every :data:`_FILES_PER_STEP` files."""
     where = f"origdatablocks[{index}]"
-    if not isinstance(block, Mapping):
-        raise TypeError(f"{where} must be a JSON object, got {_kind(block)}")
-    entries = block.get("dataFileList")
+    block_fields = _checked_block(block, where)
+    entries = block_fields.get("dataFileList")
     if entries is None:
         entries = []
     if not isinstance(entries, list):
         raise ValueError(f"{where}.dataFileList must be a list, got {_kind(entries)}")
-    algorithm = block.get("chkAlg") or None
-    if algorithm is not None and not isinstance(algorithm, str):
-        raise ValueError(f"{where}.chkAlg must be a string, got {_kind(algorithm)}")
+    algorithm = _algorithm_of(block_fields, where)
     # The hot loop of reading a dataset (100k files and more): files made by
     # _new_file, and clean paths kept as text without re-normalising.
     # Anything unusual (``.``, ``//``, a trailing slash, a NUL) is normalised
@@ -874,6 +1038,174 @@ def _files_of_block(block: object, index: int, files: list[File]) -> Iterator[No
             else:
                 remote = RemotePath(path)
             append(new_file(remote, size, created, checksum, algorithm, entry))
+
+
+class _Run(Protocol):
+    """Consecutive entries of one block's file list, decoded in one call."""
+
+    @property
+    def entries(self) -> Sequence[_CatalogueEntry]: ...
+
+
+class _NotFast(Exception):
+    """A run holds an entry only the general path handles exactly."""
+
+
+class _FileBuilder:
+    """A :class:`File` under construction: the same slots, but no frozen
+    ``__setattr__``, so the hot loop can fill them with plain attribute
+    stores (~3x faster than a slot setter call each) before turning it into
+    a ``File`` by assigning ``__class__`` (allowed between classes of the
+    same layout; checked below, at import)."""
+
+    __slots__ = (
+        "checksum",
+        "checksum_algorithm",
+        "creation_time",
+        "extra",
+        "is_on_remote",
+        "local_path",
+        "remote_path",
+        "size",
+    )
+
+    remote_path: RemotePath | str
+    size: int
+    creation_time: datetime | None
+    checksum: str | None
+    checksum_algorithm: str | None
+    local_path: Path | None
+    is_on_remote: bool
+    extra: Mapping[str, Any] | _CatalogueEntry
+
+
+def _builder_works() -> bool:
+    if sorted(_FileBuilder.__slots__) != sorted(File.__slots__):
+        return False
+    probe = object.__new__(_FileBuilder)
+    try:
+        probe.__class__ = File  # type: ignore[assignment]
+    except TypeError:
+        return False
+    return True
+
+
+#: Whether :func:`_append_entries` may build files through _FileBuilder
+#: (else the fast path is simply not taken).
+_BUILDER_WORKS = _builder_works()
+
+
+def _checked_block(block: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(block, Mapping):
+        raise TypeError(f"{where} must be a JSON object, got {_kind(block)}")
+    return block
+
+
+def _algorithm_of(block: Mapping[str, Any], where: str) -> str | None:
+    algorithm = block.get("chkAlg") or None
+    if algorithm is not None and not isinstance(algorithm, str):
+        raise ValueError(f"{where}.chkAlg must be a string, got {_kind(algorithm)}")
+    return algorithm
+
+
+def _files_of_runs(
+    block: object, index: int, runs: Sequence[_Run], files: list[File]
+) -> Iterator[None]:
+    """:func:`_files_of_block` for a block whose entries come decoded in runs
+    (its own ``dataFileList`` is a placeholder); the same checks, in the
+    same order, and the same files."""
+    where = f"origdatablocks[{index}]"
+    algorithm = _algorithm_of(_checked_block(block, where), where)
+    if not _BUILDER_WORKS:
+        raise _NotFast(where)
+    for run in runs:
+        entries = run.entries
+        for start in range(0, len(entries), _FILES_PER_STEP):
+            part = entries[start : start + _FILES_PER_STEP]
+            if not _append_entries(part, algorithm, files):
+                raise _NotFast(where)
+            yield
+
+
+def _append_entries(
+    entries: Sequence[_CatalogueEntry], algorithm: str | None, files: list[File]
+) -> bool:
+    """Append a file per typed entry; ``False``, with nothing appended, if
+    an entry needs the general path.
+
+    The entries' types were checked by the decoder (path a non-empty string,
+    size a non-negative integer, chk and time strings or null); what is left
+    is what :func:`_files_of_block` does with them: the time through
+    ``datetime.fromisoformat``, an empty checksum as ``None``, and each path
+    kept as text if it needs no normalising (checked for the whole slice at
+    once) or made a ``RemotePath`` now.
+    """
+    start = len(files)
+    new = object.__new__
+    builder = _FileBuilder
+    file_class = File
+    fromisoformat = datetime.fromisoformat
+    append = files.append
+    paths: list[str] = []
+    keep_path = paths.append
+    try:
+        for entry in entries:
+            when = entry.time
+            file = new(builder)
+            file.remote_path = path = entry.path
+            file.size = entry.size
+            file.creation_time = fromisoformat(when) if when else None
+            file.checksum = entry.chk or None
+            file.checksum_algorithm = algorithm
+            file.local_path = None
+            file.is_on_remote = True
+            file.extra = entry
+            file.__class__ = file_class  # type: ignore[assignment]
+            append(file)  # type: ignore[arg-type]
+            keep_path(path)
+    except ValueError:  # a time fromisoformat refuses: the general path says so
+        del files[start:]
+        return False
+    if not paths:
+        return True
+    # One text of all the paths answers "is every path clean?" (as
+    # _files_of_block asks it of each path) in three C-level passes: with
+    # "." and the NUL separators read as "/", a path that starts with ".",
+    # ends with "/" or holds "//", "/." or "./" makes a "//" (".." and "./"
+    # are refused too; those paths just take the exact test below), and a
+    # NUL inside a path adds to the count of NULs.
+    joined = "\x00".join(paths)
+    if (
+        joined[0] == "."
+        or joined[-1] == "/"
+        or joined.count("\x00") != len(paths) - 1
+        or "//" in joined.translate(_DOTS_AS_SLASHES)
+    ):
+        for made, path in zip(files[start:], paths, strict=True):
+            if not _is_clean(path):
+                try:
+                    _set_remote_path(made, RemotePath(path))
+                except ValueError:  # a NUL: the general path raises it
+                    del files[start:]
+                    return False
+    return True
+
+
+#: For the test of clean paths in :func:`_append_entries`.
+_DOTS_AS_SLASHES = str.maketrans({".": "/", "\x00": "/"})
+
+
+def _is_clean(path: str) -> bool:
+    """Whether ``RemotePath(path)`` would keep ``path`` as it is (the test of
+    :func:`_files_of_block`; a few clean paths are refused, never the other
+    way round)."""
+    return (
+        path[0] != "."
+        and path[-1] != "/"
+        and "//" not in path
+        and "/." not in path
+        and "\x00" not in path
+    )
 
 
 def _rebuild_file(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import ssl
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import httpx
 import pytest
 
 from alink import PID, Client, Dataset, RemotePath, ScicatCommError, ScicatLoginError
-from alink.client import RetryPolicy, _parse
+from alink.client import RetryPolicy, _http, _parse
 
 pytestmark = pytest.mark.anyio
 
@@ -594,12 +596,73 @@ async def test_connections_are_reused(
 ) -> None:
     fake = serve()
     client = connect(fake)
-    session = client._session._client
     async with client:
         await client.get_dataset(PID_TEXT)
+        session = client._session._client
+        assert session is not None
         await client.get_dataset(PID_TEXT)
         assert client._session._client is session
     assert session.is_closed
+
+
+async def test_the_tls_context_is_made_once_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading the CA bundle blocks for tens of milliseconds: it happens on a
+    worker thread, once per process, not when a client is created."""
+    made: list[bool] = []
+    loop_thread = threading.get_ident()
+
+    def make() -> ssl.SSLContext:
+        made.append(threading.get_ident() != loop_thread)
+        return ssl.create_default_context()
+
+    monkeypatch.setattr(_http, "_ssl_context", None)
+    monkeypatch.setattr(_http, "_make_ssl_context", make)
+    clients = [
+        Client.without_login(url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1))
+        for _ in range(3)
+    ]
+    assert made == []
+    for client in clients:
+        async with client:
+            with pytest.raises(ScicatCommError):  # nothing listens on port 9
+                await client.get_dataset("x")
+    assert made == [True]
+
+
+def _settings(context: ssl.SSLContext) -> dict[str, Any]:
+    return {
+        "ca": sorted(json.dumps(c, sort_keys=True) for c in context.get_ca_certs()),
+        "stats": context.cert_store_stats(),
+        "verify_mode": context.verify_mode,
+        "check_hostname": context.check_hostname,
+        "verify_flags": context.verify_flags,
+        "options": context.options,
+        "protocol": context.protocol,
+        "versions": (context.minimum_version, context.maximum_version),
+        "ciphers": [c["name"] for c in context.get_ciphers()],
+    }
+
+
+def test_the_tls_context_is_httpx_s_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    ours = _http._make_ssl_context()
+    assert ours.cert_store_stats()["x509_ca"] > 50  # certifi's bundle
+    assert _settings(ours) == _settings(httpx.create_ssl_context())
+
+
+def test_the_tls_context_follows_ssl_cert_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import certifi
+
+    bundle = Path(certifi.where()).read_text()
+    first = bundle[: bundle.index("-----END CERTIFICATE-----") + 25] + "\n"
+    (tmp_path / "one.pem").write_text(first)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "one.pem"))
+    assert _http._make_ssl_context().cert_store_stats()["x509_ca"] == 1
 
 
 @pytest.mark.parametrize(

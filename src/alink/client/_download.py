@@ -19,7 +19,6 @@ files, so stale or forced files are refused up front.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import logging
@@ -36,7 +35,7 @@ import anyio
 import anyio.to_thread
 
 from .._errors import IntegrityError, LocalFileConflictError, NothingSelectedWarning
-from .._model import Dataset, File
+from .._model import Dataset, File, _with_local_path
 from .._names import summarise
 from .._paths import RemotePath
 from ..transfer._engine import ProgressCallback, RunResult
@@ -472,42 +471,10 @@ async def download_files(
     )
 
 
-#: File's fields in order, for :func:`_with_local`'s positional fast path.
-_FILE_FIELDS = (
-    "remote_path",
-    "size",
-    "creation_time",
-    "checksum",
-    "checksum_algorithm",
-    "local_path",
-    "is_on_remote",
-    "extra",
-)
-_FAST_FILE = tuple(f.name for f in dataclasses.fields(File)) == _FILE_FIELDS
-
-
-def _with_local(file: File, local: Path) -> File:
-    """``file.downloaded(local_path=local)``, ten times faster (no
-    ``dataclasses.replace``, no second ``Path``) while File has the fields
-    this module knows."""
-    if not _FAST_FILE:
-        return file.downloaded(local_path=local)
-    return File(
-        file.remote_path,
-        file.size,
-        file.creation_time,
-        file.checksum,
-        file.checksum_algorithm,
-        local,
-        file.is_on_remote,
-        file.extra,
-    )
-
-
 def _result(dataset: Dataset, layout: Layout) -> Dataset:
     files = list(dataset.files)
     for i, local in zip(layout.indices, layout.local, strict=True):
-        files[i] = _with_local(files[i], Path(local))
+        files[i] = _with_local_path(files[i], Path(local))
     # Position-exact (a local-only file may share a remote path with a
     # downloaded one); the same as ``replace_files`` otherwise.
     return dataset._evolve(tuple(files))

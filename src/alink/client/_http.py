@@ -18,12 +18,17 @@ only says which endpoint and what to do with the answer. Rules kept here:
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
+import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import httpx
 import msgspec
 
@@ -49,6 +54,62 @@ _MESSAGE_LIMIT = 300
 
 #: The sleep used between attempts; a module attribute so tests can patch it.
 _sleep = anyio.sleep
+
+#: httpx's default TLS settings (certifi's CA bundle, or ``SSL_CERT_FILE`` /
+#: ``SSL_CERT_DIR``), shared by every session of the process.
+_ssl_context: ssl.SSLContext | None = None
+#: One certificate of a PEM bundle.
+_PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----", re.DOTALL
+)
+#: Certificates loaded per call (~1 ms each on the benchmark machine).
+_CERTIFICATES_PER_CALL = 8
+
+
+async def _default_ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context, made once per process on a worker thread.
+
+    Creating the first ``httpx.AsyncClient`` of a process blocked the event
+    loop for 0.1-0.3 s: it imports httpcore (and with it trio, when that is
+    installed), and every client loads a CA bundle, one C call that holds
+    the GIL for 20-60 ms. Here both happen once, on a worker thread: the
+    import runs Python code, so the loop's thread gets the GIL at the
+    interpreter's switch interval, and certifi's bundle (httpx's default) is
+    loaded a few certificates per call. An ``SSLContext`` may be shared by
+    any number of connections and threads. (``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` are read when the first session sends its first
+    request.)
+    """
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = await anyio.to_thread.run_sync(_prepare_network)
+    return _ssl_context
+
+
+def _prepare_network() -> ssl.SSLContext:
+    """On a worker thread: what the first ``httpx.AsyncClient`` needs."""
+    importlib.import_module("alink.client._transport")  # and httpcore with it
+    return _make_ssl_context()
+
+
+def _make_ssl_context() -> ssl.SSLContext:
+    """What ``httpx.create_ssl_context()`` makes, in short GIL-holding calls."""
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return httpx.create_ssl_context()  # the caller's choice, as httpx reads it
+    import certifi
+
+    with open(certifi.where(), encoding="utf-8") as bundle:
+        pem = bundle.read()
+    certificates = _PEM_CERTIFICATE.findall(pem)
+    if not certificates or pem.count("-----BEGIN ") != len(certificates):
+        return httpx.create_ssl_context()  # not plain certificates: let OpenSSL read it
+    step = _CERTIFICATES_PER_CALL
+    context = ssl.create_default_context(cadata="\n".join(certificates[:step]))
+    for start in range(step, len(certificates), step):
+        context.load_verify_locations(
+            cadata="\n".join(certificates[start : start + step])
+        )
+    return context
 
 
 def normalize_base_url(url: str) -> str:
@@ -209,21 +270,53 @@ class HttpSession:
         self.base_url = base_url
         self.retry = retry
         self.max_response_size = max_response_size
-        self._client = httpx.AsyncClient(
-            timeout=_check_timeout(timeout),
-            follow_redirects=False,
-            transport=transport,
-            headers={"Accept": "application/json"},
-        )
+        self._timeout = _check_timeout(timeout)
+        self._transport = transport
+        # Made at the first request, in async code: see _default_ssl_context.
+        self._client: httpx.AsyncClient | None = None
+        self._closed = False
 
     @property
     def is_closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
-        return self._client.is_closed
+        return self._closed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Connections cannot travel, and a pickled session would carry the
+        # client's credentials along (the httpx client, made at the first
+        # request, cannot be pickled either).
+        raise TypeError("a SciCat client's HTTP session cannot be pickled")
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
+        self._closed = True
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _http(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient``, made on first use without blocking the
+        event loop (its TLS context is made on a worker thread, once)."""
+        if self._client is None:
+            verify: ssl.SSLContext | bool = True
+            if self._transport is None:
+                verify = await _default_ssl_context()
+            if self._closed:
+                raise RuntimeError("this Client is closed")
+            if self._client is None:  # no other task made it meanwhile
+                transport = self._transport
+                if transport is None:
+                    from ._transport import Transport  # imported by then
+
+                    assert isinstance(verify, ssl.SSLContext)
+                    transport = Transport(verify)
+                self._client = httpx.AsyncClient(
+                    verify=verify,
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                    transport=transport,
+                    headers={"Accept": "application/json"},
+                )
+        return self._client
 
     async def request(
         self,
@@ -252,8 +345,9 @@ class HttpSession:
             ScicatCommError: the server could not be reached, kept failing,
                 redirected, or sent too much.
         """
-        if self._client.is_closed:
+        if self._closed:
             raise RuntimeError("this Client is closed")
+        client = await self._http()
         url = f"{self.base_url}/{path}"
         headers = {"Authorization": token.authorization()} if token else {}
         if content is not None:
@@ -265,7 +359,7 @@ class HttpSession:
             last = attempt + 1 == attempts
             _log.debug("%s %s (attempt %d of %d)", method, url, attempt + 1, attempts)
             try:
-                async with self._client.stream(
+                async with client.stream(
                     method,
                     url,
                     params=params,

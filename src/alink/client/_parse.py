@@ -1,10 +1,19 @@
 """Turn a SciCat dataset response body into a :class:`~alink.Dataset`.
 
-Decoding uses msgspec (several times faster than :mod:`json` for 100k-file
-datasets) into plain dicts, so unknown fields survive; the model is built by
-:meth:`Dataset.from_scicat`. Every problem with the body becomes a
-:class:`~alink.ScicatCommError` that says what was wrong, never a bare
-``KeyError``/``TypeError``.
+Two ways, one result:
+
+- the fast path (:mod:`._runs`): the file lists are cut into runs decoded by
+  msgspec into typed, untracked structs plus each entry's raw JSON, the rest
+  of the body is decoded generically, and the files are built from the
+  structs, each keeping its entry's JSON as its lazy ``extra``;
+- the general path: msgspec decodes the whole body into plain dicts and
+  :meth:`Dataset.from_scicat` builds the model from them.
+
+The fast path gives exactly what the general path gives (the same fields,
+files, ``extra`` mappings and round trip) or declines, and then the general
+path runs; so the general path alone decides every error. Every problem with
+the body becomes a :class:`~alink.ScicatCommError` that says what was wrong,
+never a bare ``KeyError``/``TypeError``.
 """
 
 from __future__ import annotations
@@ -15,15 +24,24 @@ from typing import Any
 import msgspec
 
 from .._errors import ScicatCommError
-from .._model import Dataset
+from .._gcpause import collector_paused
+from .._model import Dataset, _NotFast
 from .._steps import finish
 from ..transfer._engine import Engine
+from ._runs import cut_steps, runs_by_block
 
 __all__ = ["OFFLOAD_BYTES", "dataset_from_body", "parse_dataset"]
 
 #: Bodies larger than this are decoded on a worker thread (the event loop
 #: stays responsive while 100k files are parsed).
 OFFLOAD_BYTES = 1 << 20
+#: How long a hand-off of a big body's steps to a worker thread lasts. Each
+#: hand-off costs ~0.3 ms of CPU (6-7 ms over a 100k-file dataset at 4 ms
+#: each); longer ones do not stall the loop longer: a step holds the GIL for
+#: well under a millisecond, and the loop's thread gets it back within the
+#: interpreter's switch interval (5 ms). They bound how soon a cancellation
+#: is seen.
+_HANDOFF_SECONDS = 0.025
 
 #: Every file is one JSON object; the rest of a dataset (metadata, blocks,
 #: lifecycle) needs far fewer. Before decoding, a body with more than
@@ -71,13 +89,23 @@ def _dataset_steps(
     """:func:`dataset_from_body` in steps of a few milliseconds each."""
     if not body or body.isspace():
         raise _not_found(what)
+    fast = yield from _fast_steps(body, max_files=max_files)
+    if fast is not None:
+        return fast
+    return (yield from _general_steps(body, what=what, max_files=max_files))
+
+
+def _general_steps(
+    body: bytes | bytearray, *, what: str, max_files: int
+) -> Generator[None, None, Dataset]:
+    """The general path: the whole body decoded into dicts, then the model."""
+    if not body or body.isspace():
+        raise _not_found(what)
     if body.count(b"{") > 2 * max_files + _OBJECT_SLACK:
         raise _too_many(what, max_files, None)
     try:
-        # One C call that holds the GIL throughout (~80 ms for 100k files).
-        # Decoding in slices lowered the worst stall to 30-60 ms but cost
-        # 10-13 % of the time; full garbage collections stall for tens of
-        # milliseconds anyway.
+        # One C call that holds the GIL throughout (~80 ms for 100k files):
+        # only for bodies the fast path declines.
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise ScicatCommError(f"SciCat sent malformed JSON for {what}: {exc}") from None
@@ -98,6 +126,30 @@ def _dataset_steps(
         raise ScicatCommError(
             f"SciCat sent {what} in an unexpected shape: {exc}"
         ) from None
+
+
+def _fast_steps(
+    body: bytes | bytearray, *, max_files: int
+) -> Generator[None, None, Dataset | None]:
+    """The fast path (see the module): the dataset, or ``None`` to decline."""
+    # Runs are decoded where they lie, in a buffer of our own (see cut_steps).
+    buffer = body if isinstance(body, bytearray) else bytearray(body)
+    cut = yield from cut_steps(buffer, max_files=max_files)
+    if cut is None or cut.skeleton.count(b"{") > 2 * max_files + _OBJECT_SLACK:
+        return None
+    try:
+        data = msgspec.json.decode(cut.skeleton)
+    except msgspec.DecodeError:
+        return None
+    runs = runs_by_block(data, cut)
+    if runs is None or not isinstance(data, dict):
+        return None
+    yield
+    try:
+        return (yield from Dataset._from_scicat_steps(data, runs))
+    except (_NotFast, ValueError, TypeError):
+        # The general path decides what is wrong, and says it in its words.
+        return None
 
 
 def _too_many(what: str, limit: int, count: int | None) -> ScicatCommError:
@@ -125,9 +177,12 @@ async def parse_dataset(
 ) -> Dataset:
     """:func:`dataset_from_body`; a large body on worker threads, in steps.
 
-    Each hand-off to a worker thread lasts a few milliseconds, and the event
-    loop's thread gets the GIL back in between: decoding and building a
-    100k-file dataset is some 300 ms of work that holds the GIL.
+    Each hand-off to a worker thread lasts up to 25 ms, in steps of well
+    under a millisecond (a run's decode, a run's files), and the event
+    loop's thread gets the GIL within the switch interval: decoding and
+    building a 100k-file dataset is some 70 ms of work that holds the GIL.
+    Automatic garbage collection is paused meanwhile (see
+    :mod:`alink._gcpause`).
     """
     if len(body) <= OFFLOAD_BYTES:
         return dataset_from_body(body, what=what, max_files=max_files)
@@ -136,5 +191,8 @@ async def parse_dataset(
     def steps() -> Iterator[None]:
         built.append((yield from _dataset_steps(body, what=what, max_files=max_files)))
 
-    await Engine().run_steps([steps()])
+    # Full collections walking the process while 100k files are made would
+    # stall the loop for tens of milliseconds each: see alink._gcpause.
+    with collector_paused():
+        await Engine(batch_seconds=_HANDOFF_SECONDS).run_steps([steps()])
     return built[0]
