@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from alink import Engine
+from alink.transfer._engine import _PairTrial
 from alink.transfer._fs import SymlinkOperation
 
 pytestmark = pytest.mark.anyio
@@ -185,3 +186,79 @@ async def test_a_failing_finisher_keeps_the_first_error_and_rolls_back(
     # The bug is a problem of the rollback: restore is told it left something.
     assert finisher.calls == ["commit", "undo", "restore False"]
     assert not (tmp_path / "out").exists()  # every link and the folder undone
+
+
+def test_pair_trial_pairs_after_the_solo_slices_then_judges_the_pair() -> None:
+    trial = _PairTrial(gain=1.15)
+    assert trial.observe(0, began=0.0, done=1000, seconds=0.010) == ""
+    assert trial.observe(0, began=0.01, done=1000, seconds=0.005) == "pair"
+    trial.paired(now=0.02)
+    # A slice begun before the pair started ran partly alone: not counted.
+    assert trial.observe(0, began=0.015, done=1000, seconds=0.01) == ""
+    # Together 100k + 60k items/s against 200k alone (the best solo slice).
+    assert trial.observe(1, began=0.02, done=1000, seconds=0.01) == ""
+    assert trial.observe(0, began=0.03, done=600, seconds=0.01) == "retire"
+    assert trial.verdict is False
+    assert trial.observe(1, began=0.05, done=1, seconds=1.0) == ""
+
+
+def test_pair_trial_keeps_a_pair_that_pays_off() -> None:
+    trial = _PairTrial(gain=1.15)
+    trial.observe(0, began=0.0, done=100, seconds=0.01)
+    assert trial.observe(0, began=0.01, done=100, seconds=0.01) == "pair"
+    trial.paired(now=0.02)
+    assert trial.observe(0, began=0.02, done=0, seconds=0.01) == ""  # no items
+    assert trial.observe(0, began=0.02, done=80, seconds=0.01) == ""
+    assert trial.observe(0, began=0.03, done=90, seconds=0.01) == ""  # same worker
+    assert trial.observe(1, began=0.03, done=80, seconds=0.01) == ""
+    assert trial.verdict is True
+
+
+class Contended:
+    """Fast items that two threads run slower than one (as when they only
+    fight over the GIL): while two batches run, each goes at a third of the
+    speed. Records how many batches ran at each batch's start."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.entries: list[int] = []
+        self.inside = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, start: int, stop: int) -> BaseException | None:
+        with self._lock:
+            self.inside += 1
+            self.entries.append(self.inside)
+        try:
+            for _ in range(5):  # 0.5 ms alone, 1.5 ms side by side
+                time.sleep(0.0003 if self.inside > 1 else 0.0001)
+            with self._lock:
+                self.seen.extend(range(start, stop))
+            return None
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
+async def test_a_second_worker_that_does_not_pay_off_is_retired() -> None:
+    engine = Engine(min_batch=1000, max_batch=1000, slice_seconds=0.01)
+    batch = Contended()  # 0.5 µs an item: fast items, the pair trial applies
+    await engine._run_parallel(batch, 600_000, anyio.CapacityLimiter(8))
+    assert sorted(batch.seen) == list(range(600_000))
+    assert max(batch.entries) == 2  # the pair was tried ...
+    assert max(batch.entries[-len(batch.entries) // 3 :]) == 1  # ... and retired
+
+
+async def test_a_second_worker_that_pays_off_is_kept() -> None:
+    engine = Engine(min_batch=1000, max_batch=1000, slice_seconds=0.01)
+    batch = Recorder(seconds=0.0005)  # sleeping threads overlap: twice as fast
+    await engine._run_parallel(batch, 600_000, anyio.CapacityLimiter(8))
+    assert sorted(batch.seen) == list(range(600_000))
+    assert batch.most_at_once == 2
+
+
+async def test_an_explicit_worker_count_is_not_second_guessed() -> None:
+    engine = Engine(start_workers=2, min_batch=1000, max_batch=1000, slice_seconds=0.01)
+    batch = Contended()
+    await engine._run_parallel(batch, 200_000, anyio.CapacityLimiter(8))
+    assert max(batch.entries[-len(batch.entries) // 3 :]) == 2

@@ -12,6 +12,7 @@ propagates.
 from __future__ import annotations
 
 import errno
+import itertools
 import math
 import os
 import threading
@@ -186,6 +187,59 @@ def _cancelled(cancelled: type[BaseException]) -> bool:
     return False
 
 
+class _PairTrial:
+    """Whether a second worker makes fast items go faster: measured, not assumed.
+
+    Two threads create symlinks 1.5 to 1.9 times as fast as one on machines
+    where the kernel's share of the work dominates, but on others they only
+    fight over the GIL and together go slower than one alone. So a run
+    starts with one worker, notes its rate over a couple of slices, adds the
+    second, and keeps it only if the pair beats the lone worker by ``gain``.
+    Pure bookkeeping (no clock of its own): easy to test.
+    """
+
+    __slots__ = ("_gain", "_paired_at", "_solo", "_solo_slices", "_together", "verdict")
+
+    #: Slices the lone worker runs before the second one starts (the first
+    #: one's batches are still growing).
+    SOLO_SLICES = 2
+
+    def __init__(self, gain: float) -> None:
+        self._gain = gain
+        self._solo = 0.0
+        self._solo_slices = 0
+        self._paired_at: float | None = None
+        self._together: dict[int, float] = {}
+        #: ``None`` while undecided, else whether two workers pay off.
+        self.verdict: bool | None = None
+
+    def observe(self, worker: int, began: float, done: int, seconds: float) -> str:
+        """Record a slice of ``done`` items that took ``seconds`` (begun at ``began``).
+
+        Returns ``"pair"`` when the second worker should start now (the
+        caller then calls :meth:`paired`), ``"retire"`` when it should stop,
+        else ``""``.
+        """
+        if self.verdict is not None or done <= 0 or seconds <= 0:
+            return ""
+        rate = done / seconds
+        if self._paired_at is None:
+            self._solo = max(self._solo, rate)
+            self._solo_slices += 1
+            return "pair" if self._solo_slices >= self.SOLO_SLICES else ""
+        if began < self._paired_at:
+            return ""  # this slice ran partly alone
+        self._together[worker] = rate
+        if len(self._together) < 2:
+            return ""
+        self.verdict = sum(self._together.values()) >= self._solo * self._gain
+        return "" if self.verdict else "retire"
+
+    def paired(self, now: float) -> None:
+        """The second worker started at ``now``."""
+        self._paired_at = now
+
+
 @dataclass(slots=True)
 class RunResult:
     """What a run did with its pairs.
@@ -223,9 +277,13 @@ class _Journal:
 class Engine:
     """Batching and concurrency settings; users normally keep the defaults.
 
-    A run starts with ``start_workers`` threads: with two CPUs, two threads
-    create symlinks 1.5 (one folder) to 1.9 (many folders) times as fast as
-    one, because most of the work happens in the kernel, outside the GIL.
+    A run starts with ``start_workers`` threads. Left at ``None``, a run
+    with two or more CPUs tries both: on some machines two threads create
+    symlinks 1.5 (one folder) to 1.9 (many folders) times as fast as one,
+    because most of the work happens in the kernel, outside the GIL; on
+    others they only contend for the GIL and are slower than one. The run
+    starts one worker, adds a second, and keeps it only if the pair is
+    faster by ``pair_gain`` (see ``_PairTrial``).
     When items turn out to be slow, the run adds workers: while they work
     (large copies), up to one per CPU but one (which stays free for the
     event loop); while they mostly wait (network storage), up to
@@ -245,6 +303,9 @@ class Engine:
             reports after every batch).
         min_batch: Smallest batch size.
         max_batch: Largest batch size.
+        pair_gain: With ``start_workers=None``, the second worker is kept
+            only while the pair runs fast items at least this many times as
+            fast as one worker alone (measured at the start of each run).
     """
 
     max_workers: int = 8
@@ -254,6 +315,7 @@ class Engine:
     slice_seconds: float = 0.025
     min_batch: int = 8
     max_batch: int = 16384
+    pair_gain: float = 1.15
 
     def __post_init__(self) -> None:
         if self.max_workers < 1:
@@ -381,19 +443,31 @@ class Engine:
     ) -> None:
         """Run ``batch(start, stop)`` over ``range(total)`` on worker threads.
 
-        Starts with :meth:`_start_workers` workers and adds more (up to
-        ``max_workers``) while items are slow. The first error a batch returns
-        stops the others and is raised.
+        Starts with :meth:`_start_workers` workers (with ``start_workers``
+        left at ``None``: one, then a second kept only if it pays off, see
+        :class:`_PairTrial`) and adds more (up to ``max_workers``) while
+        items are slow. The first error a batch returns stops the others and
+        is raised.
         """
         ranges = _Ranges(total)
         workers = 0
+        wanted = self._start_workers(total)
         first_error: BaseException | None = None
         cancelled = anyio.get_cancelled_exc_class()
+        trial: _PairTrial | None = None
+        if self.start_workers is None and wanted >= 2:
+            trial = _PairTrial(self.pair_gain)
+            wanted = 1
+        ids = itertools.count()
 
-        async def worker(tg: anyio.abc.TaskGroup) -> None:
-            nonlocal workers, first_error
-            size = max(self.min_batch, min(self.max_batch, _FIRST_BATCH))
+        async def worker(tg: anyio.abc.TaskGroup, size: int) -> None:
+            nonlocal workers, wanted, first_error, trial
+            me = next(ids)
             while first_error is None:
+                if workers > wanted:
+                    workers -= 1  # retired: the pair was no faster
+                    return
+                began = time.perf_counter()
                 done, size, error, wall, cpu = await anyio.to_thread.run_sync(
                     _run_slice,
                     batch,
@@ -417,6 +491,18 @@ class Engine:
                 left = ranges.left()
                 if not left:
                     return
+                if trial is not None and wall > self.slow_item_seconds * max(1, done):
+                    trial = None  # slow items: the rule below adds workers
+                if trial is not None:
+                    step = trial.observe(me, began, done, wall)
+                    if step == "pair" and left > size:
+                        wanted = workers = workers + 1
+                        trial.paired(time.perf_counter())
+                        tg.start_soon(worker, tg, size)
+                        continue
+                    if step == "retire":
+                        wanted = 1
+                        continue
                 if (
                     workers < self.max_workers
                     and wall > self.slow_item_seconds * max(1, done)
@@ -426,13 +512,14 @@ class Engine:
                     and (cpu < wall / 2 or workers < _usable_cpus() - 1)
                     and left > size
                 ):
-                    workers += 1
-                    tg.start_soon(worker, tg)
+                    wanted = workers = workers + 1
+                    tg.start_soon(worker, tg, size)
 
+        first = max(self.min_batch, min(self.max_batch, _FIRST_BATCH))
         async with anyio.create_task_group() as tg:
-            workers = self._start_workers(total)
+            workers = wanted
             for _ in range(workers):
-                tg.start_soon(worker, tg)
+                tg.start_soon(worker, tg, first)
         if first_error is not None:
             raise first_error
 
