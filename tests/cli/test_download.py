@@ -364,7 +364,9 @@ def test_ctrl_c_rolls_back(
     from alink.testing import dataset_from_directory
 
     big = site.storage / "big"
-    write_tree(big, {f"d{i // 500}/f{i:05d}.dat": b"x" for i in range(6000)})
+    # Big enough that the link step reports progress before it ends (a
+    # worker reports every ~25 ms), on any machine.
+    write_tree(big, {f"d{i // 500}/f{i:05d}.dat": b"x" for i in range(40_000)})
     generated = dataset_from_directory(
         big, pid="20.500.12269/big", checksum_algorithm=None
     )
