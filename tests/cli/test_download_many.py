@@ -84,7 +84,7 @@ def test_failures_with_one_reason_exit_with_its_code(
     result = invoke(
         "download", RAW_PID, BAD_CHECKSUM_PID, "--target", str(target), "--checksum"
     )
-    assert result.exit_code == ExitCode.INTEGRITY
+    assert result.exit_code == ExitCode.INTEGRITY, result.stderr
     [error] = _errors(result.stderr)
     assert error.startswith(f"alink: error: {BAD_CHECKSUM_PID}: ")
     assert (target / "cli-raw").is_dir()
