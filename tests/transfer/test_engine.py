@@ -24,6 +24,7 @@ pytestmark = pytest.mark.anyio
         {"start_workers": 0},
         {"min_batch": 0},
         {"min_batch": 10, "max_batch": 5},
+        {"pair_gain": 0},
     ],
 )
 def test_bad_settings_are_refused(settings: dict[str, int]) -> None:

@@ -221,7 +221,11 @@ class SFTPServer:
 
     def start(self) -> None:
         """Write the keys and configuration, start ``sshd`` and wait until it
-        accepts connections."""
+        accepts connections.
+
+        Blocks (a fraction of a second, up to the start timeout): async code
+        uses ``async with SFTPServer()``, which runs this on a worker thread.
+        """
         if self._process is not None:
             raise RuntimeError("the SFTP server is already running")
         sshd = self._sshd or find_sshd()

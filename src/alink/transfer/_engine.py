@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import anyio
 import anyio.abc
@@ -187,6 +187,11 @@ def _cancelled(cancelled: type[BaseException]) -> bool:
     return False
 
 
+#: What :meth:`_PairTrial.observe` asks for: start the second worker, stop
+#: it, or nothing.
+_TrialStep = Literal["pair", "retire", ""]
+
+
 class _PairTrial:
     """Whether a second worker makes fast items go faster: measured, not assumed.
 
@@ -213,7 +218,9 @@ class _PairTrial:
         #: ``None`` while undecided, else whether two workers pay off.
         self.verdict: bool | None = None
 
-    def observe(self, worker: int, began: float, done: int, seconds: float) -> str:
+    def observe(
+        self, worker: int, began: float, done: int, seconds: float
+    ) -> _TrialStep:
         """Record a slice of ``done`` items that took ``seconds`` (begun at ``began``).
 
         Returns ``"pair"`` when the second worker should start now (the
@@ -324,6 +331,8 @@ class Engine:
             raise ValueError("need 0 < min_batch <= max_batch")
         if self.start_workers is not None and self.start_workers < 1:
             raise ValueError("start_workers must be at least 1")
+        if not self.pair_gain > 0:
+            raise ValueError("pair_gain must be above 0")
 
     def _start_workers(self, total: int) -> int:
         """How many workers a run of ``total`` items starts with."""
@@ -491,7 +500,8 @@ class Engine:
                 left = ranges.left()
                 if not left:
                     return
-                if trial is not None and wall > self.slow_item_seconds * max(1, done):
+                slow = wall > self.slow_item_seconds * max(1, done)
+                if trial is not None and slow:
                     trial = None  # slow items: the rule below adds workers
                 if trial is not None:
                     step = trial.observe(me, began, done, wall)
@@ -505,7 +515,7 @@ class Engine:
                         continue
                 if (
                     workers < self.max_workers
-                    and wall > self.slow_item_seconds * max(1, done)
+                    and slow
                     # Waiting (slow storage): threads overlap the waits.
                     # Working (large copies): a thread per CPU but one, which
                     # stays free for the event loop.
