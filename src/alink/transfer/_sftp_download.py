@@ -592,7 +592,8 @@ def _widen_to(
     trips that only pay off on large ones. A further lane (an SSH login of
     its own) is only worth it for several large files: for many small ones
     it measured slower (1.09 to 1.36 s against 0.96 to 1.18 s for 2000 files
-    of 64 KiB), for 4 files of 256 MiB about 10 % faster.
+    of 64 KiB); for 4 files of 256 MiB about 10 % faster on a loaded machine
+    but a third slower on a quiet one, hence only with ``connections`` > 1.
     """
     total = sum(attrs.sizes[i] for i in pending)
     channels = 1
