@@ -519,6 +519,54 @@ async def test_replace_refuses_folders(
     assert (tmp_path / "a").is_dir()
 
 
+@pytest.mark.parametrize(
+    "through_link", [False, True], ids=["same-path", "linked-folder"]
+)
+async def test_replace_never_replaces_the_remote_file_itself(
+    remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap, through_link: bool
+) -> None:
+    # The local path names the remote file: directly, or through a target
+    # folder that is a symlink to the source folder. Replacing it would
+    # leave a link to itself and delete the content with the backup.
+    folder = remote
+    if through_link:
+        folder = tmp_path / "into-remote"
+        folder.symlink_to(remote)
+    before = snapshot(tmp_path)
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileExistsError, match="left untouched"):
+            await con.download_files(
+                remote=[rp(remote / "a.txt")], local=[folder / "a.txt"], replace=True
+            )
+    assert (remote / "a.txt").read_text() == "content of a.txt"
+    assert snapshot(tmp_path) == before
+    # A copy onto itself is already in place (it is identical), not replaced.
+    async with CopyFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        result = await con.download_files(
+            remote=[rp(remote / "a.txt")], local=[folder / "a.txt"], replace=True
+        )
+    assert (result.created, result.already_done, result.replaced) == (0, 1, 0)
+    assert (remote / "a.txt").read_text() == "content of a.txt"
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.usefixtures("plans")
+async def test_replace_handles_the_longest_multibyte_names(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    # 255 bytes but 128 characters: the temporary names must be cut in bytes.
+    name = "é" * 127 + "x"
+    assert len(os.fsencode(name)) == 255
+    (tmp_path / name).write_text("stale")
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        result = await con.download_files(
+            remote=[rp(remote / "a.txt")], local=[tmp_path / name], replace=True
+        )
+    assert result.replaced == 1
+    assert os.readlink(tmp_path / name) == str(remote / "a.txt")
+    assert sorted(os.listdir(tmp_path)) == sorted([name, "remote"])
+
+
 async def test_replace_indices_are_checked(
     remote: Path, dataset: Dataset, tmp_path: Path
 ) -> None:

@@ -336,8 +336,28 @@ def temp_name(target: str, kind: str) -> str:
     folder, _, name = target.rpartition("/")
     token = os.urandom(6).hex()
     suffix = f"{TEMP_MARK}{token}.{kind}"
-    name = name[: _NAME_MAX - len(suffix) - 1]
+    # File names are limited in bytes, not characters: cut the encoded name
+    # (a character cut in half decodes to escapes of its bytes, still a
+    # valid name of the same bytes).
+    name = os.fsdecode(os.fsencode(name)[: _NAME_MAX - len(suffix) - 1])
     return f"{folder}/.{name}{suffix}"
+
+
+def _is_source(source: str, st: os.stat_result) -> bool:
+    """Whether the entry ``st`` (from ``lstat``) is the file ``source`` itself.
+
+    A local path can name the remote file: the same path, a target folder
+    that is a symlink into the source folder, a hard link. Replacing it
+    would put a link to itself, or a copy of itself, in its place and
+    throw its content away with the backup.
+    """
+    if stat.S_ISLNK(st.st_mode):
+        return False
+    try:
+        own = os.stat(source)
+    except OSError:
+        return False
+    return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _discard(path: str, error: BaseException) -> None:
@@ -379,7 +399,7 @@ class ReplacingOperation:
             raise IsADirectoryError(
                 errno.EISDIR, "refusing to replace a folder", target
             )
-        if self._inner.matches(source, target):
+        if self._inner.matches(source, target) or _is_source(source, st):
             raise FileExistsError(errno.EEXIST, "already in place", target)
         temp = temp_name(target, "tmp")
         self._inner.apply(source, temp)
