@@ -107,6 +107,18 @@ def test_duplicates_after_normalisation() -> None:
     check_no_duplicates(["/o/a", "/o/b"])
 
 
+@pytest.mark.parametrize("spelling", ["//o/x", "///o/x", "//o//x", "//o/./x"])
+def test_a_leading_double_slash_is_the_root(spelling: str) -> None:
+    # POSIX normpath keeps a leading '//'; on Linux it is '/', so both
+    # spellings are one local path.
+    plan = plan_pairs(SRC, ["/data/ds/a", "/data/ds/b"], ["/o/x", spelling], cwd="/")
+    assert list(plan.targets) == ["/o/x", "/o/x"]
+    with pytest.raises(ValueError, match=r"more than once.*'/o/x'"):
+        check_no_duplicates(plan.targets)
+    plan = plan_pairs(SRC, ["/data/ds/a"], [Path(spelling)], cwd="/")
+    assert list(plan.targets) == ["/o/x"]
+
+
 def test_find_duplicates_in_order() -> None:
     assert find_duplicates(["a", "b", "a", "c", "b", "a"]) == ["a", "b"]
     assert find_duplicates([]) == []

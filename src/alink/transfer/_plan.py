@@ -460,7 +460,7 @@ def plan_slice(
             if target.rpartition("/")[2] in _BAD_NAMES:
                 bad_names.append(target)
                 continue
-            target = posixpath.normpath(
+            target = _normpath(
                 target if target.startswith("/") else cwd_prefix + target
             )
         sources_append(text)
@@ -480,6 +480,17 @@ def plan_slice(
     plan.sources.extend(sources)
     plan.targets.extend_texts(targets)
     return targets
+
+
+def _normpath(path: str) -> str:
+    """``posixpath.normpath``, with a leading ``//`` made ``/`` as well.
+
+    POSIX lets ``//`` at the start mean something else, so ``normpath``
+    keeps it; Linux and macOS treat it as ``/``, and two spellings of one
+    local path must not escape the duplicate check.
+    """
+    path = posixpath.normpath(path)
+    return path[1:] if path.startswith("//") else path
 
 
 def find_duplicates(paths: Sequence[str]) -> list[str]:
