@@ -301,6 +301,50 @@ async def test_lists_changed_after_validation_change_nothing(
     assert os.readlink(tmp_path / "out" / "f7") == str(remote / "f7")
 
 
+@pytest.mark.parametrize("unlisted", ["sub-folder", "source folder"])
+async def test_folders_that_can_be_entered_but_not_listed(
+    remote: Path,
+    dataset: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unlisted: str,
+) -> None:
+    """Shared storage often has folders of mode 0711: files inside can be
+    opened by name, the folder cannot be listed. The check then looks at
+    each file by name instead of failing or calling them missing. (A
+    listing that is refused is simulated: root would list them anyway.)"""
+    for d in "wxyz":
+        (remote / d).mkdir()
+        for i in range(4):
+            (remote / d / f"f{i}").write_text(f"{d}{i}")
+    (remote / "y" / "f2").unlink()
+    refused = {str(remote / "x")} if unlisted == "sub-folder" else {str(remote)}
+    scandir = os.scandir
+
+    def guarded(path: Any = ".") -> Any:
+        if isinstance(path, str) and path.rstrip("/") in refused:
+            raise PermissionError(13, "Permission denied", path)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", guarded)
+    names = [f"{d}/f{i}" for i in range(4) for d in "wxyz"]  # alternating
+    good = [n for n in names if n != "y/f2"]
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileNotAccessibleError) as info:
+            await con.download_files(
+                remote=[rp(remote / n) for n in names],
+                local=[tmp_path / "o" / n for n in names],
+            )
+        assert list(info.value.remote_paths) == [rp(remote / "y/f2")]
+        assert not (tmp_path / "o").exists()
+        await con.download_files(
+            remote=[rp(remote / n) for n in good],
+            local=[tmp_path / "o" / n for n in good],
+        )
+    for n in good:
+        assert (tmp_path / "o" / n).read_text() == n.replace("/f", "")
+
+
 @pytest.mark.usefixtures("plans")
 @pytest.mark.parametrize("order", ["sorted", "shuffled"])
 @pytest.mark.parametrize("match", ["set", "sorted search"])

@@ -353,10 +353,8 @@ def _is_source(source: str, st: os.stat_result) -> bool:
     """
     if stat.S_ISLNK(st.st_mode):
         return False
-    try:
-        own = os.stat(source)
-    except OSError:
-        return False
+    # Errors propagate: not knowing is no licence to replace.
+    own = os.stat(source)
     return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)
 
 

@@ -242,6 +242,12 @@ class SourceCheck:
             # Gone: its sub-folders stay 'gone' (their files are missing).
             if match:
                 self._judge_all(paths, "missing")
+        except PermissionError:
+            # It can be entered but not listed (mode 0711, common on shared
+            # storage): look at each sub-folder and file by name instead.
+            yield from self._stat_types(parent)
+            if match:
+                yield from self._check_each_in_steps(paths)
         except OSError:
             # A folder on the way that cannot be looked at: as if gone. But
             # its own files get what any listing's error gets (see
@@ -312,6 +318,9 @@ class SourceCheck:
                 yield from self._check_listing(folder, paths, _nothing)
         except (FileNotFoundError, NotADirectoryError):
             self._judge_all(paths, "missing")
+        except PermissionError:
+            # Entered but not listed (mode 0711): by name, file by file.
+            yield from self._check_each_in_steps(paths)
 
     # ------------------------------------------- slow storage: fewer lookups
 
@@ -402,6 +411,12 @@ class SourceCheck:
             verdict = classify(path, st.st_mode, stat.S_ISLNK(st.st_mode), self._roots)
             if verdict is not None:
                 self._bad[path] = verdict
+
+    def _check_each_in_steps(self, paths: Sequence[str]) -> Iterator[None]:
+        """:meth:`_check_each` for a folder that cannot be listed, in steps."""
+        for a in range(0, len(paths), _STEP):
+            self._check_each(paths[a : a + _STEP])
+            yield
 
     def _check_listing(
         self,
