@@ -149,6 +149,45 @@ def test_scicat_round_trip_is_lossless(name: str) -> None:
     assert data == original  # input not mutated
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-01-01T00:00:00.123456Z",  # microseconds: not cut to milliseconds
+        "2024-01-01T10:00:00+02:00",  # an offset: kept as the server wrote it
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00",  # naive
+    ],
+)
+def test_file_times_round_trip_as_the_catalogue_wrote_them(text: str) -> None:
+    raw = {
+        "type": "raw",
+        "pid": "p/t",
+        "sourceFolder": "/d",
+        "origdatablocks": [{"dataFileList": [{"path": "a", "size": 1, "time": text}]}],
+    }
+    back = Dataset.from_scicat(raw).to_scicat()
+    assert back["origdatablocks"][0]["dataFileList"][0]["time"] == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("2024-01-01T10:00:00+02:00", "2024-01-01T08:00:00.000Z"),
+        ("2024-01-01T10:00:00.5-01:00", "2024-01-01T11:00:00.500Z"),
+        ("2024-01-01T00:00:00.123456+00:00", "2024-01-01T00:00:00.123456Z"),
+        (datetime(2024, 1, 1, 10, 0), "2024-01-01T10:00:00.000"),
+    ],
+)
+def test_new_file_times_are_written_as_valid_utc_times(
+    value: str | datetime, text: str
+) -> None:
+    file = File.from_remote("a.dat", 3, value)
+    ds = Dataset(type="raw", source_folder="/d", pid="p/t").add_files(file)
+    written = ds.to_scicat()["origdatablocks"][0]["dataFileList"][0]["time"]
+    assert written == text
+    assert datetime.fromisoformat(written) == file.creation_time
+
+
 def test_round_trip_after_download_keeps_catalogue_fields() -> None:
     ds = Dataset.from_scicat(load("dataset-raw.v4.json"))
     ds2 = ds.replace_files(ds.files[0].downloaded(local_path="/tmp/f"))

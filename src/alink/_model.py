@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import itertools
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from os import PathLike, fspath
 from pathlib import Path
 from types import MappingProxyType
@@ -80,8 +80,24 @@ def _parse_time(value: object) -> datetime | None:
 
 
 def _format_time(value: datetime) -> str:
-    text = value.isoformat(timespec="milliseconds")
-    return text.removesuffix("+00:00") + "Z" if value.utcoffset() is not None else text
+    """A time as SciCat writes it: UTC with ``Z`` (a naive time stays naive),
+    milliseconds, or microseconds when it has them (nothing is cut off)."""
+    aware = value.utcoffset() is not None
+    if aware:
+        value = value.astimezone(UTC)
+    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    text = value.isoformat(timespec=spec)
+    return text.removesuffix("+00:00") + "Z" if aware else text
+
+
+def _same_time(text: object, value: datetime) -> bool:
+    """Whether the catalogue's ``text`` names the time ``value``."""
+    if not isinstance(text, str):
+        return False
+    try:
+        return _parse_time(text) == value
+    except ValueError:
+        return False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -670,7 +686,10 @@ class Dataset:
         ):
             out["path"] = path
         out["size"] = file.size
-        if file.creation_time is not None:
+        # Likewise the server's own text of an unchanged time.
+        if file.creation_time is not None and not _same_time(
+            out.get("time"), file.creation_time
+        ):
             out["time"] = _format_time(file.creation_time)
         if file.checksum is not None:
             out["chk"] = file.checksum
