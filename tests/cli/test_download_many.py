@@ -193,3 +193,24 @@ def test_copy_and_keep_tree_apply_to_every_dataset(
     for rel, data in FILES.items():
         assert (target / "cli-raw" / rel).read_bytes() == data
     assert "copied" in result.stdout
+
+
+def test_a_symlinked_target_is_refused_for_several_datasets_too(
+    invoke: Invoke, site: Site, tmp_path: Path
+) -> None:
+    # As for one dataset: a target folder that is a symlink could have been
+    # planted to redirect the download; the command line says what to do.
+    real = tmp_path / "real"
+    real.mkdir()
+    target = tmp_path / "out"
+    target.symlink_to(real)
+    for pids in ([RAW_PID], [RAW_PID, PUBLIC_PID]):
+        result = invoke("download", *pids, "--target", str(target))
+        assert result.exit_code == ExitCode.UNSAFE_PATH, result.stderr
+        assert "is a symlink to" in result.stderr
+        assert "give the folder it leads to as --target" in result.stderr
+        assert "=True" not in result.stderr
+        assert list(real.iterdir()) == []
+    result = invoke("download", RAW_PID, PUBLIC_PID, "--target", str(real))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in real.iterdir()) == ["cli-public", "cli-raw"]

@@ -200,3 +200,40 @@ def test_exit_codes_are_documented() -> None:
     helptext = " ".join(cli.help.split())
     for code in ExitCode:
         assert re.search(rf"\b{int(code)} ", helptext), code
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            UnsafePathError(
+                "1 remote file(s) are symlinks that resolve outside the dataset's"
+                " source folder (pass follow_external_symlinks=True to allow): 'x'"
+            ),
+            "(the command line never follows such links)",
+        ),
+        (
+            ValueError(
+                "the dataset's checksum algorithm(s) 'x' are not supported here;"
+                " pass checksum_algorithm=... to override them or verify='size' to"
+                " check sizes only"
+            ),
+            "pass --no-checksum to check sizes only",
+        ),
+        (
+            FileNotAccessibleError(
+                "the host key of h is not trusted. Verify the key and add it to"
+                " known_hosts (e.g. connect once with `ssh`), or, for a host never"
+                " seen before, pass accept_unknown_host_keys=True"
+            ),
+            "connect once with `ssh`)",
+        ),
+    ],
+)
+def test_python_hints_become_command_line_hints(
+    error: BaseException, expected: str
+) -> None:
+    message = classify(error)[1]
+    assert message.endswith(expected) or expected + ":" in message, message
+    assert "=True" not in message
+    assert "=..." not in message

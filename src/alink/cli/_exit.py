@@ -69,10 +69,34 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
     not say what went wrong.
     """
     code, text = _classify(error)
+    for python, command_line in _HINTS:
+        text = text.replace(python, command_line)
     if len(text) > _LONGEST:
         text = text[: _LONGEST - 40].rstrip() + " ... (cut; --debug shows it all)"
     return code, text
 
+
+#: The library's hints name Python keywords; what the command line offers
+#: instead (it has no option for some of them, on purpose).
+_HINTS = (
+    (
+        "pass follow_target_symlinks=True to download through it",
+        "give the folder it leads to as --target to download there",
+    ),
+    (
+        "pass follow_external_symlinks=True to allow",
+        "the command line never follows such links",
+    ),
+    (
+        "pass checksum_algorithm=... to override them or verify='size' to check"
+        " sizes only",
+        "pass --no-checksum to check sizes only",
+    ),
+    (
+        ", or, for a host never seen before, pass accept_unknown_host_keys=True",
+        "",
+    ),
+)
 
 #: The longest error line printed (a whole message is one line on a terminal).
 _LONGEST = 800

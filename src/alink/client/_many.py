@@ -341,6 +341,15 @@ async def download_datasets(
     root = Path(target)
     if await anyio.to_thread.run_sync(lambda: root.exists() and not root.is_dir()):
         raise NotADirectoryError(f"the target {root} exists and is not a folder")
+    if not follow_target_symlinks:
+        # The same rule as for one dataset's target folder (each dataset's
+        # own folder inside it is checked by its download).
+        leads_to = await anyio.to_thread.run_sync(_symlink_target, root)
+        if leads_to is not None:
+            raise UnsafePathError(
+                f"the target folder {str(root)!r} is a symlink to {leads_to!r};"
+                " pass follow_target_symlinks=True to download through it"
+            )
     items = _items(datasets, named=folder is not None)
 
     results: list[DatasetDownload | None] = [None] * len(items)
@@ -447,3 +456,8 @@ async def download_datasets(
         raise broken[0]
     finished = tuple(r for r in results if r is not None)
     return DownloadSummary(finished, seconds=time.perf_counter() - began)
+
+
+def _symlink_target(path: Path) -> str | None:
+    """Where ``path`` leads if it is a symlink, else ``None`` (blocking)."""
+    return os.path.realpath(path) if path.is_symlink() else None
