@@ -122,6 +122,37 @@ async def test_a_failure_mid_way_removes_what_the_call_uploaded(
         assert tree(server.root) == []
 
 
+async def test_a_lost_connection_says_what_stayed_on_the_server(
+    sshd_binary: str, tmp_path: Path
+) -> None:
+    """With the connection gone, nothing can be removed: the error says so and
+    names what remains, instead of claiming a clean rollback."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    files = []
+    for i in range(3):
+        (folder / f"g{i}").write_bytes(os.urandom(24 << 20))
+        files.append(File.from_local(folder / f"g{i}", remote_path=f"g{i}"))
+    with SFTPServer(sshd=sshd_binary) as server:
+        dataset = Dataset(type="raw", source_folder=str(server.root / "up" / "ds"))
+
+        def cut_once_moving(done: int, total: int) -> None:
+            if done:
+                server.kill_sessions()
+
+        async with server.transfer().connect_for_upload(dataset) as con:
+            with pytest.raises(FileTransferError, match="was lost") as info:
+                await con.upload_files(*files, byte_progress=cut_once_moving)
+        message = str(info.value)
+        left = tree(server.root)
+        if left:
+            assert "remain on the server" in message
+            assert "everything this call created was removed" not in message
+            assert str(server.root / "up" / "ds") in message
+        else:
+            assert "everything this call created was removed" in message
+
+
 async def test_cancelling_an_upload_removes_what_it_made(
     sftp_server: SFTPServer, sftp_root: Path, tmp_path: Path
 ) -> None:

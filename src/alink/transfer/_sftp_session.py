@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from .._errors import FileNotAccessibleError, FileTransferError
+from .._names import summarise
 from .._paths import RemotePath
 from ._sftp_bridge import Bridge
 from ._sftp_wire import coalesce_writes
@@ -223,9 +224,12 @@ def transfer_error(
     error: BaseException,
     what: str,
     unfinished: Sequence[str] = (),
+    *,
+    left: Sequence[str] = (),
 ) -> FileTransferError:
     """A :class:`FileTransferError` for a failure while ``what`` (e.g.
-    ``"downloading"``); ``unfinished`` are the remote files not completed."""
+    ``"downloading"``); ``unfinished`` are the remote files not completed,
+    ``left`` what the rollback could not remove (the connection was gone)."""
     paths = [RemotePath(p) for p in unfinished]
     detail = getattr(error, "reason", None) or str(error) or type(error).__name__
     if is_connection_error(error):
@@ -233,9 +237,18 @@ def transfer_error(
     else:
         cause = f"{settings.where} failed a request ({detail})"
     files = f"; {len(paths)} file(s) were not completed" if paths else ""
+    if left:
+        undone = (
+            f"; {len(left)} entry(ies) this call created could not be removed"
+            f" and remain on the server: {summarise(list(left))}"
+        )
+    else:
+        undone = (
+            "; everything this call created was removed, so running it again"
+            " completes it"
+        )
     return FileTransferError(
-        f"{what} over SFTP failed: {cause}{files}; everything this call"
-        " created was removed, so running it again completes it",
+        f"{what} over SFTP failed: {cause}{files}{undone}",
         host=settings.host,
         remote_path=paths[0] if paths else None,
         remote_paths=paths,

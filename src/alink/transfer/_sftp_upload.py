@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import stat
 from collections.abc import Sequence
@@ -358,11 +359,25 @@ class _Upload:
             try:
                 await sftp.remove(temp)
             except Exception as exc:
-                if await _safe_stat(sftp, temp) is not None:
-                    problems.append(exc)
+                if await _may_exist(sftp, temp):
+                    problems.append(_left(temp, exc))
         problems += await _remove_ours(sftp, self.placed)
-        problems += await _remove_dirs(sftp, self.dirs)
+        problems += await _remove_dirs(sftp, self.dirs, report=True)
         return problems
+
+
+def _left(path: str, error: BaseException) -> OSError:
+    """What could not be removed from the server, and why."""
+    detail = getattr(error, "reason", None) or str(error) or type(error).__name__
+    return OSError(errno.EIO, f"not removed ({detail})", path)
+
+
+async def _may_exist(sftp: asyncssh.SFTPClient, path: str) -> bool:
+    """Whether ``path`` is (or, unable to look, may still be) on the server."""
+    try:
+        return await _stat(sftp, path) is not None
+    except Exception:
+        return True
 
 
 async def _safe_stat(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
@@ -387,21 +402,28 @@ async def _remove_ours(
             ):
                 await sftp.remove(path)
         except Exception as exc:
-            problems.append(exc)
+            problems.append(_left(path, exc))
     return problems
 
 
 async def _remove_dirs(
-    sftp: asyncssh.SFTPClient, dirs: list[str]
+    sftp: asyncssh.SFTPClient, dirs: list[str], *, report: bool = False
 ) -> list[BaseException]:
-    """Remove remote folders we created, deepest first, where empty again."""
+    """Remove remote folders we created, deepest first, where empty again.
+
+    A folder that is not empty (someone else's files) or gone is fine; with
+    ``report``, one that could not be looked at (the connection is lost) is
+    returned as a problem.
+    """
     ssh = _load_asyncssh()
+    problems: list[BaseException] = []
     for path in reversed(dirs):
         try:
             await sftp.rmdir(path)
-        except ssh.SFTPError:
-            continue  # not empty (someone else's files), or gone
-    return []
+        except ssh.SFTPError as exc:
+            if report and is_connection_error(exc):
+                problems.append(_left(path, exc))
+    return problems
 
 
 async def upload(
@@ -437,8 +459,9 @@ async def upload(
             is_connection_error(exc) or isinstance(exc, _load_asyncssh().SFTPError)
         ):
             unfinished = [t for t in targets if t not in job.placed]
+            left = [str(getattr(p, "filename", None) or p) for p in problems]
             raise transfer_error(
-                session.settings, exc, "uploading", unfinished
+                session.settings, exc, "uploading", unfinished, left=left
             ) from exc
         raise
     state.uploaded.update(job.placed)
