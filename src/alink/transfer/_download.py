@@ -352,38 +352,47 @@ class DownloadConnectionBase:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(check.close)
         report = check.report
-        if report.escaping:
-            escaping = [plan.sources[i] for i in report.escaping]
-            raise UnsafePathError(
-                _describe(
-                    "remote file(s) are symlinks that resolve outside the dataset's"
-                    " source folder (pass follow_external_symlinks=True to allow)",
-                    escaping,
-                )
+        if report.escaping or report.missing or report.not_files:
+            # Naming 100k missing files (a RemotePath each) takes a while:
+            # built off the event loop, raised here.
+            raise await anyio.to_thread.run_sync(_source_error, plan, report, remote)
+
+
+def _source_error(
+    plan: _plan.Plan,
+    report: _sources.SourceReport,
+    remote: Sequence[RemotePath | str],
+) -> Exception:
+    """The error for what checking the remote files found (it found something)."""
+    if report.escaping:
+        return UnsafePathError(
+            _describe(
+                "remote file(s) are symlinks that resolve outside the dataset's"
+                " source folder (pass follow_external_symlinks=True to allow)",
+                [plan.sources[i] for i in report.escaping],
             )
-        bad = sorted(report.missing + report.not_files)
-        if bad:
-            parts = []
-            if report.missing:
-                parts.append(
-                    _describe(
-                        "remote file(s) do not exist",
-                        [plan.sources[i] for i in report.missing],
-                    )
-                )
-            if report.not_files:
-                parts.append(
-                    _describe(
-                        "remote path(s) are not regular files",
-                        [plan.sources[i] for i in report.not_files],
-                    )
-                )
-            paths = [_as_remote(remote[i]) for i in bad]
-            raise FileNotAccessibleError(
-                "; ".join(parts) + "; nothing was created",
-                remote_path=paths[0],
-                remote_paths=paths,
+        )
+    parts = []
+    if report.missing:
+        parts.append(
+            _describe(
+                "remote file(s) do not exist",
+                [plan.sources[i] for i in report.missing],
             )
+        )
+    if report.not_files:
+        parts.append(
+            _describe(
+                "remote path(s) are not regular files",
+                [plan.sources[i] for i in report.not_files],
+            )
+        )
+    paths = [_as_remote(remote[i]) for i in sorted(report.missing + report.not_files)]
+    return FileNotAccessibleError(
+        "; ".join(parts) + "; nothing was created",
+        remote_path=paths[0],
+        remote_paths=paths,
+    )
 
 
 def _at_final_paths(verify: VerifyCallback, staging: Staging) -> VerifyCallback:
