@@ -83,3 +83,33 @@ async def test_target_that_is_a_file_is_refused(
         with pytest.raises(NotADirectoryError):
             await client.download_files(dataset, target=tmp_path / "target")
     assert (tmp_path / "target").read_text() == "x"
+
+
+@pytest.mark.parametrize("kind", ["link", "copy", "select"])
+async def test_allowed_roots_refuse_a_dataset_whose_files_are_in_place(
+    dataset: Dataset, tmp_path: Path, kind: str
+) -> None:
+    # Whether the files are already there must not decide whether a dataset
+    # outside the allowed roots is accepted.
+    from alink.transfer.copy import CopyFileTransfer
+    from alink.transfer.select import SelectFileTransfer
+
+    def transfer(**options: object) -> object:
+        if kind == "link":
+            return LinkFileTransfer(**options)  # type: ignore[arg-type]
+        copy = CopyFileTransfer(**options)  # type: ignore[arg-type]
+        return SelectFileTransfer([copy]) if kind == "select" else copy
+
+    target = tmp_path / "target"
+    for options, refused in (({}, False), ({"allowed_roots": ["/elsewhere"]}, True)):
+        client = Client.without_login(
+            url="http://127.0.0.1:9",
+            file_transfer=transfer(**options),  # type: ignore[arg-type]
+        )
+        async with client:
+            if refused:
+                with pytest.raises(UnsafePathError, match="allowed roots"):
+                    await client.download_files(dataset, target=target)
+            else:
+                await client.download_files(dataset, target=target)
+    assert sorted(os.listdir(target)) == ["a.txt", "b.txt"]

@@ -421,6 +421,11 @@ async def download_files(
             f"dataset {dataset.pid or ''} has no source folder, so its files cannot"
             " be located; set one to download files".replace("  ", " ")
         )
+    # A dataset outside the transfer's allowed_roots is refused even when
+    # every file is in place already (no connection is made then).
+    refuse = getattr(transfer, "_refuse_outside_roots", None)
+    if refuse is not None:
+        refuse(dataset)
     files = dataset.files
     plan = await _maybe_thread(
         lambda: _make_plan(

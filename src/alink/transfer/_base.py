@@ -71,6 +71,16 @@ class FilesystemTransferBase(Generic[_Connection]):
         """
         return source_folder_for(dataset, self._source_folder_pattern)
 
+    def _refuse_outside_roots(self, dataset: Dataset) -> None:
+        """Raise :class:`~alink.UnsafePathError` now (no I/O) if connecting
+        for ``dataset`` would, because of ``allowed_roots``.
+
+        The client asks before it looks at the local side, so a dataset
+        outside the roots is refused even when every file is in place already.
+        """
+        if dataset.source_folder is not None:
+            prepare_connect(dataset, self._options, os.getcwd())
+
     def _download_connection(
         self, source: str, roots: tuple[str, ...] | None
     ) -> _Connection:

@@ -73,6 +73,14 @@ class SelectFileTransfer:
         """The folder uploads for ``dataset`` go to (pattern or its source folder)."""
         return source_folder_for(dataset, self._source_folder_pattern)
 
+    def _refuse_outside_roots(self, dataset: Dataset) -> None:
+        """Refuse ``dataset`` as the first child would on connect (its
+        ``allowed_roots`` are checked before it touches anything, and that
+        refusal is not a reason to try the next child)."""
+        refuse = getattr(self._children[0], "_refuse_outside_roots", None)
+        if refuse is not None:
+            refuse(dataset)
+
     @asynccontextmanager
     async def connect_for_download(
         self,

@@ -480,6 +480,16 @@ class SFTPFileTransfer:
         finally:
             await bridge.aclose()
 
+    def _refuse_outside_roots(self, dataset: Dataset) -> None:
+        """Raise :class:`~alink.UnsafePathError` now (no I/O) if the dataset's
+        source folder is absolute and outside ``allowed_roots`` (a relative one
+        is taken against the login folder, known only once connected)."""
+        if dataset.source_folder is None:
+            return
+        folder = _source_folder(dataset)
+        if folder.is_absolute():
+            check_allowed_roots(folder.resolve().posix, self._options)
+
     @asynccontextmanager
     async def connect_for_download(
         self,
@@ -499,9 +509,8 @@ class SFTPFileTransfer:
             FileNotAccessibleError: the server cannot be reached, refuses the
                 host key or the login, or the folder or file is not there.
         """
+        self._refuse_outside_roots(dataset)
         folder = _source_folder(dataset)
-        if folder.is_absolute():
-            check_allowed_roots(folder.resolve().posix, self._options)
         options = self._options
 
         async def check(session: Session) -> Opened:
