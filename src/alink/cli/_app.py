@@ -386,7 +386,8 @@ def demo(
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace existing local files even when they are up to date.",
+    help="Replace existing local files that differ from the catalogue (they"
+    " are refused otherwise: they may be yours).",
 )
 @click.option(
     "--checksum/--no-checksum",
