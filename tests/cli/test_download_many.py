@@ -126,6 +126,17 @@ def test_one_pid_from_a_file_still_gets_its_own_folder(
     assert [p.name for p in target.iterdir()] == ["cli-raw"]
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_pid(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    listing = tmp_path / "pids.txt"
+    listing.write_text(f"{RAW_PID}\r\n{PUBLIC_PID}\r\n", encoding="utf-8-sig")
+    target = tmp_path / "out"
+    result = invoke("download", "--pids-from", str(listing), "--target", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["cli-public", "cli-raw"]
+
+
 def test_no_pids_is_a_usage_error(invoke: Invoke, tmp_path: Path) -> None:
     empty = tmp_path / "none.txt"
     empty.write_text("# nothing\n\n")

@@ -56,8 +56,9 @@ class ManyRequest:
 def read_pids(stream: IO[str], name: str) -> list[str]:
     """PIDs from a file: one a line; blank lines and ``#`` comments are skipped."""
     pids: list[str] = []
-    for line in stream:
-        text = line.strip()
+    for number, line in enumerate(stream):
+        # A byte-order mark (editors on Windows write one) is not part of a PID.
+        text = (line.removeprefix("\ufeff") if number == 0 else line).strip()
         if text and not text.startswith("#"):
             pids.append(text)
     if not pids:
