@@ -237,3 +237,22 @@ def test_python_hints_become_command_line_hints(
     assert message.endswith(expected) or expected + ":" in message, message
     assert "=True" not in message
     assert "=..." not in message
+
+
+def test_show_lists_each_file_on_one_line_whatever_its_name() -> None:
+    from alink import Dataset, File
+    from alink.cli._show import as_text
+
+    names = ["plain.dat", "two\nlines.dat", "tab\there.dat", "ünï cödé.dat"]
+    dataset = Dataset(
+        type="raw",
+        source_folder="/d",
+        files=[File.from_remote(n, 1, None) for n in names],
+    )
+    lines = list(as_text(dataset))
+    listing = lines[lines.index(next(x for x in lines if x.endswith("PATH"))) + 1 :]
+    assert len(listing) == len(names)
+    assert listing[0].endswith("  plain.dat")
+    assert listing[1].endswith("  'two\\nlines.dat'")
+    assert listing[2].endswith("  'tab\\there.dat'")
+    assert listing[3].endswith("  ünï cödé.dat")

@@ -90,7 +90,15 @@ def as_text(dataset: Dataset) -> Iterator[str]:
     size_width = max(len("SIZE"), *(len(s) for s in sizes))
     yield f"{'SIZE':>{size_width}}  PATH"
     for file, text in zip(dataset.files, sizes, strict=True):
-        yield f"{text:>{size_width}}  {relative_path(file, folder)}"
+        yield f"{text:>{size_width}}  {_printable(relative_path(file, folder))}"
+
+
+def _printable(path: str) -> str:
+    """``path`` on one line: control characters (a newline in a file name)
+    shown as escapes, as ``ls`` does, and the name quoted if there were any."""
+    if path.isprintable():
+        return path
+    return repr(path)
 
 
 def as_json(dataset: Dataset) -> dict[str, Any]:
