@@ -301,6 +301,24 @@ async def test_lists_changed_after_validation_change_nothing(
     assert os.readlink(tmp_path / "out" / "f7") == str(remote / "f7")
 
 
+async def test_a_deleted_working_directory_only_matters_for_relative_paths(
+    remote: Path, dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        await con.download_files(
+            remote=[rp(remote / "a.txt")], local=[tmp_path / "out" / "a.txt"]
+        )
+        with pytest.raises(FileNotFoundError, match="working directory was deleted"):
+            await con.download_files(
+                remote=[rp(remote / "b.txt")], local=["relative/b.txt"]
+            )
+    assert os.readlink(tmp_path / "out" / "a.txt") == str(remote / "a.txt")
+
+
 @pytest.mark.parametrize("unlisted", ["sub-folder", "source folder"])
 async def test_folders_that_can_be_entered_but_not_listed(
     remote: Path,

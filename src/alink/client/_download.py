@@ -39,7 +39,7 @@ from .._model import Dataset, File, _with_local_path
 from .._names import summarise
 from .._paths import RemotePath
 from ..transfer._engine import ProgressCallback, RunResult
-from ..transfer._plan import absolute_remote
+from ..transfer._plan import absolute_remote, against_cwd, working_directory
 from ..typing import Downloader
 from . import _local
 from ._checksum import normalize_algorithm
@@ -266,12 +266,17 @@ async def _inspect_existing(local: Sequence[str]) -> list[Found]:
 def _triage(
     plan: _Plan, folder: RemotePath, existing: list[Found], force: bool
 ) -> Triage:
-    cwd = os.getcwd()
+    cwd = working_directory()
     layout = plan.layout
+
+    def local(k: int) -> str:
+        path = layout.local[k]
+        return path if path.startswith("/") else against_cwd(cwd, path)
+
     return triage(
         existing,
         force=force,
-        local=lambda k: os.path.join(cwd, layout.local[k]),
+        local=local,
         remote=lambda k: absolute_remote(layout.remote[k], cwd),
         source=absolute_remote(folder, cwd),
         size=lambda k: plan.files[layout.indices[k]].size,

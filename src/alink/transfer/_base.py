@@ -8,7 +8,6 @@ connect checks, the safety options and the upload-folder pattern live here once.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import anyio.to_thread
 
 from .._paths import RemotePath
+from . import _plan
 from ._download import (
     DownloadConnectionBase,
     DownloadOptions,
@@ -79,7 +79,7 @@ class FilesystemTransferBase(Generic[_Connection]):
         outside the roots is refused even when every file is in place already.
         """
         if dataset.source_folder is not None:
-            prepare_connect(dataset, self._options, os.getcwd())
+            prepare_connect(dataset, self._options, _plan.working_directory())
 
     def _download_connection(
         self, source: str, roots: tuple[str, ...] | None
@@ -107,7 +107,7 @@ class FilesystemTransferBase(Generic[_Connection]):
             FileNotAccessibleError: the source folder or representative file
                 cannot be reached from this machine.
         """
-        source = prepare_connect(dataset, self._options, os.getcwd())
+        source = prepare_connect(dataset, self._options, _plan.working_directory())
         roots = await anyio.to_thread.run_sync(
             _connect_checks, source, representative_file_path, self._options
         )

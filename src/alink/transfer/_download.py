@@ -291,7 +291,7 @@ class DownloadConnectionBase:
     ) -> RunResult:
         engine = self._options.engine
         plan, layout = await plan_download(
-            engine, self._source, remote, local, replace, cwd=os.getcwd()
+            engine, self._source, remote, local, replace, cwd=_plan.working_directory()
         )
         await self._check_sources(plan, layout, remote)
         # The check's lists of paths are no longer needed: freed off the loop.

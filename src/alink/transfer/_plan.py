@@ -7,6 +7,7 @@ slow for 100k files) and keep the typed objects at the API edge.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import operator
 import os
@@ -28,6 +29,8 @@ __all__ = [
     "LocalInput",
     "Texts",
     "absolute_remote",
+    "against_cwd",
+    "working_directory",
     "find_duplicates",
     "FEW",
     "Layout",
@@ -168,11 +171,43 @@ class Plan:
         return len(self.sources)
 
 
+#: :func:`working_directory` when the process's working directory is gone.
+_NO_CWD = "\x00"
+
+
+def working_directory() -> str:
+    """``os.getcwd()``, or a marker if the working directory was deleted.
+
+    Absolute paths need no working directory, so a download of absolute
+    paths still works; a relative path then raises (see :func:`against_cwd`).
+    """
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        return _NO_CWD
+
+
+def against_cwd(cwd: str, path: str) -> str:
+    """``cwd + "/" + path`` for a relative ``path`` (text, not normalised).
+
+    Raises:
+        FileNotFoundError: the working directory was deleted.
+    """
+    if cwd == _NO_CWD:
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "the working directory was deleted, so a relative path cannot be"
+            " resolved (give absolute paths, or change to an existing folder)",
+            path,
+        )
+    return f"{cwd.rstrip('/')}/{path}"
+
+
 def absolute_remote(path: RemoteInput, cwd: str) -> str:
     """The absolute, ``..``-free text of a remote path (relative: against cwd)."""
     remote = path if isinstance(path, RemotePath) else RemotePath(path)
     if not remote.is_absolute():
-        remote = RemotePath(cwd) / remote
+        remote = RemotePath(against_cwd(cwd, remote.posix))
     return remote.resolve().posix
 
 
@@ -426,7 +461,6 @@ def plan_slice(
     texts = _plan_plain_slice(prefix, remote, local, start, stop, plan)
     if texts is not None:
         return texts
-    cwd_prefix = cwd.rstrip("/") + "/"
     escaping: list[str] = []
     bad_names: list[str] = []
     sources: list[str] = []
@@ -461,7 +495,7 @@ def plan_slice(
                 bad_names.append(target)
                 continue
             target = _normpath(
-                target if target.startswith("/") else cwd_prefix + target
+                target if target.startswith("/") else against_cwd(cwd, target)
             )
         sources_append(text)
         targets_append(target)

@@ -626,7 +626,7 @@ async def download(
     if await anyio.to_thread.run_sync(_any_relative, remote):
         against = _Against(remote, session.home)
     plan, layout = await plan_download(
-        engine, source, against, local, replace, cwd=os.getcwd()
+        engine, source, against, local, replace, cwd=_plan.working_directory()
     )
     count = len(plan)
     if not count:

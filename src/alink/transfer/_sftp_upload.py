@@ -433,7 +433,7 @@ async def upload(
     if not files:
         counters.total = counters.bytes_total = 0
         return []
-    local, targets = _upload_pairs(state.source, files, os.getcwd())
+    local, targets = _upload_pairs(state.source, files, _plan.working_directory())
     stats = await anyio.to_thread.run_sync(_check_local, local)
     counters.total = len(files)
     counters.bytes_total = sum(st.st_size for st in stats)

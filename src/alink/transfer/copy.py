@@ -188,7 +188,7 @@ class CopyUploadConnection:
         # Planning and building the answer for 100k files is ~0.3 s of Python
         # each: on a worker thread, the event loop gets its turns meanwhile.
         local, targets = await _off_loop(
-            len(files), _upload_pairs, self._source, files, os.getcwd()
+            len(files), _upload_pairs, self._source, files, _plan.working_directory()
         )
         stats = await anyio.to_thread.run_sync(
             _check_upload, self._source, local, targets
@@ -434,7 +434,9 @@ class CopyFileTransfer(FilesystemTransferBase[CopyDownloadConnection]):
             UnsafePathError: the folder is outside ``allowed_roots``.
             FileNotAccessibleError: the folder cannot be reached from here.
         """
-        source = _plan.absolute_remote(self.source_folder_for(dataset), os.getcwd())
+        source = _plan.absolute_remote(
+            self.source_folder_for(dataset), _plan.working_directory()
+        )
         check_allowed_roots(source, self._options)
         await anyio.to_thread.run_sync(_upload_connect_checks, source, self._options)
         yield CopyUploadConnection(
