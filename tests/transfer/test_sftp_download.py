@@ -285,16 +285,18 @@ async def test_verify_sees_complete_temporary_files_and_rolls_back(
         seen[index] = Path(path).read_bytes()
         assert ".alink-" in path  # checked before it gets its final name
         if index == 5:
-            raise IntegrityError("checksum mismatch")
+            raise IntegrityError(f"checksum mismatch: {path}")
 
     async with sftp_server.transfer().connect_for_download(dataset, "f0.dat") as con:
-        with pytest.raises(IntegrityError, match="mismatch"):
+        with pytest.raises(IntegrityError, match="mismatch") as info:
             await con.download_files(
                 remote=remote(source, *NAMES),
                 local=[out / n for n in NAMES],
                 replace=[1],
                 verify=verify,
             )
+    # The message names the file asked for, not the hidden temporary one.
+    assert str(info.value) == f"checksum mismatch: {out / NAMES[5]}"
     assert seen[5] == (source / NAMES[5]).read_bytes()
     assert snapshot(out) == before
 

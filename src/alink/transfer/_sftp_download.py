@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING, Any, cast, overload
 import anyio
 import anyio.to_thread
 
-from .._errors import FileNotAccessibleError, LocalFileConflictError, UnsafePathError
+from .._errors import (
+    FileNotAccessibleError,
+    IntegrityError,
+    LocalFileConflictError,
+    UnsafePathError,
+)
 from .._names import summarise
 from .._paths import RemotePath
 from . import _fs, _plan
@@ -351,9 +356,16 @@ class _Writer:
 
     async def _check(self, i: int, temp: str) -> None:
         if self._verify is not None:
-            await anyio.to_thread.run_sync(
-                self._verify, i, temp, limiter=self._verifying
-            )
+            try:
+                await anyio.to_thread.run_sync(
+                    self._verify, i, temp, limiter=self._verifying
+                )
+            except IntegrityError as exc:
+                # Name the file the user asked for, not our hidden temporary.
+                text = str(exc)
+                if temp in text:
+                    raise IntegrityError(text.replace(temp, self._targets[i])) from exc
+                raise
             self._counters.add(verified=1)
 
 
