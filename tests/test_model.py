@@ -156,6 +156,7 @@ def test_scicat_round_trip_is_lossless(name: str) -> None:
         "2024-01-01T10:00:00+02:00",  # an offset: kept as the server wrote it
         "2024-01-01T00:00:00Z",
         "2024-01-01T00:00:00",  # naive
+        "2024-01-01t00:00:00.5z",  # RFC 3339 allows lowercase
     ],
 )
 def test_file_times_round_trip_as_the_catalogue_wrote_them(text: str) -> None:
@@ -165,7 +166,9 @@ def test_file_times_round_trip_as_the_catalogue_wrote_them(text: str) -> None:
         "sourceFolder": "/d",
         "origdatablocks": [{"dataFileList": [{"path": "a", "size": 1, "time": text}]}],
     }
-    back = Dataset.from_scicat(raw).to_scicat()
+    dataset = Dataset.from_scicat(raw)
+    assert dataset.files[0].creation_time is not None
+    back = dataset.to_scicat()
     assert back["origdatablocks"][0]["dataFileList"][0]["time"] == text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -79,6 +80,19 @@ def _parse_time(value: object) -> datetime | None:
     return None
 
 
+#: What :func:`_lenient_time` gives for a text that is not a time.
+_BAD_TIME = datetime.min
+
+
+def _lenient_time(text: object) -> datetime:
+    """A time ``fromisoformat`` refused, as RFC 3339 also allows it (a
+    lowercase ``t`` or ``z``); :data:`_BAD_TIME` when it is none."""
+    if isinstance(text, str):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(text.upper())
+    return _BAD_TIME
+
+
 def _format_time(value: datetime) -> str:
     """A time as SciCat writes it: UTC with ``Z`` (a naive time stays naive),
     milliseconds, or microseconds when it has them (nothing is cut off)."""
@@ -97,7 +111,7 @@ def _same_time(text: object, value: datetime) -> bool:
     try:
         return _parse_time(text) == value
     except ValueError:
-        return False
+        return _lenient_time(text) == value
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1040,10 +1054,12 @@ def _files_of_block(block: object, index: int, files: list[File]) -> Iterator[No
                     else _parse_time(time_text)
                 )
             except ValueError:
+                created = _lenient_time(time_text)
+            if created is _BAD_TIME:
                 raise ValueError(
                     f"{where}.dataFileList[{n}].time is not an ISO 8601 time:"
                     f" {entry.get('time')!r}"
-                ) from None
+                )
             if (
                 path[0] != "."
                 and path[-1] != "/"
