@@ -136,7 +136,8 @@ def _run_options(func: F) -> F:
         "--quiet",
         "-q",
         is_flag=True,
-        help="No progress output (errors are still printed).",
+        help="Print nothing but errors: no progress, no result line (the exit"
+        " code tells the outcome).",
     )(func)
     return click.option(
         "--backend",
