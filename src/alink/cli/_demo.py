@@ -260,14 +260,13 @@ async def _run(options: DemoOptions, workdir: Path, reporter: Reporter) -> DemoR
                 reporter.begin("linking files", total=len(dataset.files))
                 lag.phase = "linking"
                 linked = fetched
+                phases = Phases(reporter, "linked", fetched)
 
                 def progress(done: int, total: int) -> None:
                     nonlocal linked
                     reporter.update(done, total)
                     if done >= total:
                         linked = time.perf_counter()
-
-                phases = Phases(reporter, "linked", fetched)
 
                 def verifying(*counts: int) -> None:
                     lag.phase = "verifying"

@@ -135,6 +135,14 @@ class Phases:
         self._verify_began: float | None = None
         self._files = 0
 
+    def _made_line(self, done_word: str, made: int, kept: int, seconds: float) -> str:
+        """``linked 3 files in 0.1 s``, ``3 files already in place (0.0 s)``."""
+        took = _format.duration(seconds)
+        if not made and kept:
+            return f"{_format.plural(kept, 'file')} already in place ({took})"
+        line = f"{done_word} {_format.plural(made, 'file')} in {took}"
+        return line + (f", {_format.count(kept)} already in place" if kept else "")
+
     def verifying(
         self, files_done: int, files_total: int, bytes_done: int, bytes_total: int
     ) -> None:
@@ -143,8 +151,10 @@ class Phases:
         if self._verify_began is None:
             now = time.perf_counter()
             self._verify_began = now
+            # How many of them this run made is only known at the end (a
+            # transfer may find some already in place): say what is sure.
             reporter.end(
-                f"{self._done_word} {_format.plural(files_total, 'file')}"
+                f"{_format.plural(files_total, 'file')} ready"
                 f" in {_format.duration(now - self._began)}"
             )
             reporter.begin("verifying files", total=bytes_total, unit="bytes")
@@ -155,13 +165,12 @@ class Phases:
             note=f"{_format.count(files_done)}/{_format.count(files_total)} files",
         )
 
-    def finished(self, done_word: str, made: int) -> None:
+    def finished(self, done_word: str, made: int, kept: int = 0) -> None:
         """End the last phase: verification, or making files if none ran."""
         now = time.perf_counter()
         if self._verify_began is None:
             self._reporter.end(
-                f"{done_word} {_format.plural(made, 'file')}"
-                f" in {_format.duration(now - self._began)}"
+                self._made_line(done_word, made, kept, now - self._began)
             )
         else:
             self._reporter.end(
@@ -264,7 +273,7 @@ async def download(
         seconds = time.perf_counter() - began
         if report.transfer is not None:
             done_word = _DONE.get(report.transfer, "downloaded")
-        phases.finished(done_word, report.transferred + report.replaced)
+        phases.finished(done_word, report.transferred + report.replaced, report.kept)
     return DownloadResult(
         dataset=report.dataset,
         mode=request.mode,
