@@ -310,10 +310,13 @@ class SFTPServer:
         return "".join(f"{key} {value}\n" for key, value in lines.items())
 
     def _wait_listening(self, process: subprocess.Popen[bytes]) -> bool:
+        """Whether ``sshd`` came to listen (``False``: it exited, or timed out).
+
+        Runs on the caller's thread: ``start`` is synchronous (``async with``
+        runs it on a worker thread).
+        """
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                return False
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection((self.host, self.port), timeout=0.5) as probe,
@@ -322,7 +325,10 @@ class SFTPServer:
                 probe.settimeout(2)
                 if probe.recv(4).startswith(b"SSH-"):
                     return True
-            time.sleep(0.02)
+            # Not listening yet: wait a moment for it, or for its exit.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.02)
+                return False
         return False
 
     def kill_sessions(self) -> int:
