@@ -85,8 +85,8 @@ _BAD_TIME = datetime.min
 
 
 def _lenient_time(text: object) -> datetime:
-    """A time ``fromisoformat`` refused, as RFC 3339 also allows it (a
-    lowercase ``t`` or ``z``); :data:`_BAD_TIME` when it is none."""
+    """``text`` as a time, also as RFC 3339 allows it (a lowercase ``t`` or
+    ``z``, which ``fromisoformat`` refuses); :data:`_BAD_TIME` when it is none."""
     if isinstance(text, str):
         with contextlib.suppress(ValueError):
             return datetime.fromisoformat(text.upper())
@@ -106,12 +106,7 @@ def _format_time(value: datetime) -> str:
 
 def _same_time(text: object, value: datetime) -> bool:
     """Whether the catalogue's ``text`` names the time ``value``."""
-    if not isinstance(text, str):
-        return False
-    try:
-        return _parse_time(text) == value
-    except ValueError:
-        return _lenient_time(text) == value
+    return _lenient_time(text) == value
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -256,3 +256,21 @@ def test_show_lists_each_file_on_one_line_whatever_its_name() -> None:
     assert listing[1].endswith("  'two\\nlines.dat'")
     assert listing[2].endswith("  'tab\\there.dat'")
     assert listing[3].endswith("  ünï cödé.dat")
+
+
+def test_every_rewritten_hint_is_still_in_the_library() -> None:
+    # The command line rewrites the library's hints by their text: a change of
+    # wording there must not leave a Python keyword in the CLI's messages.
+    from alink.cli._exit import _HINTS
+
+    source = Path(__file__).parents[2] / "src" / "alink"
+    text = " ".join(
+        " ".join(p.read_text().split())
+        for p in source.rglob("*.py")
+        if "cli" not in p.parts
+    )
+    # Adjacent string literals join in the messages; in the source they are
+    # separated by a quote, whitespace and a quote.
+    joined = re.sub(r'"\s*f?"', "", text)
+    for python, _ in _HINTS:
+        assert python in joined, python

@@ -34,6 +34,7 @@ __all__ = [
     "Lane",
     "Session",
     "SSHSettings",
+    "error_detail",
     "is_connection_error",
     "open_session",
 ]
@@ -219,6 +220,11 @@ def is_connection_error(error: BaseException) -> bool:
     )
 
 
+def error_detail(error: BaseException) -> str:
+    """What an SSH/SFTP error says: asyncssh's ``reason``, else its text."""
+    return getattr(error, "reason", None) or str(error) or type(error).__name__
+
+
 def transfer_error(
     settings: SSHSettings,
     error: BaseException,
@@ -231,7 +237,7 @@ def transfer_error(
     ``"downloading"``); ``unfinished`` are the remote files not completed,
     ``left`` what the rollback could not remove (the connection was gone)."""
     paths = [RemotePath(p) for p in unfinished]
-    detail = getattr(error, "reason", None) or str(error) or type(error).__name__
+    detail = error_detail(error)
     if is_connection_error(error):
         cause = f"the connection to {settings.where} was lost ({detail})"
     else:

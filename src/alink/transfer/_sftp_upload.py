@@ -41,6 +41,7 @@ from ._sftp_session import (
     Channel,
     Session,
     _load_asyncssh,
+    error_detail,
     is_connection_error,
     mode_kind,
     transfer_error,
@@ -368,8 +369,7 @@ class _Upload:
 
 def _left(path: str, error: BaseException) -> OSError:
     """What could not be removed from the server, and why."""
-    detail = getattr(error, "reason", None) or str(error) or type(error).__name__
-    return OSError(errno.EIO, f"not removed ({detail})", path)
+    return OSError(errno.EIO, f"not removed ({error_detail(error)})", path)
 
 
 async def _may_exist(sftp: asyncssh.SFTPClient, path: str) -> bool:
