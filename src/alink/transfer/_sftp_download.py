@@ -45,6 +45,7 @@ from . import _fs, _plan
 from ._copy_ops import remove_stale_temps
 from ._download import DownloadOptions, check_allowed_roots, plan_download
 from ._engine import Engine, RunResult, VerifyCallback
+from ._gil import Courtesy
 from ._sftp_bridge import Counters
 from ._sftp_local import (
     LocalFindings,
@@ -211,12 +212,15 @@ async def check_remote(
     escaping_folders: set[str] = set()
     missing_folders: set[str] = set()
 
+    # Once per reply: see _gil (128 replies per loop turn hold the GIL long).
+    courtesy = Courtesy()
     if roots is not None:
         # Folders below the source folder may be symlinks leading out.
         folders = iter([f for f in layout.remote if f != source])
 
         async def check_folder() -> None:
             for folder in folders:
+                courtesy()
                 try:
                     real = await sftp.realpath(folder)
                 except (ssh.SFTPNoSuchFile, ssh.SFTPNoSuchPath):
@@ -233,6 +237,7 @@ async def check_remote(
 
     async def check_file() -> None:
         for i in indices:
+            courtesy()
             path = sources[i]
             parent = path.rpartition("/")[0] or "/"
             if parent in escaping_folders:
@@ -417,6 +422,8 @@ class _Fetch:
         block = min(c.block for c in session.channels)
         self._tokens = anyio.Semaphore(max(4, tuning.memory // block))
         self._errors: list[BaseException] = []
+        #: Once per file: see _gil.
+        self._courtesy = Courtesy()
 
     async def run(self, widen_to: int, lanes: int = 1) -> None:
         """Fetch until the queue is empty; ``widen_to`` channels here, and up
@@ -509,6 +516,7 @@ class _Fetch:
         return b"".join(parts)
 
     async def _fetch(self, channel: Channel, i: int) -> None:
+        self._courtesy()
         size = self._attrs.sizes[i]
         file = await self._open(channel, i)
         try:

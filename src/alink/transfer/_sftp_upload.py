@@ -36,6 +36,7 @@ from .._paths import RemotePath
 from . import _fs, _plan
 from ._copy_ops import temp_path
 from ._download import DownloadOptions, check_allowed_roots
+from ._gil import Courtesy
 from ._sftp_bridge import Counters
 from ._sftp_session import (
     Channel,
@@ -214,9 +215,11 @@ class _Upload:
         sftp = self._session.channels[0].sftp
         existing: list[str] = []
         queue = iter(self._targets)
+        courtesy = Courtesy()  # once per reply: see _gil
 
         async def worker() -> None:
             for target in queue:
+                courtesy()
                 if await _stat(sftp, target) is not None:
                     existing.append(target)
 
@@ -274,10 +277,12 @@ class _Upload:
     async def run(self) -> None:
         channels = self._session.channels
         errors: list[BaseException] = []
+        courtesy = Courtesy()  # once per file: see _gil
 
         async def worker(channel_index: int, scope: anyio.CancelScope) -> None:
             try:
                 for k in self._queue:
+                    courtesy()
                     await self._one(channels[channel_index], k)
             except Exception as exc:
                 errors.append(exc)
