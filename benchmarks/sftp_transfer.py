@@ -409,8 +409,7 @@ def run(settings: Settings) -> ScenarioResult:
                 " the same through its synchronous API (paramiko). Scitacean"
                 " runs on the small files only, in at most"
                 f" {SCITACEAN_ROUNDS} timed rounds.",
-                "Every download is spot-checked byte for byte and removed"
-                " (untimed).",
+                "Every download is spot-checked byte for byte and removed (untimed).",
             ],
             targets=targets(result.measurements, chosen),
         )
