@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 import time
@@ -11,7 +12,7 @@ import anyio
 import pytest
 
 from alink import Engine
-from alink.transfer._engine import _PairTrial
+from alink.transfer._engine import _PairTrial, _usable_cpus
 from alink.transfer._fs import SymlinkOperation
 
 pytestmark = pytest.mark.anyio
@@ -271,6 +272,42 @@ async def test_a_second_worker_that_pays_off_is_kept() -> None:
     await engine._run_parallel(batch, 600_000, anyio.CapacityLimiter(8))
     assert sorted(batch.seen) == list(range(600_000))
     assert batch.most_at_once == 2
+
+
+class Hashing(Recorder):
+    """Slow items that keep their thread working (hashing, as ``verify``
+    does): ~1 ms of md5 each, with the GIL released, as hashlib does."""
+
+    _DATA = bytes(1 << 19)
+
+    def __call__(self, start: int, stop: int) -> BaseException | None:
+        with self._lock:
+            self.batches += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            for i in range(start, stop):
+                hashlib.md5(self._DATA).digest()
+                with self._lock:
+                    self.seen.append(i)
+            return None
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+@pytest.mark.skipif(_usable_cpus() < 2, reason="needs two CPUs")
+async def test_slow_working_items_start_with_the_default_two_workers() -> None:
+    """Slow items end the pair trial; the run then has the workers a run
+    starts with by default (two here), as checksum verification needs to
+    use both CPUs."""
+    engine = Engine(min_batch=4, max_batch=4, slice_seconds=0.01)
+    batch = Hashing()
+    await engine._run_parallel(batch, 400, anyio.CapacityLimiter(8))
+    assert sorted(batch.seen) == list(range(400))
+    # Two at least (more when a loaded machine makes the threads look as if
+    # they waited: the rule for slow storage then adds some).
+    assert batch.most_at_once >= 2
 
 
 async def test_an_explicit_worker_count_is_not_second_guessed() -> None:

@@ -26,7 +26,7 @@ import anyio.abc
 import anyio.from_thread
 import anyio.to_thread
 
-from . import _fs
+from . import _fs, _gil
 from ._gil import Courtesy
 
 __all__ = ["Engine", "Finisher", "ProgressCallback", "RunResult", "VerifyCallback"]
@@ -101,11 +101,25 @@ def _timed(
 def _advance(steps: Iterator[object], seconds: float) -> tuple[bool, float, float]:
     """On a worker thread: run steps for about ``seconds``.
 
+    Every millisecond or so the thread pauses briefly between two steps, so
+    the event loop's thread gets the GIL without waiting for the end of the
+    hand-off (see ``_gil``; the same clock reading serves both checks).
+
     Returns ``(more to do, wall seconds, thread CPU seconds)``.
     """
     wall, cpu = time.perf_counter(), time.thread_time()
     deadline = wall + seconds
-    more = any(time.perf_counter() >= deadline for _ in steps)
+    pause_at = wall + _gil.EVERY
+    clock = time.perf_counter
+    more = False
+    for _ in steps:
+        now = clock()
+        if now >= deadline:
+            more = True
+            break
+        if now >= pause_at:
+            time.sleep(_gil.PAUSE)
+            pause_at = clock() + _gil.EVERY
     return more, time.perf_counter() - wall, time.thread_time() - cpu
 
 
@@ -480,6 +494,8 @@ class Engine:
         first_error: BaseException | None = None
         cancelled = anyio.get_cancelled_exc_class()
         trial: _PairTrial | None = None
+        #: Where a trial that finds slow items leaves off: the default start.
+        planned = wanted
         if self.start_workers is None and wanted >= 2:
             trial = _PairTrial(self.pair_gain)
             wanted = 1
@@ -518,7 +534,14 @@ class Engine:
                     return
                 slow = wall > self.slow_item_seconds * max(1, done)
                 if trial is not None and slow:
-                    trial = None  # slow items: the rule below adds workers
+                    # Slow items (hashing, large copies, slow storage): no
+                    # trial; the workers a run starts with by default, then
+                    # the rule below.
+                    trial = None
+                    if workers < planned and left > size:
+                        wanted = workers = workers + 1
+                        tg.start_soon(worker, tg, size)
+                        continue
                 if trial is not None:
                     step = trial.observe(me, began, done, wall)
                     if step == "pair" and left > size:
