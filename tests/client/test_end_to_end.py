@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote
 
 import anyio
 import anyio.abc
@@ -76,7 +76,7 @@ def mock_scicat(
 async def test_pid_to_linked_files(tmp_path: Path, token: str) -> None:
     data = seeded(tmp_path)
     pid = data["pid"]
-    transport = mock_scicat({quote_plus(pid): data}, token)
+    transport = mock_scicat({quote(pid, safe=""): data}, token)
     async with Client.from_token(
         url="http://scicat.test/api/v3",
         token=token,
@@ -104,7 +104,7 @@ async def test_pid_to_linked_files(tmp_path: Path, token: str) -> None:
 async def test_public_dataset_to_linked_files(tmp_path: Path) -> None:
     data = seeded(tmp_path, "dataset-derived.v4.json")
     pid = data["pid"]
-    transport = mock_scicat({quote_plus(pid): data}, None)
+    transport = mock_scicat({quote(pid, safe=""): data}, None)
     async with Client.without_login(
         url="http://scicat.test",
         file_transfer=LinkFileTransfer(),
@@ -124,7 +124,7 @@ async def test_catalogue_checksum_mismatch_end_to_end(
 ) -> None:
     data = seeded(tmp_path)
     data["origdatablocks"][0]["dataFileList"][1]["chk"] = "f" * 32
-    transport = mock_scicat({quote_plus(data["pid"]): data}, token)
+    transport = mock_scicat({quote(data["pid"], safe=""): data}, token)
     async with Client.from_token(
         url="http://scicat.test",
         token=token,
@@ -225,7 +225,7 @@ async def test_real_server(
     assert len(seen) == 2
     line, headers = seen[0]
     assert line == (
-        f"GET /api/v4/datasets/{quote_plus(data['pid'])}"
+        f"GET /api/v4/datasets/{quote(data['pid'], safe='')}"
         "?include=origdatablocks HTTP/1.1"
     )
     assert headers["authorization"] == f"Bearer {token}"

@@ -9,7 +9,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote
 
 import anyio
 import anyio.lowlevel
@@ -75,7 +75,7 @@ async def test_logged_in_request_shape(
     [request] = fake.requests
     assert request.method == "GET"
     assert request.url.raw_path.decode() == (
-        f"/api/v4/datasets/{quote_plus(PID_TEXT)}?include=origdatablocks"
+        f"/api/v4/datasets/{quote(PID_TEXT, safe='')}?include=origdatablocks"
     )
     assert "%2F" in request.url.raw_path.decode()
     assert request.headers["authorization"] == f"Bearer {token}"
@@ -102,7 +102,7 @@ async def test_pid_object_is_accepted(
     fake = serve()
     async with connect(fake) as client:
         await client.get_dataset(PID.parse(PID_TEXT))
-    assert quote_plus(PID_TEXT) in fake.requests[0].url.raw_path.decode()
+    assert quote(PID_TEXT, safe="") in fake.requests[0].url.raw_path.decode()
 
 
 async def test_public_request_has_no_token(

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote
 
 import pytest
 
@@ -97,7 +97,7 @@ async def test_login_get_and_link(
     ]
     login, get = server.requests
     assert login[:2] == ("POST", "/api/v3/auth/login")
-    assert get[:2] == ("GET", f"/api/v4/datasets/{quote_plus(PID)}")
+    assert get[:2] == ("GET", f"/api/v4/datasets/{quote(PID, safe='')}")
     assert get.query == "include=origdatablocks"
     assert (get.auth, get.user, get.status) == ("valid", "user1", 200)
     assert any(r.name.startswith("httpcore") for r in caplog.records)

@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote_plus
 
 import anyio
 import httpx
@@ -27,7 +26,7 @@ from ..transfer._engine import ProgressCallback
 from ..typing import Downloader
 from ._download import DownloadReport, VerifyLevel, VerifyProgressCallback
 from ._download import download_files as _download_files
-from ._http import HttpSession, Reply, RetryPolicy, normalize_base_url
+from ._http import HttpSession, Reply, RetryPolicy, _path_segment, normalize_base_url
 from ._many import (
     DEFAULT_MAX_CONCURRENT,
     DownloadsProgress,
@@ -337,9 +336,9 @@ class Client:
             raise TypeError(f"pid must be a str or PID, got {type(pid).__name__}")
         if self._token is not None:
             self._token.check_not_expired()
-            path = f"v4/datasets/{quote_plus(text)}"
+            path = f"v4/datasets/{_path_segment(text)}"
         else:
-            path = f"v4/datasets/public/{quote_plus(text)}"
+            path = f"v4/datasets/public/{_path_segment(text)}"
         what = f"dataset {text!r}"
         reply = await self._session.request(
             "GET",

@@ -26,6 +26,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -110,6 +111,32 @@ def _make_ssl_context() -> ssl.SSLContext:
             cadata="\n".join(certificates[start : start + step])
         )
     return context
+
+
+def _path_segment(text: str) -> str:
+    """``text`` (a PID, a datablock id) as one URL path segment for SciCat.
+
+    SciCat (NestJS on Express) decodes a path parameter with JavaScript's
+    ``decodeURIComponent``, which undoes ``%XX`` escapes and nothing else:
+    a ``+`` stays a ``+``. So every character but the unreserved ones
+    (letters, digits, ``-._~``) is percent-escaped as UTF-8: a space as
+    ``%20`` (``quote_plus`` sends ``+``, which names another PID or none),
+    ``/`` as ``%2F`` (a PID's prefix stays inside the one parameter), and
+    ``%``, ``#``, ``?`` and ``&`` so they neither escape nor end the path.
+    A segment ``.`` or ``..`` is escaped as ``%2E`` too: URL normalisation
+    (httpx's included) removes dot segments, which would send the request
+    to another endpoint. Every ``text`` round-trips through
+    ``decodeURIComponent``.
+
+    Raises:
+        ValueError: ``text`` is empty (the path would name another endpoint).
+    """
+    if not text:
+        raise ValueError("an empty path segment names no resource")
+    segment = quote(text, safe="")
+    if segment in (".", ".."):
+        return segment.replace(".", "%2E")
+    return segment
 
 
 def normalize_base_url(url: str) -> str:

@@ -20,7 +20,6 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote_plus
 
 import anyio
 import anyio.lowlevel
@@ -38,7 +37,7 @@ from .._names import summarise
 from .._paths import RemotePath
 from ..transfer._engine import Engine
 from ..typing import UploadConnection, Uploader
-from ._http import HttpSession, Reply
+from ._http import HttpSession, Reply, _path_segment
 from ._parse import parse_dataset
 from ._token import Token
 from ._upload_body import (
@@ -350,13 +349,14 @@ async def _register(
     except BaseException as exc:
         await _undo_and_raise(session, token, created, name, exc, step)
         raise AssertionError("unreachable") from exc  # pragma: no cover
+    assert created.pid is not None  # _create_dataset sets it or raises
     # The dataset as stored now: SciCat recomputed its size and file count
     # (and its update time) with each datablock. Its fields alone are small.
     what = f"the new dataset {created.pid!r}"
     stored = bytes(dataset_json)
     try:
         reply = await session.request(
-            "GET", f"v4/datasets/{quote_plus(str(created.pid))}", what=what, token=token
+            "GET", f"v4/datasets/{_path_segment(created.pid)}", what=what, token=token
         )
     except ScicatCommError as exc:
         _log.warning("could not read back %s (%s); answering as created", what, exc)
@@ -544,7 +544,7 @@ async def _undo(session: HttpSession, token: Token, created: _Created) -> _Undon
         error = await _delete(
             session,
             token,
-            f"v4/origdatablocks/{quote_plus(block_id)}",
+            f"v4/origdatablocks/{_path_segment(block_id)}",
             f"orig datablock {block_id!r}",
         )
         if error is None:
@@ -559,7 +559,7 @@ async def _undo(session: HttpSession, token: Token, created: _Created) -> _Undon
         error = await _delete(
             session,
             token,
-            f"v4/datasets/{quote_plus(created.pid)}",
+            f"v4/datasets/{_path_segment(created.pid)}",
             f"dataset {created.pid!r}",
         )
         if error is None:

@@ -17,6 +17,11 @@ Behaviour follows scicat-backend-next (see ``scicat-examples/README.md``):
   ``GET /api/v3/datasets/{pid}/origdatablocks`` -> its datablocks.
 * anything else -> 404 "Cannot METHOD /path".
 
+Routes are matched on the raw path, then a pid is decoded as Express decodes
+every route parameter, with ``decodeURIComponent``: a pid's ``/`` arrives as
+``%2F`` inside one segment, ``+`` stays ``+`` (only a query string has ``+``
+for a space), and a malformed escape -> 400 "Failed to decode param".
+
 An invalid or expired token is ignored: the request is anonymous.
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -213,13 +219,27 @@ def _segments(path: str) -> list[str]:
     return parts
 
 
-def _decode(segment: str) -> str | None:
-    """``decodeURIComponent`` of a path parameter; ``None`` if empty or invalid."""
-    try:
-        text = unquote(segment, errors="strict")
-    except UnicodeDecodeError:
+#: A ``%`` that does not start a ``%XX`` escape (``decodeURIComponent`` throws).
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _decode(segment: str) -> str | Response | None:
+    """A route parameter, decoded as Express decodes it (``decodeURIComponent``).
+
+    Only ``%XX`` escapes are undone (a ``+`` stays ``+``, ``%2F`` is a ``/``
+    inside the parameter), and the escaped bytes must be UTF-8. Otherwise
+    ``decodeURIComponent`` throws a ``URIError``; Express reports it as
+    "Failed to decode param", which NestJS answers with 400: that answer is
+    returned. ``None`` for an empty segment, which no ``:param`` matches.
+    """
+    if not segment:
         return None
-    return text or None
+    if _BAD_ESCAPE.search(segment) is None:
+        try:
+            return unquote(segment, errors="strict")
+        except UnicodeDecodeError:
+            pass  # not UTF-8, or a lone surrogate: a URIError as well
+    return nest_error(400, f"Failed to decode param '{segment}'")
 
 
 def route(
@@ -230,8 +250,9 @@ def route(
     token_lifetime: float,
 ) -> Response:
     """Answer ``request`` as scicat-backend-next would."""
-    # Route on raw segments; only the pid parameter is percent-decoded, so a
-    # pid's '/' arrives as %2F and stays inside one segment.
+    # Route on raw segments; only the pid parameter of a matching route is
+    # decoded (before any guard runs, as in Express), so a pid's '/' arrives
+    # as %2F and stays inside one segment.
     seg = _segments(request.path)
     key = (request.method, *seg[:3])
     if key == ("POST", "api", "v3", "auth") and seg[3:] == ["login"]:
@@ -242,17 +263,24 @@ def route(
         if seg[3:] == ["public"]:
             return _v4_search(request, store, public=True)
         if len(seg) == 5 and seg[3] == "public" and (pid := _decode(seg[4])):
+            if isinstance(pid, Response):
+                return pid
             return _v4_public_dataset(request, store, pid)
         if len(seg) == 4 and seg[3] != "public" and (pid := _decode(seg[3])):
+            if isinstance(pid, Response):
+                return pid
             return _v4_dataset(request, store, pid)
     if key == ("GET", "api", "v3", "datasets") and seg[3:] == ["fullquery"]:
         return _v3_fullquery(request, store)  # declared before /:pid in SciCat
-    if key == ("GET", "api", "v3", "datasets") and (
-        len(seg) >= 4 and (pid := _decode(seg[3]))
+    if (
+        key == ("GET", "api", "v3", "datasets")
+        and (len(seg) == 4 or seg[4:] == ["origdatablocks"])
+        and (pid := _decode(seg[3]))
     ):
+        if isinstance(pid, Response):
+            return pid
         if len(seg) == 4:
             return _v3_dataset(request, store, pid)
-        if seg[4:] == ["origdatablocks"]:
-            return _v3_blocks(request, store, pid)
+        return _v3_blocks(request, store, pid)
     target = request.path + (f"?{request.query}" if request.query else "")
     return nest_error(404, f"Cannot {request.method} {target}")

@@ -36,9 +36,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
-from ._routes import Request, Response, _segments, nest_error
+from ._routes import Request, Response, _decode, _segments, nest_error
 from ._store import DatasetStore, encode_json
 from ._users import User
 
@@ -520,12 +519,11 @@ def upload_route(
         and len(rest) == 2
         and rest[0] in ("datasets", "origdatablocks")
     ):
-        try:
-            key = unquote(rest[1], errors="strict")
-        except UnicodeDecodeError:
-            key = ""
-        if not key:
+        key = _decode(rest[1])
+        if key is None:
             return None
+        if isinstance(key, Response):
+            return key  # undecodable: 400 before any guard, as in Express
         if user is None or not config.may_delete(user):
             return _FORBIDDEN
         if rest[0] == "datasets":
