@@ -418,9 +418,12 @@ def _first_use(dataset: Any) -> dict[str, tuple[float, float]]:
 
 async def _fetch_body(url: str, token: str, pid: str) -> tuple[float, float, bytearray]:
     """One dataset request through alink's HTTP layer: (cpu, wall, body)."""
-    from urllib.parse import quote_plus
-
-    from alink.client._http import HttpSession, RetryPolicy, normalize_base_url
+    from alink.client._http import (
+        HttpSession,
+        RetryPolicy,
+        _path_segment,
+        normalize_base_url,
+    )
     from alink.client._token import Token
 
     session = HttpSession(
@@ -433,7 +436,7 @@ async def _fetch_body(url: str, token: str, pid: str) -> tuple[float, float, byt
         wall, cpu = time.perf_counter(), time.thread_time()
         reply = await session.request(
             "GET",
-            f"v4/datasets/{quote_plus(pid)}",
+            f"v4/datasets/{_path_segment(pid)}",
             what=pid,
             token=Token(token),
             params={"include": "origdatablocks"},
