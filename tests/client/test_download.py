@@ -450,6 +450,27 @@ async def test_a_stale_link_of_ours_is_replaced(client: Client, storage: Any) ->
     assert report.transfer == "link"
 
 
+async def test_a_relative_link_to_the_very_file_is_kept(
+    client: Client, storage: Any
+) -> None:
+    """A relative symlink to the very file (``ln -sr``, say) is in place, as
+    alink's own absolute one is: kept as it is, not replaced."""
+    storage.target.mkdir()
+    texts = {
+        "a.txt": os.path.relpath(storage.source / "a.txt", storage.target),
+        "c.txt": os.path.relpath(storage.source / "sub/deep/../c.txt", storage.target),
+    }
+    for name, text in texts.items():
+        (storage.target / name).symlink_to(text)
+    report = await client.download_files_with_report(
+        storage.dataset, target=storage.target
+    )
+    assert (report.kept, report.transferred, report.replaced) == (2, 2, 0)
+    for name, text in texts.items():
+        assert os.readlink(storage.target / name) == text
+    assert os.readlink(storage.target / "b.dat") == storage.remote("b.dat")
+
+
 async def test_a_symlink_elsewhere_is_not_ours(
     client: Client, storage: Any, tmp_path: Path
 ) -> None:

@@ -364,6 +364,11 @@ class FaultyOperation:
         with self._faults.phase("matches", target):
             return self._inner.matches(source, target)
 
+    def made(self, source: str, target: str) -> bool:
+        # "Is this entry ours?": the same phase as matches.
+        with self._faults.phase("matches", target):
+            return self._inner.made(source, target)
+
     def undo(self, source: str, target: str) -> None:
         with self._faults.phase("undo", target):
             self._inner.undo(source, target)

@@ -501,6 +501,9 @@ class _BuggyUndo:
     def matches(self, source: str, target: str) -> bool:
         return bool(self._inner.matches(source, target))
 
+    def made(self, source: str, target: str) -> bool:
+        return bool(self._inner.made(source, target))
+
     def undo(self, source: str, target: str) -> None:
         self.calls += 1
         if self.calls == 3:

@@ -6,7 +6,8 @@ the list it was given. The planning and the source check group the files by
 folder whatever their order (see ``alink.transfer._plan.Layout`` and
 ``alink.transfer._sources``), so this holds over folders that are listed,
 folders with few files (looked at one by one), sub-folders that are symlinks
-(inside and outside the dataset), missing folders and every kind of entry.
+(inside and outside the dataset), missing folders and every kind of entry
+(symlink loops too).
 The default suite runs a small number of examples; ``-m slow`` runs 1000.
 """
 
@@ -50,6 +51,8 @@ _ENTRIES = {
     "link-in": "link-in",
     "link-out": "link-out",
     "dangling": "dangling",
+    "loop": "loop",
+    "self-link": "self-link",
 }
 
 files = st.lists(
@@ -81,6 +84,11 @@ def build_world(root: Path) -> Path:
                 path.symlink_to(outside / "secret")
             elif what == "dangling":
                 path.symlink_to(base / "nothing here")
+            elif what == "loop":  # loop -> loop-back -> loop
+                path.symlink_to(base / "loop-back")
+                (base / "loop-back").symlink_to(path.name)
+            elif what == "self-link":
+                path.symlink_to(path.name)
     (source / "inner-link").symlink_to(source / "small")
     (source / "outer-link").symlink_to(outside / "dir")
     for name in ("f0", "f1", "f2", "f3", "f4"):
@@ -232,3 +240,5 @@ def test_the_world_has_every_kind_of_entry(tmp_path: Path) -> None:
     assert os.path.islink(source / "outer-link")
     assert os.path.isfile(source / "big" / "deep" / "f4")
     assert not os.path.exists(source / "gone")
+    assert os.path.islink(source / "small" / "loop")
+    assert not os.path.exists(source / "small" / "self-link")

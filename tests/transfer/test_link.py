@@ -415,6 +415,143 @@ async def test_big_folder_listing_finds_every_kind_of_problem(
     assert sorted(os.listdir(tmp_path / "o")) == sorted(names)
 
 
+def _loops(folder: Path, outside: Path) -> None:
+    """Regular files ``f0``..``f3`` in ``folder`` and links that never resolve:
+    ``a`` and ``b`` to each other, ``self`` to itself, ``out`` to a link
+    outside the dataset that leads back to it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(4):
+        (folder / f"f{i}").write_text(f"f{i}")
+    (folder / "a").symlink_to(folder / "b")
+    (folder / "b").symlink_to("a")
+    (folder / "self").symlink_to("self")
+    outside.mkdir(parents=True, exist_ok=True)
+    (outside / "back").symlink_to(folder / "out")
+    (folder / "out").symlink_to(outside / "back")
+
+
+#: Per way of checking a remote folder: the files asked for (below the
+#: source folder), loops and a missing file among them.
+_LOOP_CASES = {
+    # Each folder holds at most two wanted files: one lstat each.
+    "few": ["p/f0", "p/a", "q/missing", "r/self", "q/f1", "r/b", "s/out"],
+    # One folder holds them all: it is listed.
+    "set": ["p/f0", "p/a", "p/f1", "p/missing", "p/self", "p/f2", "p/b", "p/out"],
+}
+_LOOP_CASES["sorted search"] = _LOOP_CASES["by name"] = _LOOP_CASES["set"]
+
+
+@pytest.mark.parametrize("kind", ["link", "copy"])
+@pytest.mark.parametrize("matching", sorted(_LOOP_CASES))
+async def test_symlink_loops_are_reported_as_loops_not_as_missing(
+    remote: Path,
+    dataset: Dataset,
+    tmp_path: Path,
+    snapshot: Snap,
+    monkeypatch: pytest.MonkeyPatch,
+    matching: str,
+    kind: str,
+) -> None:
+    """A remote file that is a symlink loop (``a -> b -> a``, ``self -> self``,
+    or one through a folder outside the dataset) exists: it cannot be
+    resolved. The one error names it for that, next to the missing files,
+    and lists every path in input order."""
+    from alink.transfer import _sources
+
+    if matching == "sorted search":
+        monkeypatch.setattr(_sources, "_SET_LIMIT", 4)
+    elif matching == "by name":  # as on slow storage (see SourceCheck.open_base)
+        monkeypatch.setattr(_sources.SourceCheck, "_relative", True)
+    for folder in "pqrs":
+        _loops(remote / folder, tmp_path / "outside" / folder)
+    names = _LOOP_CASES[matching]
+    if matching == "sorted search":
+        names = sorted(names)
+    transfer = LinkFileTransfer() if kind == "link" else CopyFileTransfer()
+    before = snapshot(tmp_path)
+    async with transfer.connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileNotAccessibleError) as info:
+            await con.download_files(
+                remote=[rp(remote / n) for n in names],
+                local=[tmp_path / "o" / n for n in names],
+            )
+    bad = [n for n in names if not n.split("/")[1].startswith("f")]
+    assert list(info.value.remote_paths) == [rp(remote / n) for n in bad]
+    assert info.value.remote_path == rp(remote / bad[0])
+    message = str(info.value)
+    missing = [n for n in names if n.endswith("missing")]
+    loops = [n for n in bad if n not in missing]
+    assert (
+        "1 remote file(s) do not exist: " + repr(str(remote / missing[0])) + ";"
+        in message
+    )
+    assert (
+        f"{len(loops)} remote path(s) cannot be resolved (a symlink loop, or too"
+        " many levels of symbolic links): "
+        + ", ".join(repr(str(remote / n)) for n in loops)
+        in message
+    )
+    assert "not regular files" not in message
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("files", [2, 6], ids=["few", "listed"])
+@pytest.mark.parametrize("follow", [False, True], ids=["contained", "follow"])
+async def test_files_below_a_folder_loop_are_reported_as_loops(
+    remote: Path, dataset: Dataset, tmp_path: Path, files: int, follow: bool
+) -> None:
+    """A folder on the way that is a symlink loop: its files cannot be
+    reached, whether the folder is listed or its files looked at one by
+    one, and whether external symlinks are followed (no containment check)
+    or not. Reported as such, not as missing nor as a bare ``OSError``."""
+    (remote / "l").symlink_to("l")  # a folder link to itself
+    (remote / "m").symlink_to("n")
+    (remote / "n").symlink_to("m")
+    # l: listed for its sub-folders' types; m: each looked at (see _sources).
+    folders = ("l", "m", "l/sub", "l/s2", "l/s3", "m/sub")
+    names = [f"{folder}/f{i}" for folder in folders for i in range(files)]
+    names.insert(1, "gone/f")
+    transfer = LinkFileTransfer(follow_external_symlinks=follow)
+    async with transfer.connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileNotAccessibleError) as info:
+            await con.download_files(
+                remote=[rp(remote / n) for n in names],
+                local=[tmp_path / "o" / n for n in names],
+            )
+    assert list(info.value.remote_paths) == [rp(remote / n) for n in names]
+    message = str(info.value)
+    assert f"{len(names) - 1} remote path(s) cannot be resolved" in message
+    assert "1 remote file(s) do not exist: " + repr(str(remote / "gone/f")) in message
+    assert not (tmp_path / "o").exists()
+
+
+async def test_a_loop_among_escaping_links_is_still_a_loop(
+    remote: Path, dataset: Dataset, outside: Path, tmp_path: Path
+) -> None:
+    """Escaping links are refused first (``UnsafePathError``); a loop does not
+    resolve anywhere, so it is not among them, and once they are gone it is
+    reported as a loop."""
+    _loops(remote / "p", tmp_path / "outside" / "p")
+    (remote / "evil").symlink_to(outside / "key")
+    names = ["evil", "p/self", "p/out"]
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(UnsafePathError) as unsafe:
+            await con.download_files(
+                remote=[rp(remote / n) for n in names],
+                local=[tmp_path / "o" / n for n in names],
+            )
+        message = str(unsafe.value)
+        assert "1 remote file(s) are symlinks that resolve outside" in message
+        assert repr(str(remote / "evil")) in message
+        assert str(remote / "p") not in message
+        with pytest.raises(FileNotAccessibleError, match="cannot be resolved"):
+            await con.download_files(
+                remote=[rp(remote / n) for n in names[1:]],
+                local=[tmp_path / "o" / n for n in names[1:]],
+            )
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("kind", ["file", "dangling", "other-link", "folder"])
 async def test_existing_local_path_is_never_overwritten(
     remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap, kind: str
@@ -459,6 +596,222 @@ async def test_parent_that_is_a_file_fails_cleanly(
                 local=[tmp_path / "out/new/deep/a", tmp_path / "out/file/b"],
             )
     assert snapshot(tmp_path) == before
+
+
+# --- what is already in place ------------------------------------------------
+
+
+def _link_like_ln_sr(link: Path, to: Path, text: str | None = None) -> str:
+    """Make ``link`` a relative symlink to ``to``, as ``ln -sr`` does (or with
+    the given ``text``); return its text."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if text is None:
+        text = os.path.relpath(to, link.parent)
+    assert not text.startswith("/")
+    link.symlink_to(text)
+    return text
+
+
+#: Where a file's relative link is, and its text (``None``: as ``ln -sr``).
+_RELATIVE_LAYOUTS = {
+    "flat": [("a.txt", "a.txt", None)],
+    "nested": [("sub/c.txt", "x/y/c.txt", None)],
+    "dotted": [("a.txt", "x/a.txt", "./../../remote/ds/sub/../a.txt")],
+    "all three": [
+        ("a.txt", "a.txt", None),
+        ("sub/c.txt", "x/y/c.txt", None),
+        ("b.txt", "x/b.txt", "../../remote/./ds/sub/../b.txt"),
+    ],
+}
+
+
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize("replace", [False, True], ids=["keep", "replace=True"])
+@pytest.mark.parametrize("layout", sorted(_RELATIVE_LAYOUTS))
+async def test_a_relative_link_to_the_very_file_is_already_in_place(
+    remote: Path, dataset: Dataset, tmp_path: Path, layout: str, replace: bool
+) -> None:
+    """A relative symlink whose text, taken against its own folder, names the
+    remote file (as ``ln -sr`` or ``cp -rs`` in the right place leave them)
+    counts as done: not a conflict, and not replaced either."""
+    out = tmp_path / "out"
+    pairs = _RELATIVE_LAYOUTS[layout]
+    texts = {
+        local: _link_like_ln_sr(out / local, remote / name, text)
+        for name, local, text in pairs
+    }
+    before = {local: os.lstat(out / local) for local in texts}
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        result = await con.download_files(
+            remote=[rp(remote / name) for name, _, _ in pairs]
+            + [rp(remote / "sub/c.txt")],
+            local=[out / local for _, local, _ in pairs] + [out / "new/c.txt"],
+            replace=replace,
+        )
+    assert (result.created, result.already_done, result.replaced) == (
+        1,
+        len(pairs),
+        0,
+    )
+    for name, local, _ in pairs:
+        assert os.readlink(out / local) == texts[local]  # left as it was
+        after = os.lstat(out / local)
+        assert (after.st_ino, after.st_mtime_ns) == (
+            before[local].st_ino,
+            before[local].st_mtime_ns,
+        )
+        assert (out / local).read_text() == f"content of {name}"
+    assert os.readlink(out / "new/c.txt") == str(remote / "sub/c.txt")
+    assert [p for p in out.rglob("*") if ".alink-" in p.name] == []
+
+
+@pytest.mark.parametrize("replace", [False, True], ids=["keep", "replace=True"])
+async def test_a_rerun_over_relative_links_made_by_ln_sr_is_a_no_op(
+    remote: Path, dataset: Dataset, tmp_path: Path, replace: bool
+) -> None:
+    """A whole tree of relative links (``cp -rs`` then made relative, or
+    ``ln -sr`` file by file): re-running the download over it changes nothing."""
+    names = ["a.txt", "b.txt", "sub/c.txt"]
+    out = tmp_path / "out"
+    for name in names:
+        _link_like_ln_sr(out / name, remote / name)
+    before = {name: os.readlink(out / name) for name in names}
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        result = await con.download_files(
+            remote=[rp(remote / n) for n in names],
+            local=[out / n for n in names],
+            replace=replace,
+        )
+    assert (result.created, result.already_done, result.replaced) == (0, 3, 0)
+    assert {name: os.readlink(out / name) for name in names} == before
+
+
+@pytest.mark.parametrize("kind", ["other file", "dangling", "resolves elsewhere"])
+async def test_a_relative_link_to_anything_else_is_a_conflict(
+    remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap, kind: str
+) -> None:
+    """Only the very file is in place: a relative link to another file, to
+    nothing, or whose text names the remote file but which leads to another
+    one (its folder is a symlink, so ``..`` goes elsewhere) is a conflict,
+    left untouched."""
+    out = tmp_path / "out"
+    out.mkdir()
+    folder = out
+    if kind == "resolves elsewhere":
+        real = tmp_path / "elsewhere" / "deep" / "d"
+        real.mkdir(parents=True)
+        (out / "d").symlink_to(real)
+        folder = out / "d"
+        # What the link's text leads to from the real folder: another file.
+        decoy = tmp_path / "elsewhere" / "remote" / "ds" / "b.txt"
+        decoy.parent.mkdir(parents=True)
+        decoy.write_text("content of b.txt")  # the same bytes, even
+        text = "../../remote/ds/b.txt"
+    elif kind == "other file":
+        text = "../remote/ds/a.txt"
+    else:
+        text = "../remote/ds/nowhere"
+    clash = folder / "b"
+    clash.symlink_to(text)
+    if kind == "resolves elsewhere":  # lexically the remote file, really not
+        joined = os.path.normpath(os.path.join(os.path.dirname(clash), text))
+        assert joined == str(remote / "b.txt")
+        assert os.path.realpath(clash) == str(decoy)
+    before = snapshot(tmp_path)
+    pairs: dict[str, Any] = {
+        "remote": [rp(remote / "b.txt"), rp(remote / "a.txt")],
+        "local": [clash, out / "new/a"],
+    }
+    for others in ([], [1]):  # replacing other pairs changes nothing here
+        async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+            with pytest.raises(FileExistsError) as info:
+                await con.download_files(**pairs, replace=others)
+        assert type(info.value) is FileExistsError
+        assert info.value.filename == str(clash)
+        assert snapshot(tmp_path) == before
+    # Only when the caller asks is it replaced.
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        result = await con.download_files(**pairs, replace=[0])
+    assert (result.created, result.already_done, result.replaced) == (2, 0, 1)
+    assert os.readlink(clash) == str(remote / "b.txt")
+
+
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize(
+    ("failure", "replace"),
+    [("conflict", False), ("verify", False), ("verify", True)],
+    ids=["later-conflict", "verify", "verify-replace=True"],
+)
+async def test_a_rollback_leaves_a_relative_link_that_was_in_place(
+    remote: Path,
+    dataset: Dataset,
+    tmp_path: Path,
+    snapshot: Snap,
+    failure: str,
+    replace: bool,
+) -> None:
+    """A relative link counted as already in place is not this call's: a
+    later failure rolls back what the call made and leaves that link alone."""
+    out = tmp_path / "out"
+    _link_like_ln_sr(out / "x/a.txt", remote / "a.txt")
+    _link_like_ln_sr(out / "c.txt", remote / "sub/c.txt")
+    if failure == "conflict":
+        (out / "x/b").write_text("in the way")
+    before = snapshot(tmp_path)
+
+    def verify(index: int, path: str) -> None:
+        if index == 3:
+            raise IntegrityError(f"bad {path}")
+
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(
+            FileExistsError if failure == "conflict" else IntegrityError
+        ) as info:
+            await con.download_files(
+                remote=[
+                    rp(remote / "a.txt"),
+                    rp(remote / "a.txt"),
+                    rp(remote / "sub/c.txt"),
+                    rp(remote / "b.txt"),
+                ],
+                local=[out / "x/a.txt", out / "y/new/a", out / "c.txt", out / "x/b"],
+                replace=replace,
+                verify=verify if failure == "verify" else None,
+            )
+    if failure == "conflict":
+        assert info.value.filename == str(out / "x/b")
+    assert getattr(info.value, "__notes__", []) == []  # a clean rollback
+    assert snapshot(tmp_path) == before
+
+
+async def test_a_rollback_keeps_a_relative_link_put_over_a_replaced_entry(
+    remote: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    """A replaced entry comes back on rollback only while the path still holds
+    the very link this call made: someone's relative link put there since,
+    even to the same file, is left, and so is the replaced entry's backup."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("stale")
+
+    def verify(index: int, path: str) -> None:
+        if index == 0:
+            os.unlink(path)
+            os.symlink("../remote/ds/a.txt", path)  # the same file, relative
+            raise IntegrityError(f"bad {path}")
+
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(IntegrityError) as info:
+            await con.download_files(
+                remote=[rp(remote / "a.txt")],
+                local=[out / "a"],
+                replace=True,
+                verify=verify,
+            )
+    assert os.readlink(out / "a") == "../remote/ds/a.txt"
+    assert "changed by someone else" in " ".join(info.value.__notes__)
+    backups = [p for p in out.iterdir() if ".alink-" in p.name]
+    assert [p.read_text() for p in backups] == ["stale"]
 
 
 # --- symlinks inside the remote tree ----------------------------------------

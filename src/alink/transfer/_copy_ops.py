@@ -570,6 +570,13 @@ class CopyOperation:
         """Whether ``target`` already is a regular file equal to ``source``."""
         return self._accept_identical and same_content(source, target)
 
+    def made(self, source: str, target: str) -> bool:
+        """Whether ``target`` is a regular file equal to ``source``, as what
+        :meth:`apply` made (a copy or hard link) is, whatever
+        ``accept_identical`` says: only then does a replaced entry's rollback
+        put the old entry back (see ``_fs.ReplacingOperation``)."""
+        return same_content(source, target)
+
     def undo(self, source: str, target: str) -> None:
         """Remove ``target`` if it is still the file this operation created."""
         key = self._created.get(target)

@@ -273,7 +273,8 @@ class DownloadConnectionBase:
             UnsafePathError: a remote path outside the source folder, a local
                 path without a real file name, or a remote symlink leading out
                 of the dataset.
-            FileNotAccessibleError: remote files are missing or not files.
+            FileNotAccessibleError: remote files are missing, not files, or
+                symlinks that cannot be resolved (loops); all are named.
             FileExistsError: something else is already at a local path.
         """
         return await self._download(
@@ -352,7 +353,7 @@ class DownloadConnectionBase:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(check.close)
         report = check.report
-        if report.escaping or report.missing or report.not_files:
+        if report.escaping or report.missing or report.not_files or report.loops:
             # Naming 100k missing files (a RemotePath each) takes a while:
             # built off the event loop, raised here.
             raise await anyio.to_thread.run_sync(_source_error, plan, report, remote)
@@ -387,7 +388,18 @@ def _source_error(
                 [plan.sources[i] for i in report.not_files],
             )
         )
-    paths = [_as_remote(remote[i]) for i in sorted(report.missing + report.not_files)]
+    if report.loops:
+        parts.append(
+            _describe(
+                "remote path(s) cannot be resolved (a symlink loop, or too many"
+                " levels of symbolic links)",
+                [plan.sources[i] for i in report.loops],
+            )
+        )
+    paths = [
+        _as_remote(remote[i])
+        for i in sorted(report.missing + report.not_files + report.loops)
+    ]
     return FileNotAccessibleError(
         "; ".join(parts) + "; nothing was created",
         remote_path=paths[0],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import posixpath
 import stat
 from collections.abc import (
     Callable,
@@ -171,14 +172,31 @@ class Operation(Protocol):
         """Create ``target`` from ``source``; ``FileExistsError`` if it exists."""
 
     def matches(self, source: str, target: str) -> bool:
-        """Whether an existing ``target`` already is what :meth:`apply` would make."""
+        """Whether an existing ``target`` already gives what :meth:`apply` would
+        (it is then "already in place", left untouched)."""
+
+    def made(self, source: str, target: str) -> bool:
+        """Whether ``target`` is exactly the entry :meth:`apply` makes.
+
+        What a rollback may take back as its own: stricter than
+        :meth:`matches` where an entry made some other way is in place too
+        (a relative symlink to the same file, say).
+        """
 
     def undo(self, source: str, target: str) -> None:
         """Remove ``target`` if it is still what :meth:`apply` made."""
 
 
 class SymlinkOperation:
-    """``target`` becomes a symlink whose text is the absolute ``source``."""
+    """``target`` becomes a symlink whose text is the absolute ``source``.
+
+    An existing symlink is in place (:meth:`matches`) when its text is
+    ``source``, or when its text, taken against the link's own folder and
+    normalised, is ``source`` and it does lead to that very file (a
+    relative link made by ``ln -sr``, say). Only a link whose text is
+    exactly ``source`` is ever taken for one of ours (:meth:`made`,
+    :meth:`undo`).
+    """
 
     __slots__ = ("apply",)
 
@@ -189,6 +207,13 @@ class SymlinkOperation:
         self.apply = os.symlink
 
     def matches(self, source: str, target: str) -> bool:
+        try:
+            text = os.readlink(target)
+        except OSError:
+            return False
+        return text == source or _names_source(text, source, target)
+
+    def made(self, source: str, target: str) -> bool:
         try:
             return os.readlink(target) == source
         except OSError:
@@ -206,6 +231,30 @@ class SymlinkOperation:
         if ours:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(target)
+
+
+def _names_source(text: str, source: str, target: str) -> bool:
+    """Whether the link ``target``, whose text is ``text`` (not ``source``),
+    leads to the file ``source`` all the same.
+
+    Its text, joined to the link's folder and normalised, must be
+    ``source`` (``../../remote/d1/f.dat``), and the link must resolve to the
+    very file ``source`` is. The first test alone could be fooled: a
+    ``..`` after a folder that is a symlink (in the text, or the link's own
+    folder) leads the kernel to another folder than the normalised text
+    says. The second alone would take a link to another name of the file
+    (a hard link, another mount of it) for one to ``source``. Only links
+    whose text differs from ``source`` get here: the usual case costs no
+    more than before.
+    """
+    folder = target.rpartition("/")[0] or "/"
+    if posixpath.normpath(posixpath.join(folder, text)) != source:
+        return False
+    try:
+        # Errors (a dangling or looping link, a vanished source) mean: no.
+        return _identity(os.stat(target)) == _identity(os.stat(source))
+    except OSError:
+        return False
 
 
 def apply_batch(
@@ -415,6 +464,9 @@ class ReplacingOperation:
     def matches(self, source: str, target: str) -> bool:
         return self._inner.matches(source, target)
 
+    def made(self, source: str, target: str) -> bool:
+        return self._inner.made(source, target)
+
     @property
     def replaced(self) -> int:
         """How many entries have been replaced (until :meth:`commit`)."""
@@ -426,7 +478,10 @@ class ReplacingOperation:
             self._inner.undo(source, target)
             return
         try:
-            ours = self._inner.matches(source, target)
+            # Exactly what we put there: an entry someone made since that is
+            # merely in place too (say a relative link to the same file) is
+            # theirs, not to be replaced by the old entry.
+            ours = self._inner.made(source, target)
         except OSError:  # e.g. reading a copy to compare: cannot tell
             ours = False
         if ours:

@@ -270,6 +270,11 @@ class PlaceOperation:
             return False
         return (st.st_dev, st.st_ino) == wanted
 
+    def made(self, source: str, target: str) -> bool:
+        """The same test as :meth:`matches`: only what was renamed from
+        ``source`` has its inode."""
+        return self.matches(source, target)
+
     def undo(self, source: str, target: str) -> None:
         if self.matches(source, target):
             with contextlib.suppress(FileNotFoundError):

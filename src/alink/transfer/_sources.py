@@ -24,6 +24,7 @@ threads at once (network storage: their waits overlap):
 from __future__ import annotations
 
 import bisect
+import errno
 import itertools
 import operator
 import os
@@ -40,11 +41,17 @@ __all__ = ["Job", "SourceCheck", "SourceReport", "check_sources", "classify"]
 
 @dataclass(slots=True)
 class SourceReport:
-    """What checking the remote files found, as plan indices in input order."""
+    """What checking the remote files found, as plan indices in input order.
+
+    ``loops``: paths that exist but cannot be resolved, a symlink loop
+    (``a -> b -> a``, ``a -> a``) or too long a chain of symlinks
+    (``ELOOP``); not missing, and not known to be files.
+    """
 
     missing: list[int] = field(default_factory=list)
     not_files: list[int] = field(default_factory=list)
     escaping: list[int] = field(default_factory=list)
+    loops: list[int] = field(default_factory=list)
 
 
 def classify(
@@ -53,22 +60,35 @@ def classify(
     is_link: bool,
     roots: Sequence[str] | None,
 ) -> str | None:
-    """``None`` for a usable file, else 'missing', 'not_files' or 'escaping'.
+    """``None`` for a usable file, else 'missing', 'not_files', 'escaping' or
+    'loops' (see :class:`SourceReport`).
 
     ``mode`` is what ``lstat`` found (``None``: nothing); a symlink is
-    followed, and must resolve into ``roots`` when they are given.
+    followed, and must resolve into ``roots`` when they are given. A loop
+    resolves nowhere, so it is a loop even where it passes outside the
+    roots: nothing can be read through it.
     """
     if is_link:
-        real = os.path.realpath(path)
-        if roots is not None and not any(_fs.is_inside(real, r) for r in roots):
-            return "escaping"
         try:
             mode = os.stat(path).st_mode
-        except OSError:
-            return "missing"  # dangling link
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "loops"
+            mode = None  # dangling: missing, unless it leads out
+        if roots is not None:
+            real = os.path.realpath(path)
+            if not any(_fs.is_inside(real, r) for r in roots):
+                return "escaping"
     if mode is None:
         return "missing"
     return None if stat.S_ISREG(mode) else "not_files"
+
+
+def _lookup_failed(exc: OSError) -> str:
+    """The verdict on a wanted path whose ``lstat`` failed with ``exc``:
+    'loops' when a folder on the way is a symlink loop (``ELOOP``: the path
+    exists, as far as anyone can tell, but leads nowhere), else 'missing'."""
+    return "loops" if exc.errno == errno.ELOOP else "missing"
 
 
 #: ``(kind, folder)``: one unit of work of a :class:`SourceCheck` stage.
@@ -83,8 +103,9 @@ _STEP = 1024
 #: paths costs 32-64 MB, the search ~0.15 µs more an entry.
 _SET_LIMIT = 1 << 18
 
-#: A folder between the source folder and a remote folder: what it is.
-_DIR, _LINK, _GONE = "dir", "link", "gone"
+#: A folder between the source folder and a remote folder: what it is
+#: (``_LOOP``: it cannot be looked at, a folder on the way is a symlink loop).
+_DIR, _LINK, _GONE, _LOOP = "dir", "link", "gone", "loop"
 
 
 def check_sources(check: SourceCheck, job: Job) -> Iterator[None]:
@@ -122,8 +143,9 @@ class SourceCheck:
         self._roots = roots
         self._base = base
         self.report = SourceReport()
-        #: Wanted paths that are not usable files: 'missing', 'not_files' or
-        #: 'escaping' (written by several threads: one item at a time).
+        #: Wanted paths that are not usable files: 'missing', 'not_files',
+        #: 'escaping' or 'loops' (written by several threads: one item at a
+        #: time; each is the name of a :class:`SourceReport` list).
         self._bad: dict[str, str] = {}
         #: Folders between ``base`` and remote folders: what each one is.
         self._kinds: dict[str, str] = {}
@@ -248,7 +270,14 @@ class SourceCheck:
             yield from self._stat_types(parent)
             if match:
                 yield from self._check_each_in_steps(paths)
-        except OSError:
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                # A symlink loop on the way: nothing below can be reached.
+                for child in needed:
+                    kinds[child] = _LOOP
+                if match:
+                    self._judge_all(paths, "loops")
+                return
             # A folder on the way that cannot be looked at: as if gone. But
             # its own files get what any listing's error gets (see
             # _check_folder): it propagates.
@@ -260,8 +289,11 @@ class SourceCheck:
         for child in self._children[parent]:
             try:
                 mode = os.lstat(child).st_mode
-            except OSError:
-                continue  # cannot be looked at: stays 'gone' (files missing)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:  # a symlink loop on the way
+                    self._kinds[child] = _LOOP
+                # Else it cannot be looked at: stays 'gone' (files missing).
+                continue
             if stat.S_ISLNK(mode):
                 self._kinds[child] = _LINK
             elif stat.S_ISDIR(mode):
@@ -274,7 +306,8 @@ class SourceCheck:
         """``None`` when ``folder``'s files may be looked at, else why not.
 
         'escaping': it resolves outside every root; 'missing': it, or a folder
-        on the way to it, is gone or not a folder.
+        on the way to it, is gone or not a folder; 'loops': a folder on the
+        way is a symlink loop.
         """
         roots = self._roots
         if roots is None:
@@ -284,6 +317,8 @@ class SourceCheck:
             kinds = [self._kinds[c] for c in chain]
             if _GONE in kinds:
                 return "missing"
+            if _LOOP in kinds:
+                return "loops"
             if _LINK not in kinds:
                 return None
         # Not below the source folder (or the source folder itself), or a
@@ -321,6 +356,12 @@ class SourceCheck:
         except PermissionError:
             # Entered but not listed (mode 0711): by name, file by file.
             yield from self._check_each_in_steps(paths)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            # A symlink loop on the way to the folder: none of its files
+            # can be reached (as _check_each finds for few files).
+            self._judge_all(paths, "loops")
 
     # ------------------------------------------- slow storage: fewer lookups
 
@@ -405,8 +446,8 @@ class SourceCheck:
         for path in paths:
             try:
                 st = os.lstat(path)
-            except OSError:
-                self._bad[path] = "missing"
+            except OSError as exc:
+                self._bad[path] = _lookup_failed(exc)
                 continue
             verdict = classify(path, st.st_mode, stat.S_ISLNK(st.st_mode), self._roots)
             if verdict is not None:

@@ -34,8 +34,11 @@ class LinkDownloadConnection(DownloadConnectionBase):
     :meth:`LinkFileTransfer.connect_for_download`.
 
     Each local path becomes a symlink to the absolute remote path. An existing
-    symlink to the same target counts as done, so re-running a download is a
-    no-op; anything else at a local path raises ``FileExistsError``.
+    symlink to the same file counts as done, so re-running a download is a
+    no-op: its text is the absolute remote path, or a relative one that names
+    it from the link's own folder and leads there (as ``ln -sr`` makes).
+    Anything else at a local path raises ``FileExistsError``; a rollback only
+    ever removes links whose text is the absolute path this call wrote.
     """
 
     _operation = _fs.SymlinkOperation()
