@@ -32,11 +32,12 @@ from ._download import (
     SftpServer,
     VerifyLevel,
     download,
+    target_problem,
     what_was_done,
 )
 from ._exit import ExitCode
 from ._progress import open_reporter
-from ._run import fail, finish, log_to_stderr, run_job
+from ._run import fail, finish, log_to_stderr, run_job, signals_put_back
 from ._show import as_json, as_text, fetch
 
 __all__ = ["cli", "main"]
@@ -50,7 +51,12 @@ PROFILE_ENV = "ALINK_PROFILE"
 
 
 class _Group(click.Group):
-    """A click group whose usage errors are one line, like every other error."""
+    """A click group whose usage errors are one line, like every other error.
+
+    ``restore_signals=False`` (the console script) leaves SIGINT and SIGTERM
+    ignored once a command's work has ended (see :func:`._run.run_job`), up
+    to the process's exit; otherwise the handlers are put back.
+    """
 
     def main(
         self,
@@ -58,12 +64,25 @@ class _Group(click.Group):
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
+        *,
+        restore_signals: bool = True,
         **extra: Any,
     ) -> Any:
-        if not standalone_mode:
-            return super().main(
-                args, prog_name, complete_var, standalone_mode=False, **extra
-            )
+        with signals_put_back(restore=restore_signals):
+            if not standalone_mode:
+                return super().main(
+                    args, prog_name, complete_var, standalone_mode=False, **extra
+                )
+            return self._main(args, prog_name, complete_var, **extra)
+
+    def _main(
+        self,
+        args: Sequence[str] | None,
+        prog_name: str | None,
+        complete_var: str | None,
+        **extra: Any,
+    ) -> NoReturn:
+        """``main`` in standalone mode: run the command, exit with its code."""
         try:
             code = super().main(
                 args, prog_name, complete_var, standalone_mode=False, **extra
@@ -84,6 +103,8 @@ class _Group(click.Group):
             click.echo(f"alink: error: {exc.format_message()}{hint}", err=True)
             sys.exit(ExitCode.USAGE)
         except click.Abort:
+            # Ctrl-C outside a job's run (at the password prompt, say):
+            # click has ended the terminal's line; one line more, and 130.
             click.echo("alink: interrupted", err=True)
             sys.exit(ExitCode.INTERRUPTED)
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
@@ -446,8 +467,10 @@ def download_command(
         given += _many.read_pids(pids_from, pids_from.name)
     if not given:
         raise click.UsageError("give a PID (or several, or --pids-from FILE)")
-    if target.exists() and not target.is_dir():
-        fail(f"--target {target}: exists and is not a folder", ExitCode.FILE_EXISTS)
+    problem = target_problem(target)
+    if problem is not None:
+        code, message = problem
+        fail(message, code)
     server_for_sftp = _sftp_server(ctx, sftp)
     login = _login(ctx, **server)
     profile = _profile(ctx)
@@ -610,6 +633,10 @@ def show(
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """The console script ``alink``."""
-    cli.main(args=argv, prog_name="alink")
+    """The console script ``alink`` (and ``python -m alink``).
+
+    The process ends with the command, so once its work has ended a Ctrl-C
+    or SIGTERM stays ignored up to the exit (the handlers are not put back).
+    """
+    cli.main(args=argv, prog_name="alink", restore_signals=False)
     raise AssertionError("unreachable: click exits")  # pragma: no cover

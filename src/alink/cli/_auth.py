@@ -10,10 +10,14 @@ The token and the password are kept out of every repr and message.
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 
 import click
 import httpx
@@ -79,6 +83,58 @@ def _has_terminal() -> bool:
         return False
 
 
+def _ask_password(username: str) -> str:
+    """The password, typed on the terminal (not echoed).
+
+    Ctrl-C or SIGTERM there interrupts the command like any other
+    interruption (``click.Abort``: one line, exit 130), while end of input
+    (Ctrl-D) is a missing password (exit 2). click turns both into the same
+    ``Abort``, so for the prompt's duration both signals go to a handler that
+    notes which it was and stops the reading as Ctrl-C does; getpass then
+    puts the terminal's echo back (SIGTERM's default would kill the process
+    with echo off).
+    """
+    interrupted = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    with _signals_to(on_signal):
+        try:
+            password: str = click.prompt(
+                f"SciCat password for {username}", hide_input=True, err=True
+            )
+        except click.Abort:
+            if interrupted:
+                raise
+            fail(
+                f"no password for {username!r}: type it when asked, or set"
+                f" {PASSWORD_ENV}"
+            )
+    return password
+
+
+@contextmanager
+def _signals_to(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM go to ``handler`` inside (main thread only; a
+    signal someone set to be ignored stays ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved: list[tuple[signal.Signals, Any]] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if previous is not signal.SIG_IGN and previous is not None:
+            saved.append((sig, signal.signal(sig, handler)))
+    try:
+        yield
+    finally:
+        for sig, handler_before in saved:
+            signal.signal(sig, handler_before)
+
+
 def resolve_login(
     *,
     url: str | None,
@@ -128,15 +184,7 @@ def resolve_login(
                 f" it; set {PASSWORD_ENV}"
             )
         if not password:
-            try:
-                password = click.prompt(
-                    f"SciCat password for {username}", hide_input=True, err=True
-                )
-            except click.Abort:
-                fail(
-                    f"no password for {username!r}: type it when asked, or set"
-                    f" {PASSWORD_ENV}"
-                )
+            password = _ask_password(username)
         return Login(
             url=url,
             timeout=timeout,

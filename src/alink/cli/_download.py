@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from ..transfer.select import SelectFileTransfer
 from ..transfer.sftp import SFTPFileTransfer
 from . import _format
 from ._auth import Login, Transfer, connect
+from ._exit import ExitCode
 from ._progress import Reporter
 from ._show import relative_path
 
@@ -29,6 +33,7 @@ __all__ = [
     "VerifyLevel",
     "download",
     "make_transfer",
+    "target_problem",
 ]
 
 #: ``--link``, ``--copy``, ``--sftp`` alone, or ``--auto`` (link where
@@ -177,6 +182,122 @@ class Phases:
                 f"verified {_format.plural(self._files, 'file')}"
                 f" in {_format.duration(now - self._verify_began)}"
             )
+
+
+#: The end of every ``--target`` refusal: it is checked before anything is done.
+_NOTHING = "nothing was created"
+
+
+def target_problem(target: Path) -> tuple[ExitCode, str] | None:
+    """Why ``--target`` cannot be used, and its exit code; ``None`` if it can.
+
+    Checked before logging in, so a target that cannot work costs no request
+    and creates nothing; the message names the path in the way. The
+    download refuses the same things itself (a change in between is still
+    caught), but later, and with the operating system's terser words.
+
+    - ``--target``, or a folder on the way to it, is a file (or anything
+      else but a folder), or a symlink on the way leads nowhere (dangling, a
+      loop): ``FILE_EXISTS``, something is in the way. The folder a dangling
+      link names is not created: the link may be stale, or planted.
+    - ``--target`` is itself a symlink, dangling or not: ``UNSAFE_PATH``, as
+      the download refuses it (a planted link must not redirect a download).
+    - ``--target`` does not exist and cannot be created where it would be
+      (no permission, a read-only filesystem): ``FILESYSTEM``.
+
+    An existing target folder that cannot be written is not refused here:
+    its files may all be in place already, and then nothing is written.
+    """
+    absolute = Path(os.path.abspath(target))
+    where = f"--target {target}"
+    parent = Path(absolute.anchor)
+    for path in [*reversed(absolute.parents[:-1]), absolute]:
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return _cannot_create(where, path, parent)
+        except OSError as exc:
+            return ExitCode.FILESYSTEM, (
+                f"{where}: cannot look at {path} ({_reason(exc)}); {_NOTHING}"
+            )
+        if stat.S_ISLNK(info.st_mode):
+            leads_to = _link_text(path)
+            if path == absolute:
+                return ExitCode.UNSAFE_PATH, (
+                    f"{where} is a symlink to {leads_to}{_unfollowable(path)};"
+                    " alink does not download through one: give the folder it"
+                    f" leads to as --target to download there; {_NOTHING}"
+                )
+            try:
+                info = os.stat(path)
+            except OSError:
+                return ExitCode.FILE_EXISTS, (
+                    f"{where}: {path} is a symlink to {leads_to}"
+                    f"{_unfollowable(path)}, so the folder cannot be created"
+                    f" there; {_NOTHING}"
+                )
+        if not stat.S_ISDIR(info.st_mode):
+            if path == absolute:
+                return ExitCode.FILE_EXISTS, (
+                    f"{where}: exists and is not a folder; {_NOTHING}"
+                )
+            what = (
+                "a file, not a folder" if stat.S_ISREG(info.st_mode) else "not a folder"
+            )
+            return ExitCode.FILE_EXISTS, (
+                f"{where}: {path} is {what}, so the folder cannot be created"
+                f" there; {_NOTHING}"
+            )
+        parent = path
+    return None
+
+
+def _cannot_create(
+    where: str, missing: Path, parent: Path
+) -> tuple[ExitCode, str] | None:
+    """``FILESYSTEM`` if ``missing`` cannot be made in the folder ``parent``."""
+    try:
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        why = f"{parent} is on a read-only filesystem"
+    elif not os.access(
+        parent,
+        os.W_OK | os.X_OK,
+        effective_ids=os.access in os.supports_effective_ids,
+    ):
+        why = f"no permission to write in {parent}"
+    else:
+        return None
+    return ExitCode.FILESYSTEM, f"{where}: cannot create {missing}: {why}; {_NOTHING}"
+
+
+def _link_text(link: Path) -> str:
+    """Where the symlink ``link`` leads, as written (``?`` if it is gone)."""
+    try:
+        return os.readlink(link)
+    except OSError:
+        return "?"
+
+
+def _unfollowable(link: Path) -> str:
+    """``, which does not exist`` (or why else ``link`` cannot be followed);
+    ``""`` if it can."""
+    try:
+        os.stat(link)
+    except FileNotFoundError:
+        return ", which does not exist"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return ", a loop of symlinks"
+        return f", which cannot be followed ({_reason(exc)})"
+    return ""
+
+
+def _reason(error: OSError) -> str:
+    """The operating system's words for ``error``, in lower case."""
+    return (error.strerror or type(error).__name__).lower()
 
 
 def what_was_done(

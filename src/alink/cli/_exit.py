@@ -9,6 +9,8 @@ keeps the two in step.
 from __future__ import annotations
 
 import enum
+import errno
+import os
 
 import click
 
@@ -131,11 +133,24 @@ def _classify(error: BaseException) -> tuple[ExitCode, str]:
         return ExitCode.INVALID_DATASET, f"{error.summary} ({hint})"
     if isinstance(error, FileExistsError):
         return ExitCode.FILE_EXISTS, _os_text(error, "already exists")
+    if isinstance(error, NotADirectoryError):
+        # A file where a folder is needed (a dataset's folder, or one on the
+        # way to --target): in the way, as a --target that is a file is.
+        return ExitCode.FILE_EXISTS, _not_a_folder_text(error)
     if isinstance(error, ValueError | TypeError):
         return ExitCode.INVALID_DATASET, text
     if isinstance(error, OSError):
         return ExitCode.FILESYSTEM, _os_text(error, "filesystem error")
     return ExitCode.ERROR, f"unexpected error ({type(error).__name__}): {text}"
+
+
+def _not_a_folder_text(error: NotADirectoryError) -> str:
+    """``NotADirectoryError`` text; the system's bare "Not a directory" (from
+    making ``a/b`` when ``a`` is a file) says what it means."""
+    text = _os_text(error, "not a folder")
+    if error.errno == errno.ENOTDIR and error.strerror == os.strerror(errno.ENOTDIR):
+        text += " (a folder on that path is a file, so nothing can be made there)"
+    return text
 
 
 def _os_text(error: OSError, fallback: str) -> str:
