@@ -9,6 +9,7 @@ logs in the way ``ssh`` does — here through a host alias in a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -16,6 +17,7 @@ from click.testing import CliRunner, Result
 from alink.cli import ExitCode, cli
 from alink.cli._download import SftpServer
 from alink.testing import ScicatServer, SFTPServer, dataset_from_directory
+from alink.transfer import _sftp_download
 
 from .conftest import one_error_line
 
@@ -85,6 +87,71 @@ def test_download_over_sftp_then_again(
     assert "3 already in place" in again.stdout
     for rel, data in FILES.items():
         assert (target / Path(rel).name).read_bytes() == data
+
+
+def test_force_replaces_only_what_differs(
+    home: Path, scicat: ScicatServer, tmp_path: Path
+) -> None:
+    """``--force`` over SFTP, as with ``--link`` and ``--copy``: files already
+    in place are left as they are (not downloaded again); one that differs
+    is replaced."""
+    target = tmp_path / "out"
+    args = ("--sftp", "facility", "--target", str(target))
+    with scicat:
+        assert run(scicat, *args).exit_code == 0
+        inodes = {p.name: p.stat().st_ino for p in target.iterdir()}
+        forced = run(scicat, *args, "--force")
+        assert forced.exit_code == 0, forced.stderr
+        assert "(3 already in place;" in forced.stdout
+        assert {p.name: p.stat().st_ino for p in target.iterdir()} == inodes
+        (target / "a.dat").write_bytes(b"my own edits")
+        refused = run(scicat, *args)
+        assert refused.exit_code == ExitCode.FILE_EXISTS
+        assert "--force" in one_error_line(refused)
+        forced = run(scicat, *args, "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert "(1 replaced, 2 already in place;" in forced.stdout
+    assert (target / "a.dat").read_bytes() == FILES["a.dat"]
+    del inodes["a.dat"]
+    assert {n: (target / n).stat().st_ino for n in inodes} == inodes
+
+
+def test_a_file_still_being_written_stops_the_run_and_keeps_nothing(
+    home: Path,
+    scicat: ScicatServer,
+    sftp_elsewhere: SFTPServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A remote file that grows between the check and its read: exit code 6
+    naming it, nothing created; the same command completes once it is done."""
+    grows = sftp_elsewhere.root / "facility" / "run7" / "sub" / "b.dat"
+    original = _sftp_download.check_remote
+
+    async def check_then_grow(*args: Any, **kwargs: Any) -> Any:
+        found = await original(*args, **kwargs)
+        monkeypatch.setattr(_sftp_download, "check_remote", original)
+        with grows.open("ab") as f:
+            f.write(b"more")
+        return found
+
+    monkeypatch.setattr(_sftp_download, "check_remote", check_then_grow)
+    target = tmp_path / "out"
+    args = ("--sftp", "facility", "--target", str(target), "--no-checksum")
+    with scicat:
+        failed = run(scicat, *args)
+        assert failed.exit_code == ExitCode.NOT_ACCESSIBLE, failed.stderr
+        line = one_error_line(failed)
+        assert "/facility/run7/sub/b.dat" in line
+        assert "changed while it was downloaded" in line
+        assert "nothing was kept" in line
+        assert not target.exists()
+        # Complete now: as the catalogue lists it.
+        grows.write_bytes(FILES["sub/b.dat"])
+        again = run(scicat, *args)
+    assert again.exit_code == 0, again.stderr
+    assert "3 downloaded over SFTP" in again.stdout
+    assert (target / "b.dat").read_bytes() == FILES["sub/b.dat"]
 
 
 def test_auto_tries_link_and_copy_then_sftp(

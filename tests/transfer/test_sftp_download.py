@@ -27,6 +27,7 @@ from alink import (
 )
 from alink.testing import ScicatServer, SFTPServer, dataset_from_directory
 from alink.transfer import _copy_ops, _sftp_bridge
+from alink.transfer._engine import RunResult
 from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
 from alink.transfer.select import SelectFileTransfer
@@ -265,6 +266,66 @@ async def test_replace_swaps_the_chosen_files_atomically(
     for name in ("f0.dat", "f1.dat", "f2.dat"):
         assert (out / name).read_bytes() == (source / name).read_bytes()
         assert not (out / name).is_symlink()
+    assert leftovers(out) == []
+
+
+async def test_replace_leaves_files_that_are_up_to_date_alone(
+    sftp_server: SFTPServer,
+    source: Path,
+    dataset: Dataset,
+    tmp_path: Path,
+    snapshot: Snapshot,
+) -> None:
+    """``replace`` replaces what differs, as with the local transfers: a file
+    already as the download would make it (the remote file's size and
+    modification time) is already done, not fetched again and not replaced."""
+    out = tmp_path / "out"
+    pairs = {"remote": remote(source, *NAMES), "local": [out / n for n in NAMES]}
+    async with sftp_server.transfer().connect_for_download(dataset, "f0.dat") as con:
+        await con.download_files(**pairs)
+        (out / "f1.dat").write_bytes(b"stale")
+        inodes = {n: (out / n).stat().st_ino for n in NAMES}
+        done = await con.download_files(**pairs, replace=True)
+        assert done == RunResult(created=1, already_done=len(NAMES) - 1, replaced=1)
+        assert (out / "f1.dat").read_bytes() == (source / "f1.dat").read_bytes()
+        assert (out / "f1.dat").stat().st_ino != inodes["f1.dat"]
+        del inodes["f1.dat"]
+        assert {n: (out / n).stat().st_ino for n in inodes} == inodes
+        before = snapshot(out)
+        again = await con.download_files(**pairs, replace=list(range(len(NAMES))))
+        assert again == RunResult(created=0, already_done=len(NAMES), replaced=0)
+    assert snapshot(out) == before
+    assert leftovers(out) == []
+
+
+async def test_replace_takes_a_file_that_only_looks_up_to_date(
+    sftp_server: SFTPServer, source: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    """Same size and modification time, other bytes: ``verify`` tells. Asked
+    to replace it, the download does; not asked, the call fails."""
+    out = tmp_path / "out"
+    pairs = {"remote": remote(source, *NAMES), "local": [out / n for n in NAMES]}
+    digests = {
+        i: hashlib.sha256((source / n).read_bytes()).digest()
+        for i, n in enumerate(NAMES)
+    }
+
+    def verify(index: int, path: str) -> None:
+        if hashlib.sha256(Path(path).read_bytes()).digest() != digests[index]:
+            raise IntegrityError(f"checksum mismatch: {path}")
+
+    async with sftp_server.transfer().connect_for_download(dataset, "f0.dat") as con:
+        await con.download_files(**pairs)
+        edited = out / "f3.dat"
+        times = (edited.stat().st_atime, edited.stat().st_mtime)
+        edited.write_bytes(bytes(len(edited.read_bytes())))
+        os.utime(edited, times)
+        with pytest.raises(IntegrityError, match="mismatch"):
+            await con.download_files(**pairs, verify=verify)
+        assert edited.read_bytes() == bytes(edited.stat().st_size)
+        done = await con.download_files(**pairs, verify=verify, replace=[3])
+    assert done == RunResult(created=1, already_done=len(NAMES) - 1, replaced=1)
+    assert edited.read_bytes() == (source / "f3.dat").read_bytes()
     assert leftovers(out) == []
 
 
@@ -529,6 +590,55 @@ async def test_client_downloads_over_sftp_and_verifies_checksums(
         await client.download_files(dataset, target=tmp_path / "t", force=True)
     for name in names:
         assert (tmp_path / "t" / name).read_bytes() == (local_view / name).read_bytes()
+
+
+async def test_client_force_keeps_what_is_up_to_date(
+    sftp_elsewhere: SFTPServer, tmp_path: Path
+) -> None:
+    """``force=True`` over SFTP replaces only files that differ; the others
+    are kept (their inodes too) and counted as such, as with the local
+    transfers — also one of the same size and time whose checksum differs
+    is replaced, not a failure."""
+    local_view = sftp_elsewhere.root / "data" / "ds"
+    names = _fill(local_view)
+    folder = sftp_elsewhere.remote_path(local_view)
+    ds, blocks = dataset_from_directory(
+        local_view, pid="20.500/force", checksum_algorithm="md5", source_folder=folder
+    )
+    server = ScicatServer(datasets=[ds], orig_datablocks=blocks, users={"u": "pw"})
+    target = tmp_path / "t"
+    async with (
+        server,
+        Client.from_token(
+            url=server.url,
+            token=server.token("u"),
+            file_transfer=sftp_elsewhere.transfer(),
+        ) as client,
+    ):
+        dataset = await client.get_dataset("20.500/force")
+        first = await client.download_files_with_report(dataset, target=target)
+        assert first.transferred == len(names)
+        inodes = {n: (target / n).stat().st_ino for n in names}
+        forced = await client.download_files_with_report(
+            dataset, target=target, force=True
+        )
+        assert (forced.transferred, forced.replaced, forced.kept) == (0, 0, 5)
+        assert {n: (target / n).stat().st_ino for n in names} == inodes
+        # Other bytes, the same size and time: only the checksum tells.
+        edited = target / names[2]
+        times = (edited.stat().st_atime, edited.stat().st_mtime)
+        edited.write_bytes(bytes(2000))
+        os.utime(edited, times)
+        with pytest.raises(FileExistsError, match="checksum"):
+            await client.download_files(dataset, target=target)
+        forced = await client.download_files_with_report(
+            dataset, target=target, force=True
+        )
+        assert (forced.transferred, forced.replaced, forced.kept) == (0, 1, 4)
+        del inodes[names[2]]
+        assert {n: (target / n).stat().st_ino for n in inodes} == inodes
+    for name in names:
+        assert (target / name).read_bytes() == (local_view / name).read_bytes()
 
 
 async def test_large_downloads_use_a_second_connection_on_its_own_thread(

@@ -10,6 +10,7 @@ import getpass
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -21,8 +22,8 @@ from alink import (
     RemotePath,
 )
 from alink.testing import SFTPServer
-from alink.transfer import _sftp_bridge
-from alink.transfer.sftp import SFTPFileTransfer
+from alink.transfer import _sftp_bridge, _sftp_download
+from alink.transfer.sftp import SFTPDownloadConnection, SFTPFileTransfer
 
 pytestmark = pytest.mark.anyio
 
@@ -185,6 +186,181 @@ async def test_a_file_without_read_permission_fails_after_others_were_fetched(
             )
     assert info.value.remote_path == RemotePath(str(folder / names[-1]))
     assert snapshot(out) == before
+
+
+#: Sizes of a file that changes, by the server's largest read (``block``):
+#: read whole or in blocks, with the last block full or not. And how the
+#: download sees it grow: by its last read, a byte longer than the rest of
+#: the file, where that read is not a whole block already; else by the
+#: ``FSTAT`` sent with the ``CLOSE``.
+SIZES: dict[str, tuple[Callable[[int], int], str]] = {
+    "empty": (lambda block: 0, "it has 9 bytes now, not the 0 bytes"),
+    "small": (lambda block: 1000, "it has more than the 1000 bytes"),
+    "a-byte-short-of-a-block": (lambda block: block - 1, "it has more than the"),
+    "one-block": (lambda block: block, "bytes now, not the"),
+    "two-blocks": (lambda block: 2 * block, "bytes now, not the"),
+    "blocks-and-a-part": (lambda block: 3 * block + 12345, "it has more than"),
+}
+
+
+def _block(con: SFTPDownloadConnection) -> int:
+    """The largest read the connection makes (what the server allows)."""
+    return min(c.block for c in con._session.channels)
+
+
+def _change_after_the_check(
+    monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]
+) -> None:
+    """Run ``change`` once, right after the next download has looked at the
+    remote files (their sizes and times are then known) and before it reads
+    any of them."""
+    original = _sftp_download.check_remote
+    pending = [change]
+
+    async def check_then_change(*args: Any, **kwargs: Any) -> Any:
+        found = await original(*args, **kwargs)
+        while pending:
+            pending.pop()()
+        return found
+
+    monkeypatch.setattr(_sftp_download, "check_remote", check_then_change)
+
+
+async def _fails_as_changed_then_completes(
+    con: SFTPDownloadConnection,
+    folder: Path,
+    names: list[str],
+    changed: Path,
+    out: Path,
+    snapshot: Snapshot,
+    why: str,
+) -> None:
+    """The download fails naming ``changed`` and saying ``why``, leaves
+    ``out`` as it was, and a second one (the file has settled) fetches every
+    file as it is now."""
+    before = snapshot(out)
+    local = [out / "new" / n for n in names]
+    with pytest.raises(FileNotAccessibleError) as info:
+        await con.download_files(remote=remote(folder, *names), local=local)
+    error = info.value
+    assert error.remote_path == RemotePath(str(changed))
+    assert f"cannot download {str(changed)!r}" in str(error)
+    assert "changed while it was downloaded" in str(error)
+    assert why in str(error)
+    assert str(error).endswith("nothing was kept")
+    assert snapshot(out) == before
+    done = await con.download_files(remote=remote(folder, *names), local=local)
+    assert done.created == len(names)
+    for name, path in zip(names, local, strict=True):
+        assert path.read_bytes() == (folder / name).read_bytes(), name
+        assert path.stat().st_mtime == int((folder / name).stat().st_mtime)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_a_file_that_grows_while_downloaded_fails_the_call(
+    sftp_server: SFTPServer,
+    sftp_root: Path,
+    tmp_path: Path,
+    snapshot: Snapshot,
+    monkeypatch: pytest.MonkeyPatch,
+    size: str,
+) -> None:
+    """Looked at, then appended to (a file still being written) before it is
+    read: a copy of its old size would be a truncated file under the remote
+    modification time, reported as a success. The call fails instead,
+    naming it, and keeps nothing of it or of the others."""
+    folder = sftp_root / "ds"
+    names = _files(folder, 5, 3000)
+    grows = folder / "grows.dat"
+    grows.write_bytes(b"")
+    names.insert(2, grows.name)
+    dataset = Dataset(type="raw", source_folder=str(folder))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    sized, why = SIZES[size]
+
+    def grow() -> None:
+        with grows.open("ab") as f:
+            f.write(b"more data")
+
+    async with sftp_server.transfer().connect_for_download(dataset, names[0]) as con:
+        grows.write_bytes(os.urandom(sized(_block(con))))
+        _change_after_the_check(monkeypatch, grow)
+        await _fails_as_changed_then_completes(
+            con, folder, names, grows, out, snapshot, why
+        )
+
+
+@pytest.mark.parametrize("size", ["small", "blocks-and-a-part"])
+async def test_a_file_that_shrinks_while_downloaded_fails_the_call(
+    sftp_server: SFTPServer,
+    sftp_root: Path,
+    tmp_path: Path,
+    snapshot: Snapshot,
+    monkeypatch: pytest.MonkeyPatch,
+    size: str,
+) -> None:
+    """Looked at, then cut short before it is read: the reads find its end
+    early."""
+    folder = sftp_root / "ds"
+    names = _files(folder, 3, 3000)
+    shrinks = folder / "shrinks.dat"
+    shrinks.write_bytes(b"")
+    names.append(shrinks.name)
+    dataset = Dataset(type="raw", source_folder=str(folder))
+    out = tmp_path / "out"
+    out.mkdir()
+    async with sftp_server.transfer().connect_for_download(dataset, names[0]) as con:
+        length = SIZES[size][0](_block(con))
+        shrinks.write_bytes(os.urandom(length))
+        _change_after_the_check(monkeypatch, lambda: os.truncate(shrinks, 700))
+        await _fails_as_changed_then_completes(
+            con,
+            folder,
+            names,
+            shrinks,
+            out,
+            snapshot,
+            f"it became shorter than the {length} bytes it had when it was checked",
+        )
+
+
+async def test_a_file_rewritten_while_downloaded_fails_the_call(
+    sftp_server: SFTPServer,
+    sftp_root: Path,
+    tmp_path: Path,
+    snapshot: Snapshot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file read in blocks, rewritten with as many other bytes after the
+    check: the copy would hold a mix under the old modification time. (A
+    file read in one request is not checked so: see ``_Fetch._fetch``.)"""
+    folder = sftp_root / "ds"
+    names = _files(folder, 4, 5000)
+    rewritten = folder / "rewritten.dat"
+    names.insert(1, rewritten.name)
+    dataset = Dataset(type="raw", source_folder=str(folder))
+    out = tmp_path / "out"
+    out.mkdir()
+    async with sftp_server.transfer().connect_for_download(dataset, names[0]) as con:
+        size = 2 * _block(con) + 100
+        rewritten.write_bytes(os.urandom(size))
+        os.utime(rewritten, (1_600_000_000, 1_600_000_000))
+
+        def rewrite() -> None:
+            rewritten.write_bytes(os.urandom(size))
+
+        _change_after_the_check(monkeypatch, rewrite)
+        await _fails_as_changed_then_completes(
+            con,
+            folder,
+            names,
+            rewritten,
+            out,
+            snapshot,
+            "it was modified again after it was checked",
+        )
 
 
 async def test_an_unknown_host_is_refused_unless_accepted(

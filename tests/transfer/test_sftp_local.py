@@ -78,10 +78,14 @@ def test_what_exists_locally_is_sorted(tmp_path: Path) -> None:
         [2],
         [3],
     )
+    # Asked to replace everything: what is up to date is still done (as with
+    # the local transfers, replacing it would make the same file).
     everything = LocalFindings()
     inspect_targets(targets, 0, 5, attrs, True, everything)
-    assert everything.replacing == [0, 1, 3]
+    assert everything.done == [0]
+    assert everything.replacing == [1, 3]
     assert everything.folders == [2]
+    assert everything.conflicts == []
 
 
 def test_placing_never_replaces_and_undo_removes_only_ours(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "RemoteAttrs",
     "TempFiles",
     "inspect_targets",
+    "is_chosen",
     "process_umask",
     "remove_temps",
 ]
@@ -194,9 +195,11 @@ def remove_temps(paths: Iterable[str]) -> list[OSError]:
 class LocalFindings:
     """What is already at a download's local paths (plan indices)."""
 
-    #: Regular files with the remote file's size and modification time.
+    #: Regular files with the remote file's size and modification time
+    #: (whether or not their index is in ``replace``).
     done: list[int] = field(default_factory=list)
-    #: Existing entries that are replaced (their index was in ``replace``).
+    #: Existing entries that differ and are replaced (their index was in
+    #: ``replace``).
     replacing: list[int] = field(default_factory=list)
     #: Existing entries that differ and may not be replaced.
     conflicts: list[int] = field(default_factory=list)
@@ -216,8 +219,11 @@ def inspect_targets(
 
     An existing regular file counts as done when its size and modification
     time (whole seconds: SFTP's resolution) equal the remote file's — what
-    an earlier download of the same file left — unless the caller asked to
-    replace it.
+    an earlier download of the same file left — also when the caller asked
+    to replace it: as with the local transfers, ``replace`` replaces what
+    differs, and downloading such a file again would make the same file.
+    (``download`` still verifies it, and replaces it after all where the
+    caller's ``verify`` finds it differs.)
     """
     sizes, mtimes = attrs.sizes, attrs.mtimes
     chunk = targets[start:stop]
@@ -226,19 +232,23 @@ def inspect_targets(
             st = os.lstat(target)
         except (FileNotFoundError, NotADirectoryError):
             continue
-        chosen = replace is True or (replace is not False and i in replace)
         if stat.S_ISDIR(st.st_mode):
             into.folders.append(i)
-        elif chosen:
-            into.replacing.append(i)
         elif (
             stat.S_ISREG(st.st_mode)
             and st.st_size == sizes[i]
             and int(st.st_mtime) == mtimes[i]
         ):
             into.done.append(i)
+        elif is_chosen(replace, i):
+            into.replacing.append(i)
         else:
             into.conflicts.append(i)
+
+
+def is_chosen(replace: bool | Collection[int], index: int) -> bool:
+    """Whether the caller asked to replace the existing entry of ``index``."""
+    return replace is True or (replace is not False and index in replace)
 
 
 class PlaceOperation:

@@ -186,8 +186,12 @@ class SFTPDownloadConnection(_Connection):
                 loop as files complete.
             byte_progress: ``byte_progress(done, total)`` in bytes, likewise.
             replace: ``True`` or the indices of pairs whose existing local
-                file is downloaded again and replaced atomically: the path
-                never goes missing and the old file returns if the call fails.
+                file, where it differs, is downloaded again and replaced
+                atomically: the path never goes missing and the old file
+                returns if the call fails. A file already in place (the
+                remote file's size and modification time, and passing
+                ``verify``) is left as it is and counted as already done,
+                as with the local transfers.
             verify: ``verify(index, local_path)``, called on worker threads
                 for each file once it is complete (on its temporary name,
                 before it is renamed into place) and for each file that was
@@ -206,7 +210,10 @@ class SFTPDownloadConnection(_Connection):
                 path without a real file name, or a remote symlink leading out
                 of the dataset.
             FileNotAccessibleError: remote files are missing, unreadable or
-                not regular files.
+                not regular files; or one changed while it was downloaded
+                (it grew or shrank, or was rewritten), which fails the call:
+                everything it created is removed, and a later call, once the
+                file has settled, downloads it.
             FileExistsError: something else is already at a local path (a
                 :class:`~alink.LocalFileConflictError` for files that differ).
             FileTransferError: the connection was lost or the server failed
