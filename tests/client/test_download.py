@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
@@ -798,3 +799,19 @@ async def test_plain_transfer_reports_verification(
     size = sum(len(v) for v in storage.contents.values())
     assert checked[0] == (0, 4, 0, size)
     assert checked[-1] == (4, 4, size, size)
+
+
+async def test_large_per_file_work_runs_with_the_collector_paused() -> None:
+    """What ``download_files`` makes per file (paths, the plan, the result's
+    files) lives on; for many files it is made with automatic collection
+    paused, so it does not set off full collections later (alink._gcpause)."""
+    from alink.client import _download
+
+    def state() -> bool:
+        return gc.isenabled()
+
+    assert gc.isenabled()
+    assert await _download._maybe_thread(state, _download._OFFLOAD_FILES + 1) is False
+    assert await _download._maybe_thread(state, 10) is True  # small: inline, as is
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
