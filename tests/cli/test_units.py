@@ -19,6 +19,7 @@ from alink import (
     UnsafePathError,
 )
 from alink.cli import ExitCode, _format, _progress
+from alink.cli._download import what_was_done
 from alink.cli._exit import classify
 
 DOCS = Path(__file__).parents[2] / "docs" / "cli.md"
@@ -48,6 +49,19 @@ def test_counts_durations_rates() -> None:
     assert _format.rate(20000, 0.15) == "133,000 files/s"
     assert _format.rate(10, 2) == "5 files/s"
     assert _format.rate(10, 0) == "- files/s"
+
+
+@pytest.mark.parametrize(
+    ("transfer", "line"),
+    [
+        ("hard link", "3 hard-linked"),
+        ("copy", "3 copied"),
+        ("hard link and copy", "3 hard-linked or copied"),
+    ],
+)
+def test_summary_says_how_files_were_made(transfer: str, line: str) -> None:
+    """The transfer's ``method`` after the download, in the past tense."""
+    assert what_was_done("copy", transfer, 3, 0, 0) == line
 
 
 def test_plain_lines() -> None:

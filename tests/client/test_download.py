@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import os
@@ -25,6 +26,7 @@ from alink import (
     RemotePath,
     UnsafePathError,
 )
+from alink.transfer import _copy_ops
 from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
 
@@ -504,6 +506,34 @@ async def test_a_rerun_reports_everything_already_in_place(
 
 def client_factory(transfer: Any) -> Client:
     return Client.without_login(url="http://scicat.test", file_transfer=transfer)
+
+
+async def test_a_hard_link_report_says_hard_link(storage: Any) -> None:
+    async with client_factory(CopyFileTransfer(hard_link=True)) as client:
+        report = await client.download_files_with_report(
+            storage.dataset, target=storage.target
+        )
+    assert (report.transferred, report.transfer) == (4, "hard link")
+    assert (storage.target / "a.txt").stat().st_nlink == 2
+
+
+async def test_a_hard_link_report_says_copy_when_links_are_refused(
+    storage: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = _copy_ops._link_following
+
+    def refuse(src: str, dst: str) -> None:  # as fs.protected_hardlinks may
+        if not src.startswith("/proc/"):
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        real(src, dst)
+
+    monkeypatch.setattr(_copy_ops, "_link_following", refuse)
+    async with client_factory(CopyFileTransfer(hard_link=True)) as client:
+        report = await client.download_files_with_report(
+            storage.dataset, target=storage.target
+        )
+    assert (report.transferred, report.transfer) == (4, "copy")
+    assert (storage.target / "a.txt").stat().st_nlink == 1
 
 
 async def test_a_copy_replaces_links_of_ours(storage: Any) -> None:

@@ -571,6 +571,115 @@ async def test_hard_link_across_filesystems_copies(
     assert target.stat().st_dev != (remote_folder / "a").stat().st_dev
 
 
+def refuse_links(
+    monkeypatch: pytest.MonkeyPatch, refused: Callable[[str], bool] = lambda _: True
+) -> None:
+    """Make the kernel refuse (``EPERM``) hard links of sources ``refused``
+    accepts, as ``fs.protected_hardlinks`` does; ``O_TMPFILE`` links through
+    ``/proc`` still work."""
+    real = _copy_ops._link_following
+
+    def link(src: str, dst: str) -> None:
+        if not src.startswith("/proc/") and refused(src):
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        real(src, dst)
+
+    monkeypatch.setattr(_copy_ops, "_link_following", link)
+
+
+async def method_after(
+    transfer: CopyFileTransfer,
+    dataset: Dataset,
+    remote_paths: list[RemotePath],
+    local: list[Path],
+) -> tuple[str, str]:
+    """The connection's ``method`` before and after one download."""
+    async with transfer.connect_for_download(dataset, remote_paths[0]) as con:
+        assert isinstance(con, CopyDownloadConnection)
+        before = con.method
+        await con.download_files(remote=remote_paths, local=local)
+        return before, con.method
+
+
+async def test_hard_link_method_says_hard_link_when_all_were_linked(
+    dataset: Dataset, source: Path, tmp_path: Path
+) -> None:
+    local = [tmp_path / "o" / n for n in names(3)]
+    transfer = CopyFileTransfer(hard_link=True)
+    got = await method_after(transfer, dataset, remote(source, *names(3)), local)
+    assert got == ("hard link", "hard link")
+
+
+async def test_hard_link_method_says_copy_when_links_were_refused(
+    dataset: Dataset,
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    temp_mode: str,
+) -> None:
+    refuse_links(monkeypatch)
+    local = [tmp_path / "o" / n for n in names(3)]
+    transfer = CopyFileTransfer(hard_link=True)
+    got = await method_after(transfer, dataset, remote(source, *names(3)), local)
+    assert got == ("hard link", "copy")
+    assert all(p.stat().st_nlink == 1 for p in local)
+
+
+async def test_hard_link_method_says_both_when_some_were_copied(
+    dataset: Dataset, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refuse_links(monkeypatch, lambda src: src.endswith("f1.dat"))
+    local = [tmp_path / "o" / n for n in names(3)]
+    transfer = CopyFileTransfer(hard_link=True)
+    got = await method_after(transfer, dataset, remote(source, *names(3)), local)
+    assert got == ("hard link", "hard link and copy")
+    assert [p.stat().st_nlink for p in local] == [2, 1, 2]
+
+
+async def test_hard_link_method_is_per_call(
+    dataset: Dataset, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``method`` describes the last call only: a call that copied, then one
+    that linked, then one that made nothing new (it says what it tries)."""
+    transfer = CopyFileTransfer(hard_link=True)
+    out = tmp_path / "o"
+    async with transfer.connect_for_download(
+        dataset, remote(source, "f0.dat")[0]
+    ) as con:
+        assert isinstance(con, CopyDownloadConnection)
+        with monkeypatch.context() as patch:
+            refuse_links(patch)
+            await con.download_files(
+                remote=remote(source, "f0.dat"), local=[out / "f0.dat"]
+            )
+        assert con.method == "copy"
+        await con.download_files(
+            remote=remote(source, "f1.dat"), local=[out / "f1.dat"]
+        )
+        assert con.method == "hard link"
+        await con.download_files(
+            remote=remote(source, "f0.dat", "f1.dat"),
+            local=[out / "f0.dat", out / "f1.dat"],
+        )
+        assert con.method == "hard link"
+
+
+async def test_hard_link_method_says_copy_across_filesystems(
+    tmp_path: Path, other_filesystem: Path
+) -> None:
+    remote_folder = other_filesystem / "ds"
+    remote_folder.mkdir()
+    (remote_folder / "a").write_bytes(b"across")
+    ds = Dataset(type="raw", source_folder=str(remote_folder))
+    got = await method_after(
+        CopyFileTransfer(hard_link=True),
+        ds,
+        remote(remote_folder, "a"),
+        [tmp_path / "o" / "a"],
+    )
+    assert got == ("hard link", "copy")
+
+
 async def test_hard_link_rolls_back_only_its_links(
     dataset: Dataset, source: Path, tmp_path: Path
 ) -> None:

@@ -53,6 +53,7 @@ _DONE: dict[str, str] = {
     "link": "linked",
     "copy": "copied",
     "hard link": "hard-linked",
+    "hard link and copy": "hard-linked or copied",
     "sftp": "downloaded over SFTP",
 }
 

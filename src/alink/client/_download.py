@@ -373,8 +373,11 @@ class DownloadReport:
         kept: Files already in place and left untouched (a link to the same
             file; a copy that matches the catalogue).
         transfer: How the files were made: ``"link"``, ``"copy"``, ... (the
-            connection's ``method``, or its class name for third-party
-            transfers); ``None`` when nothing had to be transferred.
+            connection's ``method`` after the download, or its class name for
+            third-party transfers); ``None`` when nothing had to be
+            transferred. ``CopyFileTransfer(hard_link=True)`` says
+            ``"hard link"``, ``"copy"`` (the kernel refused every link, e.g.
+            across filesystems) or ``"hard link and copy"`` (some).
     """
 
     dataset: Dataset

@@ -604,9 +604,32 @@ class HardLinkOperation(CopyOperation):
     hard links; those files are copied like :class:`CopyOperation` does.
     Beware: a hard link shares its bytes with the source, so changing one
     changes the other.
+
+    It counts the files it linked and those it copied instead
+    (:attr:`linked`, :attr:`copied`), so that a report can say what really
+    happened. :meth:`apply` runs on several worker threads at once: the counts
+    are kept under a lock.
     """
 
-    __slots__ = ()
+    __slots__ = ("_copied", "_count_lock", "_linked")
+
+    def __init__(
+        self, *, accept_identical: bool = True, unnamed_temp: bool = True
+    ) -> None:
+        super().__init__(accept_identical=accept_identical, unnamed_temp=unnamed_temp)
+        self._count_lock = threading.Lock()
+        self._linked = 0
+        self._copied = 0
+
+    @property
+    def linked(self) -> int:
+        """Files :meth:`apply` made as hard links (rolled-back ones included)."""
+        return self._linked
+
+    @property
+    def copied(self) -> int:
+        """Files :meth:`apply` copied because the kernel refused a link."""
+        return self._copied
 
     def apply(self, source: str, target: str) -> None:
         """Hard-link ``target`` to ``source`` (following a symlinked source)."""
@@ -619,12 +642,16 @@ class HardLinkOperation(CopyOperation):
             if exc.errno not in _NO_HARDLINK:
                 raise
             super().apply(source, target)
+            with self._count_lock:
+                self._copied += 1
             return
         try:
             self._created[target] = _link_key(os.lstat(target))
         except BaseException as exc:
             _unlink_after_error(target, exc)
             raise
+        with self._count_lock:
+            self._linked += 1
 
 
 def _copy_new(src: int, st: os.stat_result, target: str) -> int:

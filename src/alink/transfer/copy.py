@@ -67,6 +67,24 @@ def _operation(hard_link: bool, *, accept_identical: bool) -> CopyOperation:
     return kind(accept_identical=accept_identical)
 
 
+#: What a hard-linking connection's ``method`` says when its last call
+#: hard-linked some files and had to copy others (see ``method``).
+_HARD_LINK_AND_COPY = "hard link and copy"
+
+
+def _hard_link_method(operation: HardLinkOperation | None) -> str:
+    """``"hard link"``, ``"copy"`` or ``"hard link and copy"``: what the
+    files ``operation`` made are; ``"hard link"`` (what is tried) before any
+    call, or when the call made no new file."""
+    if operation is None:
+        return "hard link"
+    # Read once each: worker threads of a running call may still count.
+    linked, copied = operation.linked, operation.copied
+    if copied and linked:
+        return _HARD_LINK_AND_COPY
+    return "copy" if copied else "hard link"
+
+
 class CopyDownloadConnection(DownloadConnectionBase):
     """Downloads by copying (or hard-linking); get one from
     :meth:`CopyFileTransfer.connect_for_download`.
@@ -90,6 +108,8 @@ class CopyDownloadConnection(DownloadConnectionBase):
         self._hard_link = hard_link
         #: Parent folders already swept for leftovers (shared by the transfer).
         self._swept: set[str] = set() if swept is None else swept
+        #: The operation of the latest ``download_files`` call, when it hard-links.
+        self._last_links: HardLinkOperation | None = None
 
     @property
     def hard_link(self) -> bool:
@@ -98,8 +118,19 @@ class CopyDownloadConnection(DownloadConnectionBase):
 
     @property
     def method(self) -> str:
-        """How this connection makes files (for reports)."""
-        return "hard link" if self._hard_link else "copy"
+        """How this connection makes files (for reports).
+
+        ``"copy"`` for a copying connection. A hard-linking one says what
+        its latest :meth:`download_files` call did, since the kernel may
+        refuse links (another filesystem, ``EPERM``, too many links) and those
+        files are copied instead: ``"hard link"`` when every new file was
+        linked, ``"copy"`` when every one was copied, ``"hard link and copy"``
+        when some were copied. Before any call, or after a call that made no
+        new file, it says what it tries: ``"hard link"``.
+        """
+        if not self._hard_link:
+            return "copy"
+        return _hard_link_method(self._last_links)
 
     async def _plan_staging(self, folders: Mapping[str, int]) -> Staging | None:
         return await anyio.to_thread.run_sync(_staging_for, folders, self._swept)
@@ -108,6 +139,8 @@ class CopyDownloadConnection(DownloadConnectionBase):
         self, folders: Mapping[str, int], staging: Staging | None
     ) -> CopyOperation:
         operation = _operation(self._hard_link, accept_identical=True)
+        if isinstance(operation, HardLinkOperation):
+            self._last_links = operation  # for ``method``
         if staging is not None:
             operation.stage(staging.staged_folders)
             folders = {f: n for f, n in folders.items() if staging.folder(f) == f}
