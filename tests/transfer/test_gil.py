@@ -42,6 +42,15 @@ def test_pauses_once_per_interval_of_work() -> None:
     assert clock.pauses == [2e-5, 2e-5]
 
 
+def test_at_uses_the_callers_clock_reading() -> None:
+    clock = _Clock()
+    courtesy = Courtesy(0.001, 2e-5, clock=clock, sleep=clock.sleep)
+    courtesy.at(clock.now + 0.0005)
+    assert clock.pauses == []
+    courtesy.at(clock.now + 0.001)  # due by the caller's reading
+    assert clock.pauses == [2e-5]
+
+
 @pytest.mark.parametrize(("every", "pause"), [(0, 1e-5), (0.001, 0), (-1, 1e-5)])
 def test_refuses_non_positive_settings(every: float, pause: float) -> None:
     with pytest.raises(ValueError, match="positive"):

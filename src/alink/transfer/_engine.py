@@ -26,7 +26,7 @@ import anyio.abc
 import anyio.from_thread
 import anyio.to_thread
 
-from . import _fs, _gil
+from . import _fs
 from ._gil import Courtesy
 
 __all__ = ["Engine", "Finisher", "ProgressCallback", "RunResult", "VerifyCallback"]
@@ -103,13 +103,13 @@ def _advance(steps: Iterator[object], seconds: float) -> tuple[bool, float, floa
 
     Every millisecond or so the thread pauses briefly between two steps, so
     the event loop's thread gets the GIL without waiting for the end of the
-    hand-off (see ``_gil``; the same clock reading serves both checks).
+    hand-off (:class:`~._gil.Courtesy`; one clock reading serves both).
 
     Returns ``(more to do, wall seconds, thread CPU seconds)``.
     """
     wall, cpu = time.perf_counter(), time.thread_time()
     deadline = wall + seconds
-    pause_at = wall + _gil.EVERY
+    courtesy = Courtesy()
     clock = time.perf_counter
     more = False
     for _ in steps:
@@ -117,9 +117,7 @@ def _advance(steps: Iterator[object], seconds: float) -> tuple[bool, float, floa
         if now >= deadline:
             more = True
             break
-        if now >= pause_at:
-            time.sleep(_gil.PAUSE)
-            pause_at = clock() + _gil.EVERY
+        courtesy.at(now)
     return more, time.perf_counter() - wall, time.thread_time() - cpu
 
 

@@ -55,6 +55,10 @@ class Courtesy:
         self._next = clock() + every
 
     def __call__(self) -> None:
-        if self._clock() >= self._next:
+        self.at(self._clock())
+
+    def at(self, now: float) -> None:
+        """The same, for a caller that has just read the clock itself."""
+        if now >= self._next:
             self._sleep(self._pause)
             self._next = self._clock() + self._every
