@@ -92,6 +92,13 @@ def _labels(alphabet: str, max_size: int) -> st.SearchStrategy[str]:
     ).filter(lambda label: label[-1] in ends and "--" not in label)
 
 
+#: Special-use top-level names no mail goes to (RFC 6761 and others), which
+#: email validators refuse: ``a@b.local`` is not a SciCat contact address.
+_SPECIAL_USE_TLDS = frozenset(
+    {"arpa", "invalid", "local", "localhost", "onion", "test"}
+)
+
+
 @functools.cache
 def emails() -> st.SearchStrategy[str]:
     """Email addresses that SciCat (and Scitacean's validation) accept.
@@ -106,7 +113,9 @@ def emails() -> st.SearchStrategy[str]:
     domain = st.builds(
         lambda labels, tld: ".".join([*labels, tld]),
         st.lists(_labels(_LOWER + _DIGITS + "-", 12), min_size=1, max_size=3),
-        st.text(alphabet=_LOWER, min_size=2, max_size=6),
+        st.text(alphabet=_LOWER, min_size=2, max_size=6).filter(
+            lambda tld: tld not in _SPECIAL_USE_TLDS
+        ),
     )
     return st.builds(lambda a, b: f"{a}@{b}", local, domain)
 
