@@ -228,22 +228,43 @@ class _PairTrial:
     fight over the GIL and together go slower than one alone. So a run
     starts with one worker, notes its rate over a couple of slices, adds the
     second, and keeps it only if the pair beats the lone worker by ``gain``.
-    Pure bookkeeping (no clock of its own): easy to test.
+    A pair that was retired is tried again after a while (twice as long
+    each time): one slice on a shared machine is a small sample, and a
+    verdict taken in a moment of contention should not hold for a run of
+    minutes. Pure bookkeeping (no clock of its own): easy to test.
     """
 
-    __slots__ = ("_gain", "_paired_at", "_solo", "_solo_slices", "_together", "verdict")
+    __slots__ = (
+        "_after",
+        "_gain",
+        "_paired_at",
+        "_retries",
+        "_solo",
+        "_solo_from",
+        "_solo_slices",
+        "_together",
+        "verdict",
+    )
 
     #: Slices the lone worker runs before the second one starts (the first
     #: one's batches are still growing).
     SOLO_SLICES = 2
+    #: Solo slices after a retirement before the pair is tried again (then
+    #: twice as many after each further retirement).
+    RETRY_SLICES = 8
 
     def __init__(self, gain: float) -> None:
         self._gain = gain
         self._solo = 0.0
         self._solo_slices = 0
+        self._after = self.SOLO_SLICES
+        self._retries = 0
+        #: Slices begun before this ran (partly) beside the retired worker.
+        self._solo_from = float("-inf")
         self._paired_at: float | None = None
         self._together: dict[int, float] = {}
-        #: ``None`` while undecided, else whether two workers pay off.
+        #: ``None`` while undecided, ``True`` once the pair is kept, ``False``
+        #: while it is retired (it may be tried again).
         self.verdict: bool | None = None
 
     def observe(
@@ -255,23 +276,35 @@ class _PairTrial:
         caller then calls :meth:`paired`), ``"retire"`` when it should stop,
         else ``""``.
         """
-        if self.verdict is not None or done <= 0 or seconds <= 0:
+        if self.verdict is True or done <= 0 or seconds <= 0:
             return ""
         rate = done / seconds
         if self._paired_at is None:
+            if began < self._solo_from:
+                return ""  # it ran beside the worker just retired
             self._solo = max(self._solo, rate)
             self._solo_slices += 1
-            return "pair" if self._solo_slices >= self.SOLO_SLICES else ""
+            return "pair" if self._solo_slices >= self._after else ""
         if began < self._paired_at:
             return ""  # this slice ran partly alone
         self._together[worker] = rate
         if len(self._together) < 2:
             return ""
-        self.verdict = sum(self._together.values()) >= self._solo * self._gain
-        return "" if self.verdict else "retire"
+        if sum(self._together.values()) >= self._solo * self._gain:
+            self.verdict = True
+            return ""
+        self.verdict = False
+        self._after = self.RETRY_SLICES << self._retries
+        self._retries += 1
+        self._solo_from = began + seconds
+        self._paired_at = None
+        self._together.clear()
+        self._solo = 0.0
+        self._solo_slices = 0
+        return "retire"
 
     def paired(self, now: float) -> None:
-        """The second worker started at ``now``."""
+        """The second worker started (or, not gone yet, stays) at ``now``."""
         self._paired_at = now
 
 
@@ -543,9 +576,11 @@ class Engine:
                 if trial is not None:
                     step = trial.observe(me, began, done, wall)
                     if step == "pair" and left > size:
-                        wanted = workers = workers + 1
+                        wanted = 2
                         trial.paired(time.perf_counter())
-                        tg.start_soon(worker, tg, size)
+                        if workers < 2:  # else the retired one has not left
+                            workers += 1
+                            tg.start_soon(worker, tg, size)
                         continue
                     if step == "retire":
                         wanted = 1
