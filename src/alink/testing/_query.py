@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import unquote
 
 from ._mongo import (
     DATE_FIELDS,
@@ -43,6 +44,7 @@ from ._store import LOOKUP_KEYS, DatasetStore, encode_json
 from ._users import User
 
 __all__ = [
+    "parse_query",
     "DATASET_KEYS",
     "DatasetFilter",
     "FilterError",
@@ -142,6 +144,39 @@ _ARBITRARY = frozenset(
 )
 
 DEFAULT_LIMIT = 10
+
+
+def parse_query(query: str) -> dict[str, list[str]]:
+    """The parameters of a query string (or form body), as Express reads them.
+
+    Express (its ``qs`` parser) turns ``+`` into a space and undoes the
+    ``%XX`` escapes of each key and value with ``decodeURIComponent``; a
+    part whose escapes are malformed or not UTF-8 is kept as it was given
+    (with its ``+`` made spaces), where Python's ``parse_qs`` would put
+    U+FFFD in its place. Empty values are kept; a part without ``=`` is a
+    key with an empty value.
+    """
+    params: dict[str, list[str]] = {}
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        params.setdefault(_component(key), []).append(_component(value))
+    return params
+
+
+#: A ``%`` that does not start a ``%XX`` escape (``decodeURIComponent`` throws).
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _component(text: str) -> str:
+    text = text.replace("+", " ")
+    if "%" not in text or BAD_ESCAPE.search(text) is not None:
+        return text
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        return text  # not UTF-8 (or a lone surrogate): kept as given
 
 
 class FilterError(ValueError):
@@ -246,7 +281,7 @@ def parse_filter(query: str) -> DatasetFilter:
     Raises:
         FilterError: the backend would answer 400 (message as it words it).
     """
-    values = parse_qs(query, keep_blank_values=True).get("filter")
+    values = parse_query(query).get("filter")
     text = values[-1] if values else "{}"
     try:
         parsed = json.loads(text)
@@ -356,7 +391,7 @@ def fullquery(store: DatasetStore, query: str, user: User | None) -> bytes:
         FilterError: malformed JSON, an unsupported condition, or a query
             MongoDB refuses.
     """
-    params = parse_qs(query, keep_blank_values=True)
+    params = parse_query(query)
     try:
         fields = json.loads(params.get("fields", ["{}"])[-1] or "{}")
         limits = json.loads(params.get("limits", ["{}"])[-1] or "{}")

@@ -29,12 +29,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
-from ._query import FilterError, fullquery, parse_filter, search
+from ._query import (
+    BAD_ESCAPE,
+    FilterError,
+    fullquery,
+    parse_filter,
+    parse_query,
+    search,
+)
 from ._store import LOOKUP_KEYS, DatasetStore, encode_json
 from ._users import User, UserRegistry
 
@@ -98,7 +104,7 @@ def internal_error() -> Response:
 
 def _includes(query: str) -> tuple[str, ...] | Response:
     """The ``include`` query values, validated like SciCat's include pipe."""
-    values = parse_qs(query, keep_blank_values=True).get("include", [])
+    values = parse_query(query).get("include", [])
     names: list[str] = []
     for value in values:
         if value.startswith("{"):  # the pipe also accepts {"include": [...]}
@@ -131,7 +137,7 @@ def _login(request: Request, users: UserRegistry, token_lifetime: float) -> Resp
     fields: Any = {}
     if request.body:
         if request.content_type.startswith("application/x-www-form-urlencoded"):
-            form = parse_qs(request.body.decode("utf-8", "replace"))
+            form = parse_query(request.body.decode("utf-8", "replace"))
             fields = {k: v[-1] for k, v in form.items()}
         elif "json" in request.content_type or not request.content_type:
             try:
@@ -220,9 +226,6 @@ def _segments(path: str) -> list[str]:
 
 
 #: A ``%`` that does not start a ``%XX`` escape (``decodeURIComponent`` throws).
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
 def _decode(segment: str) -> str | Response | None:
     """A route parameter, decoded as Express decodes it (``decodeURIComponent``).
 
@@ -234,7 +237,7 @@ def _decode(segment: str) -> str | Response | None:
     """
     if not segment:
         return None
-    if _BAD_ESCAPE.search(segment) is None:
+    if BAD_ESCAPE.search(segment) is None:
         try:
             return unquote(segment, errors="strict")
         except UnicodeDecodeError:
