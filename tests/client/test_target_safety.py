@@ -113,3 +113,31 @@ async def test_allowed_roots_refuse_a_dataset_whose_files_are_in_place(
             else:
                 await client.download_files(dataset, target=target)
     assert sorted(os.listdir(target)) == ["a.txt", "b.txt"]
+
+
+async def test_dot_dot_after_a_symlinked_folder_means_the_folder_on_paper(
+    client: Client, dataset: Dataset, tmp_path: Path
+) -> None:
+    """``target/sub/..`` is ``target`` for the checks and the links alike,
+    even where ``sub`` is a symlink (the kernel would go to the parent of
+    where it leads): the user's file there is checked, and kept."""
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "a.txt").write_text("my own work")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "x").mkdir(parents=True)
+    (target / "sub").symlink_to(elsewhere / "x")
+    # Reached through the symlink: an entry that looks like one of ours.
+    (elsewhere / "a.txt").symlink_to(tmp_path / "remote" / "sub" / "b.txt")
+    spelled = f"{target}/sub/.."
+    async with client:
+        with pytest.raises(FileExistsError, match="differ from the catalogue"):
+            await client.download_files(dataset, target=spelled)
+        assert (target / "a.txt").read_text() == "my own work"
+        assert sorted(os.listdir(target)) == ["a.txt", "sub"]
+        (target / "a.txt").unlink()
+        done = await client.download_files(dataset, target=spelled)
+    paths = sorted(str(f.local_path) for f in done.files)
+    assert paths == [f"{target}/a.txt", f"{target}/b.txt"]
+    assert [Path(p).read_text() for p in paths] == ["a.txt", "sub/b.txt"]
+    assert os.readlink(elsewhere / "a.txt") == str(tmp_path / "remote/sub/b.txt")

@@ -421,6 +421,8 @@ async def download_files(
         raise TypeError("target must be a text path, not bytes")
     if not target_text:
         raise ValueError("target must not be empty")
+    # Checked and downloaded into under one spelling (see lexical_target).
+    target_text = _local.lexical_target(target_text)
     for name, flag in (("force", force), ("keep_tree", keep_tree)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False")

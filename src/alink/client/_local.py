@@ -24,6 +24,7 @@ __all__ = [
     "inspect_paths",
     "make_target",
     "is_up_to_date",
+    "lexical_target",
     "missing_folders",
     "remove_entries",
     "remove_empty_folders",
@@ -35,6 +36,19 @@ _STAT_EACH_LIMIT = 16
 
 def _inside(path: str, root: str) -> bool:
     return root == "/" or path == root or path.startswith(root + "/")
+
+
+def lexical_target(target: str) -> str:
+    """``target`` with its ``.`` and ``..`` segments (and doubled slashes)
+    resolved on paper, the way the transfers resolve every local path.
+
+    The checks of the local side and the transfer must look at the same
+    entries: ``t/sub/..`` is the folder ``t`` for both, even where ``t/sub``
+    is a symlink (through which the kernel would reach another folder's
+    parent). No I/O; a relative target stays relative.
+    """
+    text = os.path.normpath(target)
+    return text[1:] if text.startswith("//") else text
 
 
 def check_target(target: str, local: Sequence[str]) -> None:
