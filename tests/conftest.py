@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,44 @@ from alink.testing import SFTPServer, find_sshd
 pytest_plugins = ["pytester"]
 
 Snapshot = dict[str, tuple[str, str, int]]
+
+#: ``permissions_bind(command, probe)``: see the fixture.
+PermissionsBind = Callable[[list[str], Path], list[str]]
+
+_MKDIR = "import os, sys; os.mkdir(sys.argv[1])"
+
+
+@pytest.fixture
+def permissions_bind() -> PermissionsBind:
+    """``bind(command, probe)``: ``command`` run so that file permissions apply.
+
+    A normal user: as it is. Root: without the capabilities that override
+    permissions (util-linux's ``setpriv``), as root ignores a folder's mode
+    otherwise; the test is skipped when that is not possible here. ``probe``
+    is a path in a folder the command may not write to: creating it must
+    fail for the permissions to count as binding.
+    """
+
+    def bind(command: list[str], probe: Path) -> list[str]:
+        if os.geteuid() != 0:
+            return command
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("as root, and setpriv is missing: permissions do not bind")
+        drop = "-dac_override,-dac_read_search,-fowner"
+        wrapped = [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}", "--"]
+        check = subprocess.run(
+            [*wrapped, sys.executable, "-c", _MKDIR, str(probe)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if probe.exists() or check.returncode == 0:
+            shutil.rmtree(probe, ignore_errors=True)
+            pytest.skip("cannot drop root's capabilities here: permissions do not bind")
+        return wrapped + command
+
+    return bind
 
 
 @pytest.fixture(params=["asyncio", "trio"])

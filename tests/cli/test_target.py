@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -185,44 +185,20 @@ def test_target_below_a_symlink_to_a_folder_is_fine(
     assert len(os.listdir(real / "out")) == 5
 
 
-_MKDIR = "import os, sys; os.mkdir(sys.argv[1])"
-
-
-def _permissions_bind(command: list[str], probe: Path) -> list[str]:
-    """``command``, run so that file permissions apply to it.
-
-    A normal user: as it is. Root: without the capabilities that override
-    permissions (util-linux's ``setpriv``), as root ignores a folder's mode
-    otherwise; skipped when that is not possible here.
-    """
-    if os.geteuid() != 0:
-        return command
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root, and setpriv is missing: permissions do not bind")
-    drop = "-dac_override,-dac_read_search,-fowner"
-    wrapped = [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}", "--"]
-    check = subprocess.run(
-        [*wrapped, sys.executable, "-c", _MKDIR, str(probe)],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    if probe.exists() or check.returncode == 0:
-        shutil.rmtree(probe, ignore_errors=True)
-        pytest.skip("cannot drop root's capabilities here: permissions do not bind")
-    return wrapped + command
-
-
 @pytest.mark.parametrize("below", ["out", "out/deeper"])
-def test_target_in_a_read_only_folder(site: Site, tmp_path: Path, below: str) -> None:
-    # A real process, for real permissions (root's are dropped, see above).
+def test_target_in_a_read_only_folder(
+    site: Site,
+    tmp_path: Path,
+    below: str,
+    permissions_bind: Callable[[list[str], Path], list[str]],
+) -> None:
+    # A real process, for real permissions (root's are dropped: see the fixture).
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
     try:
         target = locked / below
-        command = _permissions_bind(
+        command = permissions_bind(
             [
                 *(sys.executable, "-m", "alink", "download", RAW_PID),
                 *("--url", site.url, "--target", str(target)),

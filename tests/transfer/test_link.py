@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -361,6 +363,107 @@ async def test_folders_that_can_be_entered_but_not_listed(
         )
     for n in good:
         assert (tmp_path / "o" / n).read_text() == n.replace("/f", "")
+
+
+@pytest.mark.parametrize("files", [1, 2, 40])  # looked at one by one, or listed
+@pytest.mark.parametrize("locked", ["p", "p/q"])
+async def test_files_behind_a_folder_that_may_not_be_entered_are_denied(
+    remote: Path,
+    dataset: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: int,
+    locked: str,
+) -> None:
+    """A folder of another proposal's group (mode 0750, say): its files
+    cannot be looked at, and whether they exist is unknown. They are named
+    as such, not as missing files. (Simulated: root enters any folder; see
+    the test with real permissions below.)"""
+    below = remote / "p" / "q"
+    below.mkdir(parents=True)
+    names = [f"p/q/f{i}" for i in range(files)]
+    for n in names:
+        (remote / n).write_text(n)
+    barrier = str(remote / locked) + "/"
+    lstat, scandir = os.lstat, os.scandir
+
+    def guard(path: Any) -> None:
+        if isinstance(path, str) and path.startswith(barrier):
+            raise PermissionError(13, "Permission denied", path)
+
+    def guarded_lstat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        guard(path)
+        return lstat(path, *args, **kwargs)
+
+    def guarded_scandir(path: Any = ".") -> Any:
+        guard(path if not isinstance(path, str) else path.rstrip("/") + "/")
+        return scandir(path)
+
+    monkeypatch.setattr(os, "lstat", guarded_lstat)
+    monkeypatch.setattr(os, "scandir", guarded_scandir)
+    wanted = ["a.txt", *names, "gone.txt"]
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        with pytest.raises(FileNotAccessibleError) as info:
+            await con.download_files(
+                remote=[rp(remote / n) for n in wanted],
+                local=[tmp_path / "o" / n for n in wanted],
+            )
+    message = str(info.value)
+    assert "1 remote file(s) do not exist" in message
+    assert (
+        f"{files} remote file(s) cannot be looked at (permission denied on a"
+        " folder on the way)" in message
+    )
+    assert list(info.value.remote_paths) == [rp(remote / n) for n in wanted[1:]]
+    assert not (tmp_path / "o").exists()
+
+
+def test_denied_folders_with_real_permissions(
+    tmp_path: Path, permissions_bind: Callable[[list[str], Path], list[str]]
+) -> None:
+    """The same with a real folder of mode 0700 and a process that has no
+    way around it (root's overriding capabilities dropped)."""
+    remote = tmp_path / "remote"
+    (remote / "mine").mkdir(parents=True)
+    (remote / "theirs").mkdir()
+    for n in ("mine/a", "theirs/b", "theirs/c"):
+        (remote / n).write_text(n)
+    (remote / "theirs").chmod(0o700)
+    if os.geteuid() == 0:
+        os.chown(remote / "theirs", 65534, 65534)  # someone else's
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out").chmod(0o777)
+    script = (
+        "import sys, anyio\n"
+        "from alink import Dataset, FileNotAccessibleError, RemotePath\n"
+        "from alink.transfer.link import LinkFileTransfer\n"
+        "src, out = sys.argv[1:3]\n"
+        "names = ['mine/a', 'theirs/b', 'theirs/c']\n"
+        "async def main():\n"
+        "    ds = Dataset(type='raw', source_folder=src)\n"
+        "    async with LinkFileTransfer().connect_for_download(ds, None) as con:\n"
+        "        await con.download_files(\n"
+        "            remote=[RemotePath(f'{src}/{n}') for n in names],\n"
+        "            local=[f'{out}/{n}' for n in names])\n"
+        "try:\n"
+        "    anyio.run(main)\n"
+        "except FileNotAccessibleError as exc:\n"
+        "    print(exc)\n"
+    )
+    command = permissions_bind(
+        [sys.executable, "-c", script, str(remote), str(tmp_path / "out")],
+        remote / "theirs" / "probe",
+    )
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, check=False
+        )
+    finally:
+        (remote / "theirs").chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert "2 remote file(s) cannot be looked at (permission denied" in done.stdout
+    assert "do not exist" not in done.stdout
+    assert os.listdir(tmp_path / "out") == []
 
 
 @pytest.mark.usefixtures("plans")

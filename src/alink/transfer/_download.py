@@ -353,7 +353,13 @@ class DownloadConnectionBase:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(check.close)
         report = check.report
-        if report.escaping or report.missing or report.not_files or report.loops:
+        if (
+            report.escaping
+            or report.missing
+            or report.not_files
+            or report.loops
+            or report.denied
+        ):
             # Naming 100k missing files (a RemotePath each) takes a while:
             # built off the event loop, raised here.
             raise await anyio.to_thread.run_sync(_source_error, plan, report, remote)
@@ -396,9 +402,19 @@ def _source_error(
                 [plan.sources[i] for i in report.loops],
             )
         )
+    if report.denied:
+        parts.append(
+            _describe(
+                "remote file(s) cannot be looked at (permission denied on a"
+                " folder on the way)",
+                [plan.sources[i] for i in report.denied],
+            )
+        )
     paths = [
         _as_remote(remote[i])
-        for i in sorted(report.missing + report.not_files + report.loops)
+        for i in sorted(
+            report.missing + report.not_files + report.loops + report.denied
+        )
     ]
     return FileNotAccessibleError(
         "; ".join(parts) + "; nothing was created",

@@ -45,13 +45,17 @@ class SourceReport:
 
     ``loops``: paths that exist but cannot be resolved, a symlink loop
     (``a -> b -> a``, ``a -> a``) or too long a chain of symlinks
-    (``ELOOP``); not missing, and not known to be files.
+    (``ELOOP``); not missing, and not known to be files. ``denied``: paths
+    that cannot be looked at because a folder on the way may not be
+    entered (``EACCES``: facility storage is often readable by a proposal's
+    group only); whether they exist is unknown.
     """
 
     missing: list[int] = field(default_factory=list)
     not_files: list[int] = field(default_factory=list)
     escaping: list[int] = field(default_factory=list)
     loops: list[int] = field(default_factory=list)
+    denied: list[int] = field(default_factory=list)
 
 
 def classify(
@@ -60,8 +64,8 @@ def classify(
     is_link: bool,
     roots: Sequence[str] | None,
 ) -> str | None:
-    """``None`` for a usable file, else 'missing', 'not_files', 'escaping' or
-    'loops' (see :class:`SourceReport`).
+    """``None`` for a usable file, else 'missing', 'not_files', 'escaping',
+    'loops' or 'denied' (see :class:`SourceReport`).
 
     ``mode`` is what ``lstat`` found (``None``: nothing); a symlink is
     followed, and must resolve into ``roots`` when they are given. A loop
@@ -72,8 +76,8 @@ def classify(
         try:
             mode = os.stat(path).st_mode
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return "loops"
+            if exc.errno in (errno.ELOOP, errno.EACCES):
+                return _lookup_failed(exc)
             mode = None  # dangling: missing, unless it leads out
         if roots is not None:
             real = os.path.realpath(path)
@@ -87,8 +91,11 @@ def classify(
 def _lookup_failed(exc: OSError) -> str:
     """The verdict on a wanted path whose ``lstat`` failed with ``exc``:
     'loops' when a folder on the way is a symlink loop (``ELOOP``: the path
-    exists, as far as anyone can tell, but leads nowhere), else 'missing'."""
-    return "loops" if exc.errno == errno.ELOOP else "missing"
+    exists, as far as anyone can tell, but leads nowhere), 'denied' when a
+    folder on the way may not be entered (``EACCES``), else 'missing'."""
+    if exc.errno == errno.ELOOP:
+        return "loops"
+    return "denied" if exc.errno == errno.EACCES else "missing"
 
 
 #: ``(kind, folder)``: one unit of work of a :class:`SourceCheck` stage.
@@ -104,8 +111,9 @@ _STEP = 1024
 _SET_LIMIT = 1 << 18
 
 #: A folder between the source folder and a remote folder: what it is
-#: (``_LOOP``: it cannot be looked at, a folder on the way is a symlink loop).
-_DIR, _LINK, _GONE, _LOOP = "dir", "link", "gone", "loop"
+#: (``_LOOP``: it cannot be looked at, a folder on the way is a symlink loop;
+#: ``_DENIED``: it cannot be looked at, a folder on the way may not be entered).
+_DIR, _LINK, _GONE, _LOOP, _DENIED = "dir", "link", "gone", "loop", "denied"
 
 
 def check_sources(check: SourceCheck, job: Job) -> Iterator[None]:
@@ -292,6 +300,8 @@ class SourceCheck:
             except OSError as exc:
                 if exc.errno == errno.ELOOP:  # a symlink loop on the way
                     self._kinds[child] = _LOOP
+                elif exc.errno == errno.EACCES:  # its folder may not be entered
+                    self._kinds[child] = _DENIED
                 # Else it cannot be looked at: stays 'gone' (files missing).
                 continue
             if stat.S_ISLNK(mode):
@@ -307,7 +317,9 @@ class SourceCheck:
 
         'escaping': it resolves outside every root; 'missing': it, or a folder
         on the way to it, is gone or not a folder; 'loops': a folder on the
-        way is a symlink loop.
+        way is a symlink loop; 'denied': a folder on the way may not be
+        entered (the first folder on the way that cannot be looked at says
+        why).
         """
         roots = self._roots
         if roots is None:
@@ -315,10 +327,9 @@ class SourceCheck:
         chain = self._chains.get(folder)
         if chain is not None:
             kinds = [self._kinds[c] for c in chain]
-            if _GONE in kinds:
-                return "missing"
-            if _LOOP in kinds:
-                return "loops"
+            for kind in kinds:
+                if kind in _UNREACHABLE:
+                    return _UNREACHABLE[kind]
             if _LINK not in kinds:
                 return None
         # Not below the source folder (or the source folder itself), or a
@@ -551,6 +562,10 @@ class SourceCheck:
             ):
                 getattr(report, bad[sources[i]]).append(i)
             yield
+
+
+#: Why the files below a folder on the way cannot be looked at, by its kind.
+_UNREACHABLE = {_GONE: "missing", _LOOP: "loops", _DENIED: "denied"}
 
 
 def _nothing(entry: os.DirEntry[str]) -> bool:
