@@ -110,6 +110,51 @@ def test_dataset_constructor() -> None:
     assert Dataset(type="derived").source_folder is None
 
 
+def test_source_folder_and_pid_in_fields_are_honoured() -> None:
+    # SciCat's names mean what the keywords mean; none is dropped.
+    ds = Dataset(type="raw", fields={"sourceFolder": "/d/", "pid": "p/1"})
+    assert (ds.source_folder, ds.pid) == (RemotePath("/d"), PID("p", "1"))
+    assert (ds.fields["sourceFolder"], ds.fields["pid"]) == ("/d", "p/1")
+    new = Dataset.new(type="raw", name="n", fields={"sourceFolder": "/n", "pid": "p/9"})
+    assert (new.source_folder, new.pid) == (RemotePath("/n"), PID("p", "9"))
+    # Keyword and field naming the same thing is fine.
+    same = Dataset(type="raw", source_folder="/d", fields={"sourceFolder": "/d/"})
+    assert same.source_folder == RemotePath("/d")
+
+
+def test_replace_with_source_folder_and_pid_in_fields() -> None:
+    ds = Dataset(type="raw", source_folder="/old", pid="p/1", fields={"x": 1})
+    moved = ds.replace(fields={"sourceFolder": "/new", "pid": "p/2"})
+    assert (moved.source_folder, moved.pid) == (RemotePath("/new"), PID("p", "2"))
+    assert (moved.fields["sourceFolder"], moved.fields["pid"]) == ("/new", "p/2")
+    assert list(moved.fields) == list(ds.fields)  # the order is kept
+    removed = ds.replace(fields={"sourceFolder": None, "pid": None})
+    assert (removed.source_folder, removed.pid) == (None, None)
+    assert "sourceFolder" not in removed.fields
+    assert "pid" not in removed.fields
+    # Not named in fields: the keyword or the old value, as before.
+    assert ds.replace(source_folder="/k").source_folder == RemotePath("/k")
+    assert ds.replace(fields={"x": 2}).source_folder == RemotePath("/old")
+    assert ds.replace(source_folder=None).fields.get("sourceFolder") is None
+    assert ds.replace(pid=None, fields={"pid": None}).pid is None
+
+
+def test_a_keyword_and_its_field_must_agree() -> None:
+    ds = Dataset(type="raw", source_folder="/old", pid="p/1")
+    with pytest.raises(ValueError, match=r"source_folder=.*fields\['sourceFolder'\]"):
+        ds.replace(source_folder="/a", fields={"sourceFolder": "/b"})
+    with pytest.raises(ValueError, match=r"source_folder=.*fields\['sourceFolder'\]"):
+        ds.replace(source_folder="/a", fields={"sourceFolder": None})
+    with pytest.raises(ValueError, match=r"pid=.*fields\['pid'\]"):
+        ds.replace(pid="p/2", fields={"pid": "p/3"})
+    with pytest.raises(ValueError, match=r"source_folder=.*fields\['sourceFolder'\]"):
+        Dataset(type="raw", source_folder="/a", fields={"sourceFolder": "/b"})
+    with pytest.raises(ValueError, match=r"pid=.*fields\['pid'\]"):
+        Dataset.new(type="raw", pid="p/1", fields={"pid": "q/1"})
+    with pytest.raises(TypeError, match="sourceFolder"):
+        Dataset(type="raw", fields={"sourceFolder": 3})
+
+
 def test_replace_files_returns_new_dataset() -> None:
     a, b = File.from_remote("/d/a", 1, None), File.from_remote("/d/b", 2, None)
     ds = Dataset(type="raw", source_folder="/d", files=(a, b))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from os import PathLike, fspath
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -39,6 +39,49 @@ class _Unset:
 
 
 _UNSET = _Unset()
+
+_Part = TypeVar("_Part", RemotePath, "PID")
+
+
+def _settle(
+    keyword_name: str,
+    key: str,
+    keyword: str | _Part | _Unset | None,
+    fields: Mapping[str, Any],
+    parse: Callable[[Any], _Part],
+    current: _Part | None,
+) -> _Part | None:
+    """The value of a part a dataset keeps both as an attribute and as a field.
+
+    ``source_folder``/``sourceFolder`` and ``pid``/``pid`` can be given as a
+    keyword or in ``fields``; a user who writes SciCat's field names must get
+    the same dataset as one who writes the keyword, so neither may be dropped
+    silently. ``keyword`` is :data:`_UNSET` when it was not given; then the
+    field decides when it is there (``None`` or ``""`` meaning "none"), else
+    ``current`` stays. When both are given they must name the same thing.
+
+    Raises:
+        ValueError: the keyword and the field disagree.
+        TypeError: the field is neither text nor the part's own type.
+    """
+    in_fields = key in fields
+    from_field: _Part | None = None
+    if in_fields:
+        raw = fields[key]
+        if raw is not None and not isinstance(raw, str | RemotePath | PID):
+            raise TypeError(
+                f"fields[{key!r}] must be a string or None, got {_kind(raw)}"
+            )
+        from_field = parse(raw) if raw is not None and raw != "" else None
+    if isinstance(keyword, _Unset):
+        return from_field if in_fields else current
+    chosen = parse(keyword) if keyword is not None else None
+    if in_fields and chosen != from_field:
+        raise ValueError(
+            f"{keyword_name}={keyword!r} and fields[{key!r}]={fields[key]!r}"
+            f" disagree; give {keyword_name} or fields[{key!r}], not both"
+        )
+    return chosen
 
 
 @dataclasses.dataclass(frozen=True, slots=True, init=False)
@@ -280,16 +323,37 @@ class Dataset:
         files: Iterable[File] = (),
         fields: Mapping[str, Any] | None = None,
     ) -> None:
-        all_fields = dict(fields or {})
+        """A dataset from its parts.
+
+        ``fields`` are catalogue fields under SciCat's names. Its
+        ``sourceFolder`` and ``pid`` count as the ``source_folder`` and
+        ``pid`` keywords (``None`` there means none), so either spelling
+        gives the same dataset; ``None`` for a keyword means "not given".
+
+        Raises:
+            ValueError: a keyword and its field are both given and disagree
+                (or a ``pid`` is not a PID).
+            TypeError: ``fields["sourceFolder"]`` or ``fields["pid"]`` is
+                neither a string nor ``None``.
+        """
+        given = fields or {}
+        all_fields = dict(given)
         all_fields["type"] = type
-        self._source_folder = (
-            RemotePath(source_folder) if source_folder is not None else None
+        self._source_folder = _settle(
+            "source_folder",
+            "sourceFolder",
+            _UNSET if source_folder is None else source_folder,
+            given,
+            RemotePath,
+            None,
         )
         if self._source_folder is not None:
             all_fields["sourceFolder"] = self._source_folder.posix
         else:
             all_fields.pop("sourceFolder", None)
-        self._pid = PID.parse(pid) if pid is not None else None
+        self._pid = _settle(
+            "pid", "pid", _UNSET if pid is None else pid, given, PID.parse, None
+        )
         if self._pid is not None:
             all_fields["pid"] = str(self._pid)
         else:
@@ -318,8 +382,11 @@ class Dataset:
         ``used_software`` of derived datasets, ...; the how-to "Ingestion
         service" lists them) become SciCat's fields (``datasetName``,
         ``ownerGroup``, ...). ``creation_time`` defaults to now. ``fields``
-        adds SciCat-named fields as they are. A new dataset usually has no
-        ``pid``: SciCat assigns one when it is uploaded.
+        adds SciCat-named fields as they are; its ``sourceFolder`` and
+        ``pid`` count as the ``source_folder`` and ``pid`` keywords (as in
+        the constructor: giving both with different values is a
+        ``ValueError``). A new dataset usually has no ``pid``: SciCat
+        assigns one when it is uploaded.
 
         SciCat requires ``type``, ``source_folder`` (the transfer may choose
         it), ``name``, ``owner_group``, ``contact_email`` and a creation time;
@@ -471,23 +538,46 @@ class Dataset:
         The immutable counterpart of Scitacean's attribute assignments
         (``ds.source_folder = ...``) and ``add_files``: ``fields`` are SciCat
         fields merged into the existing ones (a value of ``None`` removes a
-        field); ``files`` replaces the whole file list. Also available as
+        field); ``files`` replaces the whole file list. ``sourceFolder`` and
+        ``pid`` in ``fields`` act as the ``source_folder`` and ``pid``
+        keywords would (``None`` removes them), so moving a dataset under
+        SciCat's name moves it. Also available as
         ``copy.replace(dataset, ...)`` on Python 3.13+.
+
+        Raises:
+            ValueError: a keyword and its field are both given and disagree
+                (``source_folder`` and ``fields["sourceFolder"]``, ``pid``
+                and ``fields["pid"]``).
+            TypeError: ``fields["sourceFolder"]`` or ``fields["pid"]`` is
+                neither a string nor ``None``.
         """
+        changes = fields or {}
+        folder = _settle(
+            "source_folder",
+            "sourceFolder",
+            source_folder,
+            changes,
+            RemotePath,
+            self._source_folder,
+        )
+        new_pid = _settle("pid", "pid", pid, changes, PID.parse, self._pid)
         merged = dict(self._fields)
-        for key, value in (fields or {}).items():
+        for key, value in changes.items():
             if value is None:
                 merged.pop(key, None)
             else:
                 merged[key] = value
+        # The settled values, in place (the fields keep their order); the
+        # constructor then finds keyword and field agreeing.
+        for key, part in (("sourceFolder", folder), ("pid", new_pid)):
+            if part is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = str(part)
         new = Dataset(
             type=type if type is not None else str(merged.get("type", self.type)),
-            source_folder=(
-                self._source_folder
-                if isinstance(source_folder, _Unset)
-                else source_folder
-            ),
-            pid=self._pid if isinstance(pid, _Unset) else pid,
+            source_folder=folder,
+            pid=new_pid,
             files=self._files if files is None else files,
             fields=merged,
         )
