@@ -27,10 +27,31 @@ def test_absolute_right_side_replaces_left() -> None:
 
 def test_equal_to_str_with_same_text() -> None:
     assert RemotePath("/a/b") == "/a/b"
-    assert RemotePath("/a/b") == "/a//b/"
+    assert RemotePath("/a//b/") == "/a/b"
     assert RemotePath("/a/b") != "/a/c"
     assert RemotePath("/a/b") != PurePosixPath("/a/b")
     assert hash(RemotePath("/a/b")) == hash(RemotePath("/a//b"))
+
+
+@pytest.mark.parametrize("text", ["sub/x/", "sub//x", "./sub/x", "sub/./x"])
+def test_a_str_is_compared_exactly_so_eq_and_hash_agree(text: str) -> None:
+    # A str is not normalised: equal objects must hash alike, or a dict or
+    # set lookup with a str key would miss although == holds.
+    path = RemotePath("sub/x")
+    assert path != text
+    assert path == RemotePath(text)
+    assert path == "sub/x"
+    assert hash(path) == hash("sub/x")
+    assert {path: 1}["sub/x"] == 1
+    assert "sub/x" in {path}
+    assert path != "sub/x\x00"  # no error: a NUL is just a different text
+
+
+@given(st.text(alphabet="ab/.", max_size=12))
+def test_equal_to_a_str_implies_the_same_hash(text: str) -> None:
+    path = RemotePath(text)
+    if path == text:
+        assert hash(path) == hash(text)
 
 
 def test_rejects_local_paths_and_other_types() -> None:
@@ -142,7 +163,8 @@ def test_is_relative_to_agrees_with_purepath(left: str, right: str) -> None:
 def test_url_like_paths_keep_their_scheme(given: str, posix: str) -> None:
     path = RemotePath(given)
     assert path.posix == posix
-    assert path == given
+    assert path == posix
+    assert path == RemotePath(given)
     assert (RemotePath("https://server.eu") / "x").posix == "https://server.eu/x"
     assert RemotePath("https://server.eu/a/x").parent == "https://server.eu/a"
     assert RemotePath("https://server.eu").parent == "https://server.eu"

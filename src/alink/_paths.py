@@ -55,7 +55,10 @@ class RemotePath:
     with :meth:`from_local`.
 
     The text is normalised lexically (``a//b/./c`` is ``a/b/c``) but ``..``
-    segments are kept until :meth:`resolve` is called.
+    segments are kept until :meth:`resolve` is called. A ``RemotePath`` is
+    equal to (and hashes like) the ``str`` of its normalised text only:
+    ``RemotePath("./sub/x") == "sub/x"``, but ``RemotePath("sub/x") ==
+    "./sub/x"`` is false; compare with ``RemotePath(text)`` to normalise both.
     """
 
     __slots__ = ("_path",)
@@ -237,10 +240,17 @@ class RemotePath:
         return RemotePath(other, self)
 
     def __eq__(self, other: object) -> bool:
+        """Same normalised path; a ``str`` must be exactly :attr:`posix`.
+
+        A string is not normalised before the comparison: ``__hash__`` is the
+        hash of the normalised text, and ``a == b`` must imply ``hash(a) ==
+        hash(b)`` or dict and set lookups with a string key miss silently.
+        Scitacean also compares with a string exactly.
+        """
         if isinstance(other, RemotePath):
             return self._path == other._path
         if isinstance(other, str):
-            return self._path == _clean(other) if "\x00" not in other else False
+            return self._path == other
         return NotImplemented
 
     def __hash__(self) -> int:
