@@ -179,6 +179,23 @@ async def test_nothing_selected_warns_and_makes_the_target(
     assert os.listdir(storage.target) == []
 
 
+async def test_nothing_selected_warning_names_the_callers_line(
+    client: Client, storage: Any
+) -> None:
+    # Filters by module and the location shown to the user need the frame
+    # that called the client, not one inside alink.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await client.download_files(
+            storage.dataset, target=storage.target, select="no/such/file"
+        )
+        await client.download_files_with_report(
+            storage.dataset, target=storage.target, select="no/such/file"
+        )
+    found = [w for w in caught if issubclass(w.category, NothingSelectedWarning)]
+    assert [w.filename for w in found] == [__file__, __file__]
+
+
 async def test_select_false_makes_the_target_without_a_warning(
     client: Client, storage: Any
 ) -> None:

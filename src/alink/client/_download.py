@@ -466,6 +466,7 @@ async def download_files(
                 " was downloaded (File.remote_path is relative to the source"
                 " folder, e.g. 'sub/file.dat')".replace("  ", " "),
                 NothingSelectedWarning,
+                # This function, the Client method that awaits it, its caller.
                 stacklevel=3,
             )
         # As Scitacean: the target folder exists afterwards, even if empty.
