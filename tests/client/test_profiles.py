@@ -206,6 +206,29 @@ async def test_from_credentials_with_a_profile(
         assert (await client.get_dataset(scicat_seed.raw_pid)).name is not None
 
 
+@pytest.mark.anyio
+async def test_the_profile_may_be_passed_positionally_as_in_scitacean(
+    write: Write, scicat_server: ScicatServer, scicat_seed: ScicatSeed
+) -> None:
+    # Scitacean's idiom: Client.from_token("ess", token=...).
+    async with Client.without_login("ess") as anonymous:
+        assert anonymous.url == "https://scicat.ess.eu/api"
+    async with Client.from_token("ess", token="tok") as with_token:
+        assert with_token.profile is not None
+        assert with_token.profile.name == "ess"
+    write(f'[profiles.local]\nurl = "{scicat_server.url}"\n')
+    client = await Client.from_credentials(
+        "local", username="user1", password=scicat_seed.password("user1")
+    )
+    async with client:
+        assert client.is_logged_in
+    # Only the profile: everything else stays keyword-only.
+    with pytest.raises(TypeError):
+        Client.from_token("ess", "tok")  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Client.without_login("ess", None)  # type: ignore[misc]
+
+
 def test_a_user_file_can_add_a_token_source_to_a_builtin(write: Write) -> None:
     write('[profiles.ess]\ntoken_env = "ESS_SCICAT_TOKEN"\n')
     ess = load_profiles()["ess"]

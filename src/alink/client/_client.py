@@ -61,12 +61,14 @@ class Client:
     :meth:`without_login`, and close it (``async with client:`` or
     ``await client.aclose()``).
 
-    Options shared by the factories (keyword-only):
+    Options shared by the factories (keyword-only, but for ``profile``):
 
     - ``profile``: a :class:`~alink.Profile` or the name of one (built in,
       or from the user's profiles file): the URL, the file transfer and where
       the token is, for one facility. Explicit ``url``/``file_transfer``/
-      ``token`` arguments win over the profile's.
+      ``token`` arguments win over the profile's. It is the only argument
+      that may also be passed positionally, as in Scitacean:
+      ``Client.from_token("ess", token=...)``.
     - ``file_transfer``: used by :meth:`download_files` (e.g.
       ``LinkFileTransfer()``) and :meth:`upload_new_dataset_now` (one that
       uploads, e.g. ``CopyFileTransfer()``); ``None`` means files cannot be
@@ -126,10 +128,10 @@ class Client:
     @classmethod
     def from_token(
         cls,
+        profile: str | Profile | None = None,
         *,
         url: str | None = None,
         token: str | None = None,
-        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -179,11 +181,11 @@ class Client:
     @classmethod
     async def from_credentials(
         cls,
+        profile: str | Profile | None = None,
         *,
         url: str | None = None,
         username: str,
         password: str,
-        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (HTTP)
         retry: RetryPolicy | None = None,
@@ -234,9 +236,9 @@ class Client:
     @classmethod
     def without_login(
         cls,
+        profile: str | Profile | None = None,
         *,
         url: str | None = None,
-        profile: str | Profile | None = None,
         file_transfer: Downloader | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
