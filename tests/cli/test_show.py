@@ -215,6 +215,29 @@ def test_bad_url(invoke: Invoke, url: str) -> None:
     assert "secret" not in line
 
 
+def test_plain_http_to_another_host_needs_allow_http(invoke: Invoke) -> None:
+    # The token would cross the network unencrypted: refused before any login.
+    result = invoke("show", RAW_PID, "--url", "http://scicat.example.org", url=False)
+    assert result.exit_code == ExitCode.USAGE
+    line = one_error_line(result)
+    assert "unencrypted" in line
+    assert "--allow-http" in line
+
+
+def test_allow_http_reaches_the_client(invoke: Invoke) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # 0.0.0.0 is no loopback name, but connecting to it needs no DNS and
+    # fails at once: the URL got past both checks (CLI and Client).
+    url = f"http://0.0.0.0:{port}"
+    result = invoke(
+        "show", RAW_PID, "--url", url, "--allow-http", "--retries", "0", url=False
+    )
+    assert result.exit_code == ExitCode.SCICAT
+    assert f"0.0.0.0:{port}" in one_error_line(result)
+
+
 def test_unreachable_server_names_the_url(invoke: Invoke) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

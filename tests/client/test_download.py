@@ -36,7 +36,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
     async with Client.without_login(
-        url="http://scicat.test", file_transfer=LinkFileTransfer()
+        url="https://scicat.test", file_transfer=LinkFileTransfer()
     ) as c:
         yield c
 
@@ -272,7 +272,7 @@ async def assert_refused(
 
 
 async def test_no_file_transfer(storage: Any) -> None:
-    async with Client.without_login(url="http://scicat.test") as client:
+    async with Client.without_login(url="https://scicat.test") as client:
         await assert_refused(
             client, storage.dataset, storage.target, ValueError, "no file transfer"
         )
@@ -522,7 +522,7 @@ async def test_a_rerun_reports_everything_already_in_place(
 
 
 def client_factory(transfer: Any) -> Client:
-    return Client.without_login(url="http://scicat.test", file_transfer=transfer)
+    return Client.without_login(url="https://scicat.test", file_transfer=transfer)
 
 
 async def test_a_hard_link_report_says_hard_link(storage: Any) -> None:
@@ -743,7 +743,7 @@ class PlainTransfer:
 async def plain() -> AsyncIterator[tuple[Client, PlainTransfer]]:
     transfer = PlainTransfer()
     async with Client.without_login(
-        url="http://scicat.test", file_transfer=transfer
+        url="https://scicat.test", file_transfer=transfer
     ) as c:
         yield c, transfer
 

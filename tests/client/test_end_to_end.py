@@ -78,7 +78,7 @@ async def test_pid_to_linked_files(tmp_path: Path, token: str) -> None:
     pid = data["pid"]
     transport = mock_scicat({quote(pid, safe=""): data}, token)
     async with Client.from_token(
-        url="http://scicat.test/api/v3",
+        url="https://scicat.test/api/v3",
         token=token,
         file_transfer=LinkFileTransfer(),
         transport=transport,
@@ -106,7 +106,7 @@ async def test_public_dataset_to_linked_files(tmp_path: Path) -> None:
     pid = data["pid"]
     transport = mock_scicat({quote(pid, safe=""): data}, None)
     async with Client.without_login(
-        url="http://scicat.test",
+        url="https://scicat.test",
         file_transfer=LinkFileTransfer(),
         transport=transport,
     ) as client:
@@ -126,7 +126,7 @@ async def test_catalogue_checksum_mismatch_end_to_end(
     data["origdatablocks"][0]["dataFileList"][1]["chk"] = "f" * 32
     transport = mock_scicat({quote(data["pid"], safe=""): data}, token)
     async with Client.from_token(
-        url="http://scicat.test",
+        url="https://scicat.test",
         token=token,
         file_transfer=LinkFileTransfer(),
         transport=transport,

@@ -21,7 +21,7 @@ from alink.client import RetryPolicy, _http, _parse
 
 pytestmark = pytest.mark.anyio
 
-URL = "http://scicat.test"
+URL = "https://scicat.test"
 DATA = Path(__file__).parent / "data"
 
 
@@ -134,7 +134,7 @@ async def test_public_request_has_no_token(
     ],
 )
 async def test_base_url_is_normalised(given: str, expected: str) -> None:
-    async with Client.without_login(url=given) as client:
+    async with Client.without_login(url=given, allow_http=True) as client:
         assert client.url == expected
 
 
@@ -144,6 +144,63 @@ async def test_base_url_is_normalised(given: str, expected: str) -> None:
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="URL"):
         Client.without_login(url=url)
+
+
+def _no_network(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"nothing may be sent, got {request.url}")
+
+
+async def test_plain_http_to_another_host_is_refused_before_anything_is_sent() -> None:
+    # The token or password would cross the network in clear text.
+    transport = httpx.MockTransport(_no_network)
+    url = "http://scicat.example.org/api/v3"
+    message = r"http://.*'scicat\.example\.org'.*unencrypted.*allow_http=True"
+    with pytest.raises(ValueError, match=message):
+        Client.from_token(url=url, token="tok", transport=transport)
+    with pytest.raises(ValueError, match=message):
+        await Client.from_credentials(
+            url=url, username="u", password="p", transport=transport
+        )
+    with pytest.raises(ValueError, match=message):
+        Client.without_login(url=url, transport=transport)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://scicat.example.org",
+        "http://127.0.0.1.evil.test",
+        "http://localhost.evil.test",
+    ],
+)
+async def test_allow_http_lets_plain_http_through(url: str) -> None:
+    with pytest.raises(ValueError, match="allow_http"):
+        Client.without_login(url=url)
+    async with Client.without_login(url=url, allow_http=True) as client:
+        assert client.url == url + "/api"
+    async with Client.from_token(url=url, token="t", allow_http=True) as client:
+        assert client.url.startswith("http://")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000",
+        "http://127.8.9.10",
+        "http://localhost:3000",
+        "http://LocalHost",
+        "http://[::1]:8080",
+    ],
+)
+async def test_plain_http_to_a_loopback_host_needs_no_permission(url: str) -> None:
+    # Its traffic never leaves the machine (local SciCat, test doubles).
+    async with Client.without_login(url=url) as client:
+        assert client.url.startswith("http://")
+
+
+def test_allow_http_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="allow_http"):
+        Client.without_login(url="https://h", allow_http="yes")  # type: ignore[arg-type]
 
 
 def test_url_with_credentials_is_refused_without_echoing_them() -> None:

@@ -229,6 +229,15 @@ async def test_the_profile_may_be_passed_positionally_as_in_scitacean(
         Client.without_login("ess", None)  # type: ignore[misc]
 
 
+@pytest.mark.anyio
+async def test_a_profiles_plain_http_url_needs_allow_http(write: Write) -> None:
+    write('[profiles.lab]\nurl = "http://scicat.lab.example.org"\n')
+    with pytest.raises(ValueError, match="allow_http=True"):
+        Client.without_login("lab")
+    async with Client.without_login("lab", allow_http=True) as client:
+        assert client.url == "http://scicat.lab.example.org/api"
+
+
 def test_a_user_file_can_add_a_token_source_to_a_builtin(write: Write) -> None:
     write('[profiles.ess]\ntoken_env = "ESS_SCICAT_TOKEN"\n')
     ess = load_profiles()["ess"]

@@ -321,7 +321,7 @@ async def test_unusable_answers(
         return httpx.Response(status, content=body)
 
     async with Client.from_token(
-        url="http://scicat.test", token=token, transport=_mock(handler)
+        url="https://scicat.test", token=token, transport=_mock(handler)
     ) as client:
         with pytest.raises(ScicatCommError, match=message):
             await client.query_datasets()
@@ -339,7 +339,7 @@ async def test_a_server_that_ignores_limits_cannot_make_us_loop(token: str) -> N
         return httpx.Response(200, content=answer)
 
     async with Client.from_token(
-        url="http://scicat.test", token=token, transport=_mock(handler)
+        url="https://scicat.test", token=token, transport=_mock(handler)
     ) as client:
         found = await client.query_datasets(page_size=5, limit=8)
     # Pages are cut to what was asked for: 5, then the 3 still wanted.

@@ -19,7 +19,7 @@ from alink.client._token import Token, jwt_expiry
 
 pytestmark = pytest.mark.anyio
 
-URL = "http://scicat.test"
+URL = "https://scicat.test"
 RAW = json.loads((Path(__file__).parent / "data" / "dataset-raw.v4.json").read_text())
 EXAMPLE_TOKEN = json.loads(
     (Path(__file__).parent / "data" / "login-response.json").read_text()
@@ -147,13 +147,13 @@ async def test_token_never_shows(
     assert any("p%2F1" in r.getMessage() for r in caplog.records)  # logs work
     assert _leaks(token, texts) == []
     assert "<token>" in texts[3]
-    assert "Client(url='http://scicat.test/api', logged_in=True" in texts[0]
+    assert "Client(url='https://scicat.test/api', logged_in=True" in texts[0]
 
 
 async def test_repr_shows_url_and_login_state() -> None:
     async with Client.without_login(url=URL) as client:
         assert repr(client) == (
-            "Client(url='http://scicat.test/api', logged_in=False, file_transfer=None)"
+            "Client(url='https://scicat.test/api', logged_in=False, file_transfer=None)"
         )
     assert repr(Token("secret-value")) == "Token(<hidden>)"
     assert "secret-value" not in str(Token("secret-value"))

@@ -343,7 +343,7 @@ async def check_hostile_client(
         return  # e.g. a NUL byte: such a catalogue entry cannot even be built
     dataset = Dataset(type="raw", source_folder=str(source), files=files)
     async with Client.without_login(
-        url="http://scicat.invalid", file_transfer=LinkFileTransfer()
+        url="https://scicat.invalid", file_transfer=LinkFileTransfer()
     ) as client:
         exc = await outcome(
             client.download_files(
@@ -420,7 +420,7 @@ async def test_client_refuses_unencodable_names_clearly(tmp_path: Path) -> None:
         ],
     )
     async with Client.without_login(
-        url="http://scicat.invalid", file_transfer=LinkFileTransfer()
+        url="https://scicat.invalid", file_transfer=LinkFileTransfer()
     ) as client:
         with pytest.raises(UnsafePathError):
             await client.download_files(dataset, target=tmp_path / "t")

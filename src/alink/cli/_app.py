@@ -179,6 +179,12 @@ def _server_options(func: F) -> F:
             " default: the --profile's).",
         ),
         click.option(
+            "--allow-http",
+            is_flag=True,
+            help="Accept a plain http:// URL (the token or password then travels"
+            " unencrypted). Not needed for localhost/127.0.0.1/::1.",
+        ),
+        click.option(
             "--token-env",
             default="SCICAT_TOKEN",
             show_default=True,
@@ -255,6 +261,7 @@ def _login(ctx: click.Context, **kwargs: Any) -> Login:
         timeout=kwargs["timeout"],
         retries=kwargs["retries"],
         profile=profile,
+        allow_http=kwargs["allow_http"],
     )
 
 

@@ -9,6 +9,7 @@ The token and the password are kept out of every repr and message.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ import httpx
 
 from .._errors import ProfileError
 from ..client import Client, Profile, RetryPolicy
+from ..client._http import is_loopback_host
 from ..transfer.copy import CopyFileTransfer
 from ..transfer.link import LinkFileTransfer
 from ..transfer.select import SelectFileTransfer
@@ -50,6 +52,7 @@ class Login:
     token: str | None = field(default=None, repr=False)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    allow_http: bool = False
 
     @property
     def public(self) -> bool:
@@ -57,8 +60,13 @@ class Login:
         return self.token is None and self.username is None
 
 
-def check_url(url: str) -> str:
-    """``url`` if it is an absolute http(s) URL without credentials; else exit 2."""
+def check_url(url: str, *, allow_http: bool = False) -> str:
+    """``url`` if it is an absolute http(s) URL without credentials; else exit 2.
+
+    Plain ``http://`` to a host other than this machine is refused unless
+    ``allow_http`` (``--allow-http``): the token or password would cross
+    the network unencrypted.
+    """
     try:
         parsed = httpx.URL(url.strip())
     except httpx.InvalidURL as exc:
@@ -72,6 +80,12 @@ def check_url(url: str) -> str:
         )
     if parsed.query or parsed.fragment:
         fail(f"--url must not have a query or fragment, got {url!r}")
+    if parsed.scheme == "http" and not allow_http and not is_loopback_host(parsed.host):
+        fail(
+            f"--url: refusing plain http:// to {parsed.host!r}: the token or password"
+            " would travel unencrypted; use https://, or pass --allow-http if you"
+            " trust the network"
+        )
     return url.strip()
 
 
@@ -145,6 +159,7 @@ def resolve_login(
     timeout: float,
     retries: int,
     profile: Profile | None = None,
+    allow_http: bool = False,
 ) -> Login:
     """Decide how to log in; prompts for a password when one is needed.
 
@@ -163,7 +178,10 @@ def resolve_login(
                 ctx=click.get_current_context(silent=True),
             )
         url = profile.url
-    url = check_url(url)
+    url = check_url(url, allow_http=allow_http)
+    login = functools.partial(
+        Login, url=url, timeout=timeout, retries=retries, allow_http=allow_http
+    )
     if public and username is not None:
         fail("--public and --username exclude each other")
     if public and token_env_given:
@@ -171,7 +189,7 @@ def resolve_login(
     if username is not None and token_env_given:
         fail("--username and --token-env exclude each other")
     if public:
-        return Login(url=url, timeout=timeout, retries=retries)
+        return login()
     if username is not None:
         if not username.strip():
             fail("--username must not be empty")
@@ -185,19 +203,13 @@ def resolve_login(
             )
         if not password:
             password = _ask_password(username)
-        return Login(
-            url=url,
-            timeout=timeout,
-            retries=retries,
-            username=username,
-            password=password,
-        )
+        return login(username=username, password=password)
     if profile is not None and profile.has_token and not token_env_given:
         try:
             token = profile.read_token()
         except ProfileError as exc:
             fail(str(exc))
-        return Login(url=url, timeout=timeout, retries=retries, token=token)
+        return login(token=token)
     if not token_env.strip() or "=" in token_env:
         fail(f"--token-env: not an environment variable name: {token_env!r}")
     token = os.environ.get(token_env, "").strip()
@@ -208,7 +220,7 @@ def resolve_login(
             f" prompt or {PASSWORD_ENV}) or --public",
             ExitCode.USAGE,
         )
-    return Login(url=url, timeout=timeout, retries=retries, token=token)
+    return login(token=token)
 
 
 @asynccontextmanager
@@ -222,6 +234,7 @@ async def connect(
             url=login.url,
             token=login.token,
             file_transfer=file_transfer,
+            allow_http=login.allow_http,
             timeout=login.timeout,
             retry=retry,
         )
@@ -231,6 +244,7 @@ async def connect(
             username=login.username,
             password=login.password or "",
             file_transfer=file_transfer,
+            allow_http=login.allow_http,
             timeout=login.timeout,
             retry=retry,
         )
@@ -238,6 +252,7 @@ async def connect(
         client = Client.without_login(
             url=login.url,
             file_transfer=file_transfer,
+            allow_http=login.allow_http,
             timeout=login.timeout,
             retry=retry,
         )

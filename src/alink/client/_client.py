@@ -26,7 +26,14 @@ from ..transfer._engine import ProgressCallback
 from ..typing import Downloader
 from ._download import DownloadReport, VerifyLevel, VerifyProgressCallback
 from ._download import download_files as _download_files
-from ._http import HttpSession, Reply, RetryPolicy, _path_segment, normalize_base_url
+from ._http import (
+    HttpSession,
+    Reply,
+    RetryPolicy,
+    _path_segment,
+    normalize_base_url,
+    refuse_cleartext_url,
+)
 from ._many import (
     DEFAULT_MAX_CONCURRENT,
     DownloadsProgress,
@@ -73,6 +80,10 @@ class Client:
       ``LinkFileTransfer()``) and :meth:`upload_new_dataset_now` (one that
       uploads, e.g. ``CopyFileTransfer()``); ``None`` means files cannot be
       downloaded or uploaded (unless the profile names a transfer).
+    - ``allow_http``: let a plain ``http://`` URL through (default: a
+      ``ValueError``, since the token or password would travel unencrypted).
+      Loopback hosts (``localhost``, 127.0.0.0/8, ``::1``) need no
+      permission: their traffic never leaves the machine.
     - ``timeout``: seconds (or an ``httpx.Timeout`` with every part set) for
       each phase of a request; default 30 s.
     - ``retry``: a :class:`RetryPolicy` for connection errors, timeouts and
@@ -112,13 +123,16 @@ class Client:
         max_response_size: int,
         max_files: int,
         transport: httpx.AsyncBaseTransport | None,
+        allow_http: bool,
     ) -> HttpSession:
         if isinstance(max_files, bool) or not isinstance(max_files, int):
             raise TypeError("max_files must be an integer")
         if max_files < 0:
             raise ValueError("max_files must not be negative")
+        base = normalize_base_url(url)
+        refuse_cleartext_url(base, allow_http=allow_http)
         return HttpSession(
-            normalize_base_url(url),
+            base,
             timeout=timeout,
             retry=retry if retry is not None else RetryPolicy(),
             max_response_size=max_response_size,
@@ -133,6 +147,7 @@ class Client:
         url: str | None = None,
         token: str | None = None,
         file_transfer: Downloader | None = None,
+        allow_http: bool = False,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
@@ -146,7 +161,9 @@ class Client:
 
         Raises:
             ScicatLoginError: the token is a JWT that has already expired.
-            ValueError: a bad URL, an empty token or a bad option.
+            ValueError: a bad URL (plain ``http://`` to a host other than
+                this machine without ``allow_http=True``), an empty token or
+                a bad option.
             ProfileError: an unknown profile, a broken profiles file, or the
                 profile's token is not where it says.
             TypeError: neither ``url`` nor ``profile``, or no token at all.
@@ -169,6 +186,7 @@ class Client:
             max_response_size=max_response_size,
             max_files=max_files,
             transport=transport,
+            allow_http=allow_http,
         )
         return cls(
             session=session,
@@ -187,6 +205,7 @@ class Client:
         username: str,
         password: str,
         file_transfer: Downloader | None = None,
+        allow_http: bool = False,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (HTTP)
         retry: RetryPolicy | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
@@ -204,6 +223,8 @@ class Client:
             ScicatCommError: the server could not be reached or answered
                 something else.
             ProfileError: an unknown profile or a broken profiles file.
+            ValueError: a bad URL (plain ``http://`` to a host other than
+                this machine without ``allow_http=True``): nothing is sent.
         """
         url, file_transfer, found = resolve(
             profile=profile, url=url, file_transfer=file_transfer
@@ -218,6 +239,7 @@ class Client:
             max_response_size=max_response_size,
             max_files=max_files,
             transport=transport,
+            allow_http=allow_http,
         )
         try:
             token = await _login(session, username, password)
@@ -240,6 +262,7 @@ class Client:
         *,
         url: str | None = None,
         file_transfer: Downloader | None = None,
+        allow_http: bool = False,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
@@ -257,6 +280,7 @@ class Client:
             max_response_size=max_response_size,
             max_files=max_files,
             transport=transport,
+            allow_http=allow_http,
         )
         return cls(
             session=session,

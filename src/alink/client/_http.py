@@ -19,6 +19,7 @@ only says which endpoint and what to do with the answer. Rules kept here:
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import os
 import re
@@ -36,7 +37,14 @@ import msgspec
 from .._errors import ScicatCommError
 from ._token import Token
 
-__all__ = ["HttpSession", "Reply", "RetryPolicy", "normalize_base_url"]
+__all__ = [
+    "HttpSession",
+    "Reply",
+    "RetryPolicy",
+    "is_loopback_host",
+    "normalize_base_url",
+    "refuse_cleartext_url",
+]
 
 _log = logging.getLogger("alink.client")
 
@@ -175,6 +183,46 @@ def normalize_base_url(url: str) -> str:
     if not path.endswith("/api"):
         path += "/api"
     return str(parsed.copy_with(path=path))
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine: ``localhost``, 127.0.0.0/8 or ::1.
+
+    Traffic to such a host never leaves the machine, so plain HTTP to it
+    exposes no secret on a network (a local SciCat or a test double).
+    """
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_cleartext_url(url: str, *, allow_http: bool) -> None:
+    """Refuse a plain ``http://`` SciCat URL unless it is allowed.
+
+    Every request carries the token (and a login the password), which
+    would travel unencrypted, readable by anyone on the way. Allowed are
+    ``https://``, loopback hosts (see :func:`is_loopback_host`) and any
+    ``http://`` when ``allow_http`` is true (a network the caller trusts).
+
+    Raises:
+        TypeError: ``allow_http`` is not a bool.
+        ValueError: an ``http://`` URL to another host without
+            ``allow_http``.
+    """
+    if not isinstance(allow_http, bool):
+        raise TypeError(f"allow_http must be a bool, got {type(allow_http).__name__}")
+    parsed = httpx.URL(url)
+    if parsed.scheme != "http" or allow_http or is_loopback_host(parsed.host):
+        return
+    raise ValueError(
+        f"refusing the plain http:// SciCat URL of host {parsed.host!r}: requests,"
+        " with the token or password, would travel unencrypted; use https://,"
+        " or pass allow_http=True if you trust the network"
+    )
 
 
 @dataclass(frozen=True, slots=True)
