@@ -174,11 +174,30 @@ async def test_files_already_on_the_storage_are_registered_as_they_are(
     assert os.listdir(storage) == []
 
 
+async def test_a_dataset_without_files_is_refused_before_anything_is_sent(
+    scicat_server: ScicatServer, local: Path, storage: Path
+) -> None:
+    dataset = new(storage)
+    # Scitacean's habit: add_local_files in place. alink returns a new
+    # dataset, so this line drops the files.
+    dataset.add_local_files(local / "a.dat")
+    async with client(scicat_server) as c:
+        with pytest.raises(ValueError, match="without files") as caught:
+            await c.upload_new_dataset_now(dataset)
+    message = str(caught.value)
+    assert "returns a new dataset" in message
+    assert "dataset = dataset.add_local_files(...)" in message
+    assert "allow_empty=True" in message
+    assert scicat_server.requests == []
+    assert len(scicat_server.pids) == SEEDED
+    assert os.listdir(storage) == []
+
+
 async def test_a_dataset_without_files_gets_no_datablock(
     scicat_server: ScicatServer, storage: Path
 ) -> None:
     async with client(scicat_server) as c:
-        uploaded = await c.upload_new_dataset_now(new(storage))
+        uploaded = await c.upload_new_dataset_now(new(storage), allow_empty=True)
     assert uploaded.files == ()
     assert uploaded.fields["numberOfFiles"] == 0
     assert [c[1] for c in calls(scicat_server) if c[0] == "POST"] == [

@@ -717,6 +717,7 @@ class Client:
         *,
         checksum_algorithm: str | None = "blake2b",
         max_datablock_bytes: int = DEFAULT_MAX_DATABLOCK_BYTES,
+        allow_empty: bool = False,
     ) -> Dataset:
         """Upload ``dataset``'s local files and register it as a new dataset.
 
@@ -741,6 +742,13 @@ class Client:
            ``max_datablock_bytes`` of JSON (a large dataset gets several
            datablocks; a server answering 413 gets smaller ones).
 
+        A dataset without files is refused unless ``allow_empty=True``: in
+        Scitacean ``dataset.add_local_files(...)`` changes the dataset, in
+        alink it returns a new one, and a ported line that drops the result
+        would otherwise register a permanent catalogue entry with no files.
+        Pass ``allow_empty=True`` to register a metadata-only dataset on
+        purpose.
+
         If a step fails, or the caller is cancelled, what this call did is
         undone: the datablocks and the dataset are deleted and the uploaded
         files are reverted. A request that creates something is not
@@ -757,8 +765,9 @@ class Client:
                 ``.fields``), before anything was uploaded; or SciCat refused
                 to create the dataset or a datablock (400), after which
                 everything was undone.
-            ValueError: no logged-in client, local files but no transfer that
-                uploads, files that are both local and remote.
+            ValueError: no files (and not ``allow_empty``), no logged-in
+                client, local files but no transfer that uploads, files that
+                are both local and remote; nothing was sent.
             NotImplementedError: the transfer cannot upload (a
                 ``LinkFileTransfer``); nothing was uploaded.
             IntegrityError: a local file changed size while it was uploaded.
@@ -778,6 +787,7 @@ class Client:
             checksum_algorithm=checksum_algorithm,
             max_datablock_bytes=max_datablock_bytes,
             max_files=self._max_files,
+            allow_empty=allow_empty,
         )
 
 

@@ -55,6 +55,19 @@ _log = logging.getLogger("alink.client")
 #: Files above which entries are encoded on worker threads.
 _OFFLOAD_FILES = 2048
 
+#: Why a dataset without files is refused. Scitacean's ``add_local_files``
+#: changes the dataset in place; alink's returns a new one, so the ported
+#: line ``dataset.add_local_files(...)`` drops the files and the upload would
+#: register a permanent catalogue entry with none (only SciCat's
+#: ``DELETE_GROUPS`` can remove it).
+_EMPTY = (
+    "refusing to upload a dataset without files; nothing was sent."
+    " Dataset.add_local_files returns a new dataset, it does not change the"
+    " one it is called on: use its result"
+    " (dataset = dataset.add_local_files(...)). To register a dataset without"
+    " files on purpose, pass allow_empty=True"
+)
+
 
 @dataclasses.dataclass(slots=True)
 class _Created:
@@ -76,10 +89,13 @@ async def upload_new_dataset(
     checksum_algorithm: str | None,
     max_datablock_bytes: int,
     max_files: int,
+    allow_empty: bool,
 ) -> Dataset:
     """See :meth:`alink.Client.upload_new_dataset_now`."""
     if not isinstance(dataset, Dataset):
         raise TypeError(f"expected a Dataset, got {type(dataset).__name__}")
+    if not dataset.files and not allow_empty:
+        raise ValueError(_EMPTY)
     if isinstance(max_datablock_bytes, bool) or not isinstance(
         max_datablock_bytes, int
     ):
