@@ -1,5 +1,6 @@
 """Datasets from alink.testing.strategies, through the SciCat double and the
-client: read back equal, downloaded byte for byte (with FakeFileTransfer)."""
+client: read back equal, downloaded byte for byte (with FakeFileTransfer),
+and, made ``for_upload``, uploaded as they are."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from alink import Client, Dataset, RemotePath
+from alink.client._upload_body import dataset_body
 from alink.testing import ScicatServer
 from alink.testing import strategies as ast
 from alink.testing.transfer import FakeFileTransfer
@@ -94,3 +96,20 @@ async def test_a_generated_dataset_downloads_byte_for_byte(
     assert sorted(Path(p).name for p in target.iterdir()) == sorted(
         f.local_path.name for f in downloaded.files if f.local_path is not None
     )
+
+
+@settings(_settings, max_examples=25)
+@given(dataset=ast.datasets(for_upload=True))
+async def test_a_generated_dataset_for_upload_uploads_as_it_is(
+    reader: Reader, dataset: Dataset
+) -> None:
+    server, client, _ = reader
+    uploaded = await client.upload_new_dataset_now(dataset)
+    assert uploaded.pid is not None
+    assert str(uploaded.pid) in server.pids
+    sent = dataset_body(dataset.fields)
+    stored = dataset_body(uploaded.fields)  # without the server's nested ids
+    assert {k: stored[k] for k in sent} == sent
+    assert [(f.remote_path, f.size, f.checksum) for f in uploaded.files] == [
+        (f.remote_path, f.size, f.checksum) for f in dataset.files
+    ]

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alink import Dataset, RemotePath
+from alink.client._upload_body import check_dataset, dataset_body
 from alink.testing import strategies as ast
 
 from ._helpers import example
@@ -156,6 +157,16 @@ def test_datasets_for_upload_have_only_fields_a_client_sets(dataset: Dataset) ->
     assert not server_managed & set(dataset.fields)
     for block in dataset.to_scicat()["origdatablocks"]:
         assert not {"_id", "datasetId", "ownerGroup", "isPublished"} & set(block)
+
+
+@settings(max_examples=40, **_settings)
+@given(ast.datasets(for_upload=True))
+def test_datasets_for_upload_pass_the_clients_checks(dataset: Dataset) -> None:
+    # What upload_new_dataset_now refuses before sending anything: bad
+    # fields, and (unless allow_empty=True) no files.
+    assert check_dataset(dataset_body(dataset.fields)) == []
+    assert dataset.files
+    assert ";" not in dataset.fields["contactEmail"]
 
 
 @settings(max_examples=20, **_settings)

@@ -342,12 +342,24 @@ def _optional(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[An
     return st.fixed_dictionaries({}, optional=fields)
 
 
+#: Hosts for ``sourceFolderHost``: fully qualified, as SciCat's ``IsFQDN``
+#: requires (a bare ``nas1`` is refused on upload).
+_HOSTS = ("fileserver.facility.eu", "nas1.storage.facility.eu")
+
+
 @functools.cache
 def _common_fields(for_upload: bool) -> st.SearchStrategy[dict[str, Any]]:
+    # An upload needs what SciCat's create requires and alink's client
+    # checks: a datasetName, and one contact address (older backends, and
+    # alink, refuse a ``;``-separated list there; catalogues may hold one).
+    upload_only: dict[str, st.SearchStrategy[Any]] = (
+        {"datasetName": _texts(min_size=1)} if for_upload else {}
+    )
     required = st.fixed_dictionaries(
         {
+            **upload_only,
             "owner": _person_names(),
-            "contactEmail": multi_emails(),
+            "contactEmail": emails() if for_upload else multi_emails(),
             "principalInvestigators": _string_lists(_person_names(), min_size=1),
             "creationTime": _times(),
             "ownerGroup": _account_names(),
@@ -359,7 +371,7 @@ def _common_fields(for_upload: bool) -> st.SearchStrategy[dict[str, Any]]:
         {
             "ownerEmail": emails(),
             "orcidOfOwner": orcids(),
-            "datasetName": _texts(min_size=1),
+            **({} if for_upload else {"datasetName": _texts(min_size=1)}),
             "description": _texts(),
             "keywords": _string_lists(_texts(15, min_size=1)),
             "license": st.sampled_from(["CC-BY-4.0", "CC0-1.0", "MIT"]),
@@ -381,7 +393,7 @@ def _common_fields(for_upload: bool) -> st.SearchStrategy[dict[str, Any]]:
             ),
             "scientificMetadata": _scientific_metadata(),
             "instrumentGroup": _account_names(),
-            "sourceFolderHost": st.sampled_from(["fileserver.facility.eu", "nas1"]),
+            "sourceFolderHost": st.sampled_from(_HOSTS),
         }
     )
     parts = [required, optional]
@@ -519,9 +531,11 @@ def _dataset_and_contents(
     elif kind == "derived":
         json.update(draw(_derived_fields()))
     algorithm = _field_value(draw, checksum_algorithm)
-    contents = dict(
-        draw(file_contents()) if files is None else _field_value(draw, files)
-    )
+    if files is None:
+        # SciCat would take an upload without files, but alink's client
+        # refuses one unless asked (allow_empty=True): give uploads a file.
+        files = file_contents(min_files=1 if for_upload else 0)
+    contents = dict(_field_value(draw, files))
     entries = [
         _file_entry(draw, path, content, algorithm)
         for path, content in contents.items()
@@ -597,11 +611,16 @@ def datasets(
             Raw datasets get ``creationLocation`` (and maybe
             ``startTime``/``endTime``, ``proposalIds``, ...); derived ones
             ``inputDatasets`` and ``usedSoftware`` (maybe ``jobParameters``).
-        for_upload: Only fields a client sets when it creates a dataset: no
-            ``pid``, no fields the server manages (``createdAt``,
-            ``version``, ...), and datablocks without server ids.
+        for_upload: Datasets ``Client.upload_new_dataset_now`` uploads as
+            they are, and SciCat (and :class:`~alink.testing.ScicatServer`)
+            accepts: only fields a client sets when it creates a dataset
+            (no ``pid``, no fields the server manages such as
+            ``createdAt`` or ``version``), always a ``datasetName``, one
+            ``contactEmail`` address, at least one file (by default), and
+            datablocks without server ids.
         files: Relative path -> content, or a strategy of such mappings
-            (default: :func:`file_contents`, up to 5 small files).
+            (default: :func:`file_contents`, up to 5 small files; at least
+            one with ``for_upload``).
         checksum_algorithm: The datablocks' ``chkAlg`` (``None``: no
             checksums), or a strategy of those; by default
             :data:`ANY_CHECKSUM_ALGORITHM`.
