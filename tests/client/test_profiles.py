@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from alink import Client, Profile, ProfileError
-from alink.client import builtin_profiles, load_profiles, profiles_path
+from alink.client import _profiles, builtin_profiles, load_profiles, profiles_path
 from alink.testing import ScicatSeed, ScicatServer
 from alink.transfer.copy import CopyFileTransfer
 from alink.transfer.link import LinkFileTransfer
 from alink.transfer.select import SelectFileTransfer
+from alink.transfer.sftp import SFTPFileTransfer
 
 Write = Callable[[str], Path]
 
@@ -48,6 +51,60 @@ def test_builtin_profiles_are_scitaceans_facilities() -> None:
     assert isinstance(transfer, SelectFileTransfer)
     assert ess.has_token is False
     assert ess.read_token() is None
+
+
+@pytest.mark.parametrize("name", ["ess", "staging.ess"])
+def test_builtin_ess_profiles_fall_back_to_sftp_like_scitaceans(name: str) -> None:
+    pytest.importorskip("asyncssh")
+    transfer = builtin_profiles()[name].make_file_transfer()
+    assert isinstance(transfer, SelectFileTransfer)
+    link, copy, sftp = transfer.children
+    assert isinstance(link, LinkFileTransfer)
+    assert isinstance(copy, CopyFileTransfer)
+    assert isinstance(sftp, SFTPFileTransfer)
+    assert sftp.host == "sftp.esss.dk"
+    assert sftp.port is None  # the SSH config's, else 22
+
+
+def test_without_asyncssh_the_ess_profile_links_or_copies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_profiles, "_sftp_available", lambda: False)
+    transfer = builtin_profiles()["ess"].make_file_transfer()
+    assert isinstance(transfer, SelectFileTransfer)
+    assert [type(c) for c in transfer.children] == [
+        LinkFileTransfer,
+        CopyFileTransfer,
+    ]
+
+
+def test_making_the_ess_transfer_neither_connects_nor_imports_asyncssh() -> None:
+    code = (
+        "import sys, socket\n"
+        "def refuse(*a, **k): raise AssertionError('a connection was opened')\n"
+        "socket.socket.connect = refuse\n"
+        "from alink.client import builtin_profiles\n"
+        "t = builtin_profiles()['ess'].make_file_transfer()\n"
+        "assert 'SFTPFileTransfer' in repr(t), t\n"
+        "assert 'asyncssh' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_user_profile_can_name_an_sftp_host(write: Write) -> None:
+    pytest.importorskip("asyncssh")
+    write(
+        '[profiles.x]\nurl = "https://h"\ntransfer = "auto"\n'
+        'sftp_host = "files.h.example"\n'
+        '[profiles.y]\nurl = "https://h"\ntransfer = "copy"\n'
+        'sftp_host = "files.h.example"\n'
+    )
+    profiles = load_profiles()
+    auto = profiles["x"].make_file_transfer()
+    assert isinstance(auto, SelectFileTransfer)
+    assert isinstance(auto.children[-1], SFTPFileTransfer)
+    assert auto.children[-1].host == "files.h.example"
+    assert isinstance(profiles["y"].make_file_transfer(), CopyFileTransfer)
 
 
 @pytest.mark.anyio
@@ -289,6 +346,11 @@ def test_unknown_names_list_the_known_ones_capped(write: Write) -> None:
         (
             '[profiles.x]\nurl = "https://h"\nplain_text_token = true\n',
             "'plain_text_token' without a 'token'",
+        ),
+        ('[profiles.x]\nurl = "https://h"\nsftp_host = 22\n', "must be a string"),
+        (
+            '[profiles.x]\nurl = "https://h"\nsftp_host = "a b"\n',
+            "'sftp_host' must be a host name",
         ),
     ],
 )

@@ -17,6 +17,7 @@ one facility's SciCat, so code and the command line can say
     url = "https://scicat.myfacility.org"     # required (unless built in)
     transfer = "auto"                         # "link", "copy" or "auto"
     allowed_roots = ["/data/facility"]        # only datasets below these
+    sftp_host = "sftp.myfacility.org"         # "auto" then tries SFTP too
     token_env = "MYFACILITY_SCICAT_TOKEN"     # the token is in this variable
     # token_file = "~/.config/alink/myfacility.token"   # ... or in this file
 
@@ -37,6 +38,7 @@ than the CA bundle httpx reads when a client is made).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import stat
 import sys
@@ -46,10 +48,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._errors import ProfileError
-from ..typing import Downloader
+from ..typing import Downloader, FileTransfer
 from ._http import normalize_base_url
 
 __all__ = [
+    "ESS_SFTP_HOST",
     "PROFILES_ENV",
     "Profile",
     "TransferName",
@@ -74,6 +77,7 @@ _KEYS = (
     "frontend_url",
     "transfer",
     "allowed_roots",
+    "sftp_host",
     "token_env",
     "token_file",
     "token",
@@ -84,10 +88,31 @@ _KEYS = (
 _NAMES_SHOWN = 10
 
 
+#: The built-in ESS profiles' SFTP server, as in Scitacean's ESS profile
+#: (its SSH port: the SSH config's, else 22).
+ESS_SFTP_HOST = "sftp.esss.dk"
+
+
+def _sftp_available() -> bool:
+    """Whether asyncssh (the ``alink[sftp]`` extra) is installed.
+
+    Checked without importing it: making a transfer must stay cheap, and
+    asyncssh is imported only when an SFTP connection is opened.
+    """
+    return importlib.util.find_spec("asyncssh") is not None
+
+
 def make_transfer(
-    name: TransferName, allowed_roots: Sequence[str] | None = None
+    name: TransferName,
+    allowed_roots: Sequence[str] | None = None,
+    sftp_host: str | None = None,
 ) -> Downloader:
-    """A new file transfer: ``"link"``, ``"copy"``, or ``"auto"`` (link, else copy)."""
+    """A new file transfer: ``"link"``, ``"copy"``, or ``"auto"``.
+
+    ``"auto"`` links, else copies, else (when ``sftp_host`` is given and
+    asyncssh is installed) downloads from ``sftp_host`` over SFTP. Nothing
+    connects here; the SFTP child logs in like ``ssh`` when it is tried.
+    """
     from ..transfer.copy import CopyFileTransfer
     from ..transfer.link import LinkFileTransfer
     from ..transfer.select import SelectFileTransfer
@@ -97,12 +122,17 @@ def make_transfer(
     if name == "copy":
         return CopyFileTransfer(allowed_roots=allowed_roots)
     if name == "auto":
-        return SelectFileTransfer(
-            [
-                LinkFileTransfer(allowed_roots=allowed_roots),
-                CopyFileTransfer(allowed_roots=allowed_roots),
-            ]
-        )
+        children: list[FileTransfer] = [
+            LinkFileTransfer(allowed_roots=allowed_roots),
+            CopyFileTransfer(allowed_roots=allowed_roots),
+        ]
+        if sftp_host is not None and _sftp_available():
+            from ..transfer.sftp import SFTPFileTransfer
+
+            children.append(
+                SFTPFileTransfer(host=sftp_host, allowed_roots=allowed_roots)
+            )
+        return SelectFileTransfer(children)
     raise ValueError(f"unknown transfer {name!r}; expected one of {_TRANSFERS}")
 
 
@@ -121,6 +151,10 @@ class Profile:
             uses when no ``--link``/``--copy``/``--auto`` is given).
         allowed_roots: Source folders the transfer may read from (see
             ``LinkFileTransfer(allowed_roots=...)``).
+        sftp_host: With ``transfer="auto"``: an SSH file server (or SSH
+            config alias) tried after link and copy, when asyncssh is
+            installed (``alink[sftp]``), so the profile also works where the
+            storage is not mounted. Other transfers ignore it.
         token_env: The environment variable that holds the token.
         token_file: A file (readable by its owner only) that holds the token.
         source: The profiles file that defined it (``None``: built in or
@@ -137,6 +171,7 @@ class Profile:
     token_file: Path | None = None
     token: str | None = dataclasses.field(default=None, repr=False, compare=False)
     source: Path | None = None
+    sftp_host: str | None = None
 
     def __post_init__(self) -> None:
         label = f"profile {self.name!r}" if self.name else "the profile"
@@ -156,6 +191,14 @@ class Profile:
         if self.allowed_roots is not None and self.transfer is None:
             raise ProfileError(
                 f"{label}: 'allowed_roots' needs 'transfer' (link, copy or auto)"
+            )
+        if self.sftp_host is not None and (
+            not isinstance(self.sftp_host, str)
+            or not self.sftp_host.strip()
+            or any(c.isspace() for c in self.sftp_host)
+        ):
+            raise ProfileError(
+                f"{label}: 'sftp_host' must be a host name, got {self.sftp_host!r}"
             )
         sources = [
             key
@@ -199,7 +242,7 @@ class Profile:
             return self.file_transfer
         if self.transfer is None:
             return None
-        return make_transfer(self.transfer, self.allowed_roots)
+        return make_transfer(self.transfer, self.allowed_roots, self.sftp_host)
 
     def read_token(self) -> str | None:
         """The token from where the profile says it is; ``None`` if it names none.
@@ -253,7 +296,9 @@ def builtin_profiles() -> dict[str, Profile]:
     """The profiles alink knows without a file (the facilities Scitacean knows).
 
     ``ess`` and ``staging.ess``: the European Spallation Source's SciCat;
-    files are linked where ESS storage is mounted, else copied.
+    files are linked where ESS storage is mounted, else copied, else (with
+    ``alink[sftp]`` installed) downloaded over SFTP from
+    :data:`ESS_SFTP_HOST`, as Scitacean's ESS profile does.
     """
     return {
         "ess": Profile(
@@ -261,12 +306,14 @@ def builtin_profiles() -> dict[str, Profile]:
             url="https://scicat.ess.eu/api",
             frontend_url="https://scicat.ess.eu",
             transfer="auto",
+            sftp_host=ESS_SFTP_HOST,
         ),
         "staging.ess": Profile(
             name="staging.ess",
             url="https://staging.scicat.ess.eu/api",
             frontend_url="https://staging.scicat.ess.eu",
             transfer="auto",
+            sftp_host=ESS_SFTP_HOST,
         ),
     }
 
@@ -306,7 +353,16 @@ def _from_table(
             f"{where}: unknown key {unknown[0]!r}; a profile may have"
             f" {', '.join(_KEYS)}"
         )
-    for key in ("url", "frontend_url", "transfer", "token_env", "token_file", "token"):
+    strings = (
+        "url",
+        "frontend_url",
+        "transfer",
+        "sftp_host",
+        "token_env",
+        "token_file",
+        "token",
+    )
+    for key in strings:
         if key in table and not isinstance(table[key], str):
             raise ProfileError(f"{where}: {key!r} must be a string")
     plain = table.get("plain_text_token", False)
@@ -331,7 +387,7 @@ def _from_table(
         }
     elif "url" not in table:
         raise ProfileError(f"{where}: 'url' is missing")
-    for key in ("url", "frontend_url", "transfer", "token_env", "token"):
+    for key in ("url", "frontend_url", "transfer", "sftp_host", "token_env", "token"):
         if key in table:
             fields[key] = table[key]
     if "token_file" in table:
