@@ -123,6 +123,38 @@ async def test_datetimes_are_sent_as_date_markers(many: ScicatServer) -> None:
     }
 
 
+async def test_a_begin_end_range_on_a_date_field_as_in_scitacean(
+    many: ScicatServer,
+) -> None:
+    async with Client.from_token(url=many.url, token=many.token("admin")) as client:
+        # Scitacean's (fullquery's) spelling, ends included.
+        found = await client.query_datasets(
+            {
+                "creationTime": {
+                    "begin": "2024-01-03T00:00:00Z",
+                    "end": "2024-01-05T00:00:00Z",
+                },
+                "type": "raw",
+            }
+        )
+        assert _pids(found) == ["p/02", "p/04"]
+        assert _filters(many)[-1]["where"] == {
+            "creationTime": {
+                "$gte": {"$date": "2024-01-03T00:00:00Z"},
+                "$lte": {"$date": "2024-01-05T00:00:00Z"},
+            },
+            "type": "raw",
+        }
+        # Datetimes, and one end only.
+        since = await client.query_datasets(
+            {"creationTime": {"begin": datetime(2024, 1, 24, tzinfo=UTC)}}
+        )
+        assert _pids(since) == ["p/23", "p/24"]
+        assert _filters(many)[-1]["where"] == {
+            "creationTime": {"$gte": {"$date": "2024-01-24T00:00:00.000Z"}}
+        }
+
+
 async def test_order_and_limit(many: ScicatServer) -> None:
     async with Client.from_token(url=many.url, token=many.token("admin")) as client:
         newest = await client.query_datasets(order="creationTime:desc", limit=3)
@@ -258,6 +290,31 @@ async def test_a_refused_token_says_so(many: ScicatServer) -> None:
         ({"fields": {"$or": []}}, ValueError, "operators belong in where="),
         ({"fields": {"size": {"$gt": 1}}}, ValueError, "write conditions in where="),
         ({"fields": {"x": object()}}, TypeError, "cannot send a object"),
+        (
+            {"fields": {"mode": {"size": {"$gt": 1}}}},
+            ValueError,
+            "mode is a MongoDB query; pass it as where=",
+        ),
+        (
+            {"fields": {"datasetName": {"begin": "a", "end": "b"}}},
+            ValueError,
+            "write conditions in where=",
+        ),
+        (
+            {"fields": {"creationTime": {"begin": "yesterday"}}},
+            ValueError,
+            r"fields\['creationTime'\].begin: 'yesterday' is not an ISO 8601",
+        ),
+        (
+            {"fields": {"creationTime": {"end": 20240101}}},
+            TypeError,
+            "a range bound must be a datetime or an ISO 8601 text",
+        ),
+        (
+            {"fields": {"creationTime": {"begin": datetime(2024, 1, 1)}}},
+            ValueError,
+            "has no time zone",
+        ),
         ({"where": "type=raw"}, TypeError, "where must be a mapping"),
         (
             {"where": {"creationTime": {"$gte": datetime(2024, 1, 1)}}},

@@ -401,8 +401,12 @@ class Client:
             fields: Field values every result must have, by SciCat field
                 name, e.g. ``{"proposalIds": ["abc.123"], "type": "raw"}``.
                 A list means any of its values (a list field such as
-                ``proposalIds`` matches when it holds one of them). ``None``
-                or ``{}``: no condition.
+                ``proposalIds`` matches when it holds one of them). On a date
+                field, ``{"begin": b, "end": e}`` (datetimes with a time zone
+                or ISO 8601 texts; either may be left out) is the range
+                between them, ends included, as in Scitacean. Other mappings,
+                and Scitacean's ``"mode"``, belong in ``where``. ``None`` or
+                ``{}``: no condition.
             where: A MongoDB query of your own, e.g.
                 ``{"datasetName": {"$regex": "^run", "$options": "i"}}``;
                 ``datetime`` values (with a time zone) are sent as SciCat's

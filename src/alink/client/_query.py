@@ -7,7 +7,8 @@ datasets only). The filter's ``where`` is a MongoDB query, built here from
 - ``fields`` — Scitacean's argument: every key must match. A list means "any
   of these values" (SciCat's fullquery rule, which Scitacean relies on: for
   a list field such as ``proposalIds``, a value matches when the list holds
-  it);
+  it); a ``{"begin": ..., "end": ...}`` on a date field (``creationTime``,
+  ...) is the range between them, ends included, as fullquery reads it;
 - ``where`` — a MongoDB query of your own (``$regex``, ``$gte``, ``$or``...),
   passed through; both together must hold.
 
@@ -59,6 +60,13 @@ DEFAULT_PAGE_SIZE = 100
 #: Datasets per request when their file lists come along (can be MBs each).
 DEFAULT_PAGE_SIZE_WITH_FILES = 10
 
+#: Dataset fields of date type, where fullquery reads ``{begin, end}`` as a
+#: range (SciCat's dataset schema).
+_DATE_FIELDS = frozenset(
+    ("creationTime", "startTime", "endTime", "createdAt", "updatedAt")
+)
+_RANGE_KEYS = frozenset(("begin", "end"))
+
 #: The field that makes the order total (pids are unique).
 _TIEBREAK = "pid"
 
@@ -107,6 +115,33 @@ def _json_value(value: Any, where: str) -> Any:
     )
 
 
+def _date_bound(value: Any, where: str) -> Any:
+    """One end of a ``{begin, end}`` range: a datetime (with a time zone) or
+    an ISO 8601 text, sent as SciCat's ``{"$date": ...}`` marker."""
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{where}: {value!r} is not an ISO 8601 time") from None
+        return {"$date": value}
+    if isinstance(value, datetime):
+        return _json_value(value, where)
+    raise TypeError(
+        f"{where}: a range bound must be a datetime or an ISO 8601 text, got"
+        f" {type(value).__name__}"
+    )
+
+
+def _date_range(key: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """Scitacean's (fullquery's) ``{begin, end}`` as ``$gte``/``$lte``."""
+    condition: dict[str, Any] = {}
+    if "begin" in value:
+        condition["$gte"] = _date_bound(value["begin"], f"fields[{key!r}].begin")
+    if "end" in value:
+        condition["$lte"] = _date_bound(value["end"], f"fields[{key!r}].end")
+    return condition
+
+
 def _where_from_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(fields, Mapping):
         raise TypeError(
@@ -122,6 +157,19 @@ def _where_from_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
                 f"fields[{key!r}]: operators belong in where=, e.g."
                 f" where={{{key!r}: [...]}}"
             )
+        if key == "mode" and isinstance(value, Mapping):
+            raise ValueError(
+                "fields['mode']: Scitacean's fullquery mode is a MongoDB query;"
+                " pass it as where= instead, e.g. where=fields.pop('mode')"
+            )
+        if (
+            key in _DATE_FIELDS
+            and isinstance(value, Mapping)
+            and value
+            and set(value) <= _RANGE_KEYS
+        ):
+            where[key] = _date_range(key, value)
+            continue
         if isinstance(value, Mapping):
             raise ValueError(
                 f"fields[{key!r}]: a mapping is not a value to match; write"
