@@ -26,6 +26,7 @@ import anyio.abc
 import anyio.from_thread
 import anyio.to_thread
 
+from ._groups import task_group
 from ._model import File
 from ._names import summarise
 from .client._checksum import normalize_algorithm
@@ -198,7 +199,7 @@ async def describe_files(
                 workers += 1  # mostly waiting on storage: overlap more waits
                 tg.start_soon(worker, tg)
 
-    async with anyio.create_task_group() as tg:
+    async with task_group() as tg:
         for _ in range(workers):
             tg.start_soon(worker, tg)
     if first_error is not None:

@@ -615,6 +615,34 @@ async def test_cancelled_download_is_undone(client: Client, storage: Any) -> Non
     assert snapshot(storage.target) == before
 
 
+class _Stop(BaseException):
+    """Not an ``Exception``: what a worker's ``except Exception`` lets through."""
+
+
+@pytest.mark.parametrize("error", [_Stop, SystemExit])
+@pytest.mark.parametrize("where", ["progress", "verify_progress"])
+async def test_a_callback_s_base_exception_comes_out_alone_and_undone(
+    client: Client, storage: Any, error: type[BaseException], where: str
+) -> None:
+    """CONTRACT §3.5: the caller sees one exception (``except SystemExit``
+    matches it), and the download is undone."""
+    storage.target.mkdir()
+    stale = storage.target / "a.txt"
+    stale.symlink_to(storage.source / "b.dat")  # a stale link of ours
+    before = snapshot(storage.target)
+
+    def callback(*counts: int) -> None:
+        if counts[0] > 0:
+            raise error("stop")
+
+    with pytest.raises(error, match="stop") as info:
+        await client.download_files(
+            storage.dataset, target=storage.target, **{where: callback}
+        )
+    assert type(info.value) is error
+    assert snapshot(storage.target) == before
+
+
 # --- verification ----------------------------------------------------------------
 
 

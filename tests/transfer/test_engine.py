@@ -372,3 +372,37 @@ async def test_an_explicit_worker_count_is_not_second_guessed() -> None:
     batch = Contended()
     await engine._run_parallel(batch, 200_000, anyio.CapacityLimiter(8))
     assert max(batch.entries[-len(batch.entries) // 3 :]) == 2
+
+
+class _Stop(BaseException):
+    """Not an ``Exception``: what a worker's ``except Exception`` lets through."""
+
+
+@pytest.mark.parametrize("error", [_Stop, SystemExit])
+@pytest.mark.parametrize("where", ["progress", "verify"])
+async def test_a_base_exception_from_a_callback_is_raised_alone_and_undone(
+    tmp_path: Path, error: type[BaseException], where: str
+) -> None:
+    """CONTRACT §3.5: one exception, not a group, even if it is no ``Exception``
+    (a ``SystemExit`` inside a group would not even exit cleanly)."""
+    sources = [str(tmp_path / f"s{i}") for i in range(2000)]
+    targets = [str(tmp_path / "out" / f"t{i}") for i in range(2000)]
+    calls = 0
+
+    def callback(*_: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise error("stop")
+
+    engine = Engine(start_workers=2, min_batch=8, max_batch=8, slice_seconds=0)
+    with pytest.raises(error, match="stop") as info:
+        await engine.run(
+            SymlinkOperation(),
+            sources,
+            targets,
+            folders=[str(tmp_path / "out")],
+            **{where: callback},  # type: ignore[arg-type]
+        )
+    assert type(info.value) is error
+    assert not (tmp_path / "out").exists()  # every link and the folder undone

@@ -477,6 +477,31 @@ async def test_a_failing_progress_callback_fails_the_call(
     assert leftovers(tmp_path) == []
 
 
+class _Stop(BaseException):
+    """Not an ``Exception``: what a worker's ``except Exception`` lets through."""
+
+
+async def test_a_progress_callback_s_base_exception_comes_out_alone(
+    sftp_server: SFTPServer,
+    source: Path,
+    dataset: Dataset,
+    tmp_path: Path,
+) -> None:
+    def progress(done: int, total: int) -> None:
+        raise _Stop("display broke")
+
+    async with sftp_server.transfer().connect_for_download(dataset, "f0.dat") as con:
+        with pytest.raises(_Stop, match="display broke") as info:
+            await con.download_files(
+                remote=remote(source, *NAMES),
+                local=[tmp_path / "out" / n for n in NAMES],
+                progress=progress,
+            )
+    assert type(info.value) is _Stop
+    assert leftovers(tmp_path) == []
+    assert not (tmp_path / "out").exists()
+
+
 async def test_stale_temporary_files_of_dead_processes_are_swept(
     sftp_server: SFTPServer, source: Path, dataset: Dataset, tmp_path: Path
 ) -> None:

@@ -31,6 +31,7 @@ import anyio
 import anyio.abc
 import click
 
+from .._groups import sole_error
 from ._exit import ExitCode, classify
 
 __all__ = [
@@ -135,7 +136,7 @@ def run_job(job: Callable[[], Awaitable[T]], *, backend: str) -> Outcome[T]:
                     outcome.value = await job()
                     outcome.completed = True
                 except Exception as exc:
-                    outcome.error = _unwrap(exc)
+                    outcome.error = sole_error(exc)
                 finally:
                     outcome.ended = True
             tg.cancel_scope.cancel()
@@ -207,13 +208,6 @@ def log_to_stderr(*, debug: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
-
-
-def _unwrap(error: BaseException) -> BaseException:
-    """The single error inside (nested) exception groups, if there is one."""
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:

@@ -36,6 +36,7 @@ import anyio.to_thread
 
 from .._errors import IntegrityError, LocalFileConflictError, NothingSelectedWarning
 from .._gcpause import collector_paused
+from .._groups import task_group
 from .._model import Dataset, File, _with_local_path
 from .._names import summarise
 from .._paths import RemotePath
@@ -240,7 +241,7 @@ async def _run_all(
             errors.append(exc)
             scope.cancel()
 
-    async with anyio.create_task_group() as tg:
+    async with task_group() as tg:
         for k in range(len(tasks)):
             tg.start_soon(run, k, tg.cancel_scope)
     if errors:

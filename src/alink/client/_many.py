@@ -30,6 +30,7 @@ import anyio
 import anyio.to_thread
 
 from .._errors import DownloadsFailedError, UnsafePathError
+from .._groups import task_group
 from .._model import PID, Dataset
 from ._download import VerifyLevel
 from ._select import FileSelector
@@ -449,7 +450,7 @@ async def download_datasets(
 
     with scope:
         report()
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for _ in range(min(max_concurrent, len(items))):
                 tg.start_soon(worker)
     if broken:

@@ -26,6 +26,7 @@ import anyio.abc
 import anyio.from_thread
 import anyio.to_thread
 
+from .._groups import task_group
 from . import _fs
 from ._gil import Courtesy
 
@@ -493,7 +494,7 @@ class Engine:
                     workers += 1
                     tg.start_soon(worker, tg)
 
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for _ in range(workers):
                 tg.start_soon(worker, tg)
         if first_error is not None:
@@ -553,7 +554,9 @@ class Engine:
                 if done and on_batch is not None and error is None:
                     try:
                         on_batch(done)
-                    except Exception as exc:  # e.g. a progress callback
+                    except BaseException as exc:  # e.g. a progress callback
+                        # A SystemExit or KeyboardInterrupt too: the first
+                        # error wins and is raised alone, like a batch's.
                         error = exc
                 if error is not None:
                     first_error = first_error or error
@@ -598,7 +601,7 @@ class Engine:
                     tg.start_soon(worker, tg, size)
 
         first = max(self.min_batch, min(self.max_batch, _FIRST_BATCH))
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             workers = wanted
             for _ in range(workers):
                 tg.start_soon(worker, tg, first)
@@ -673,7 +676,7 @@ class Engine:
                     range(start, stop), targets[start:stop], strict=True
                 ):
                     verify(i, target)
-            except Exception as exc:
+            except BaseException as exc:  # like a batch's: returned, never raised
                 return exc
             return None
 

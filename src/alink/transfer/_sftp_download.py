@@ -42,6 +42,7 @@ from .._errors import (
     LocalFileConflictError,
     UnsafePathError,
 )
+from .._groups import task_group
 from .._names import summarise
 from .._paths import RemotePath
 from . import _fs, _plan
@@ -188,7 +189,7 @@ async def _pool(count: int, worker: Callable[[], Any]) -> None:
             errors.append(exc)
             scope.cancel()
 
-    async with anyio.create_task_group() as tg:
+    async with task_group() as tg:
         for _ in range(count):
             tg.start_soon(run, tg.cancel_scope)
     if errors:
@@ -436,7 +437,7 @@ class _Fetch:
         """Fetch until the queue is empty; ``widen_to`` channels here, and up
         to ``lanes`` private loops in all (this one included)."""
         try:
-            async with anyio.create_task_group() as workers:
+            async with task_group() as workers:
                 for channel in list(self._session.channels):
                     self._start(workers, channel)
                 if widen_to > len(self._session.channels):
@@ -600,7 +601,7 @@ class _Fetch:
         nothing) was read, or one rewritten with as many bytes.
         """
         found: list[asyncssh.SFTPAttrs | BaseException] = []
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             tg.start_soon(_close, file)
             try:
                 found.append(await file.stat())
@@ -656,7 +657,7 @@ class _Fetch:
 
         offsets = iter(range(0, size, block))
         try:
-            async with anyio.create_task_group() as tg:
+            async with task_group() as tg:
                 offset = next(offsets, None)
                 while offset is not None:
                     if not inflight:

@@ -30,6 +30,7 @@ import anyio
 import anyio.to_thread
 
 from .._errors import FileNotAccessibleError, UnsafePathError
+from .._groups import task_group
 from .._model import File
 from .._names import summarise
 from .._paths import RemotePath
@@ -223,7 +224,7 @@ class _Upload:
                 if await _stat(sftp, target) is not None:
                     existing.append(target)
 
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for _ in range(64):
                 tg.start_soon(worker)
         if existing:
@@ -288,7 +289,7 @@ class _Upload:
                 errors.append(exc)
                 scope.cancel()
 
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for c in range(len(channels)):
                 for _ in range(_FILES_IN_FLIGHT):
                     tg.start_soon(worker, c, tg.cancel_scope)
@@ -312,7 +313,7 @@ class _Upload:
                 errors.append(exc)
                 scope.cancel()
 
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for start in range(0, len(data), block):
                 tg.start_soon(one, start, tg.cancel_scope)
         if errors:

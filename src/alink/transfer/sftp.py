@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._groups import task_group
 from .._model import Dataset, File
 from .._paths import RemotePath
 from ._download import DownloadOptions, check_allowed_roots
@@ -88,7 +89,7 @@ async def _with_progress(
             scope.cancel()
 
     try:
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             tg.start_soon(pump, tg.cancel_scope)
             try:
                 result = await bridge.call(job, counters)
