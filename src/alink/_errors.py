@@ -294,3 +294,14 @@ class PartialUploadError(RuntimeError):
         self.pid = pid
         self.datablocks: tuple[str, ...] = tuple(datablocks)
         self.files: tuple[RemotePath, ...] = tuple(files)
+
+
+class FolderTimesError(OSError):
+    """A rollback could not put back an existing folder's modification time.
+
+    Internal: it only appears in the note a rolled-back download carries.
+    Nothing alink made is left behind; only the folder's time shows the
+    download happened. Typical of a folder one may write to but does not own
+    (a shared mode-1777 folder): setting explicit times needs ownership.
+    The error's ``filename`` is the folder.
+    """

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,8 @@ import anyio
 import pytest
 
 from alink import Engine
+from alink._errors import FolderTimesError
+from alink.transfer import _fs
 from alink.transfer._engine import _PairTrial, _usable_cpus
 from alink.transfer._fs import SymlinkOperation
 
@@ -406,3 +410,81 @@ async def test_a_base_exception_from_a_callback_is_raised_alone_and_undone(
         )
     assert type(info.value) is error
     assert not (tmp_path / "out").exists()  # every link and the folder undone
+
+
+def _refused_utime(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``os.utime`` fails as in a folder one may write to but does not own
+    (mode 1777, another owner); returns the paths it was asked for."""
+    asked: list[str] = []
+
+    def utime(path: str, *args: object, **kwargs: object) -> None:
+        asked.append(path)
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "utime", utime)
+    return asked
+
+
+def test_restore_dirs_leaves_the_times_of_an_unchanged_folder_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    st = tmp_path.stat()
+    asked = _refused_utime(monkeypatch)
+    times = {str(tmp_path): (st.st_atime_ns, st.st_mtime_ns)}
+    assert _fs.restore_dirs([], times) == []
+    assert asked == []  # nothing to put back: not even tried
+
+
+def test_restore_dirs_names_a_folder_whose_time_it_cannot_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    times = {str(tmp_path): (10**18, 10**18)}  # recorded; it changed since
+    _refused_utime(monkeypatch)
+    [problem] = _fs.restore_dirs([], times)
+    assert isinstance(problem, FolderTimesError)
+    assert problem.errno == errno.EPERM
+    assert problem.filename == str(tmp_path)
+    assert "modification time" in str(problem)
+
+
+async def _refused_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pairs: list[str]
+) -> tuple[FileExistsError, list[str]]:
+    """Link ``pairs`` into ``out``, whose existing file ``mine`` refuses, with
+    ``os.utime`` refused (see :func:`_refused_utime`)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine").write_text("the user's")
+    os.utime(out, ns=(10**18, 10**18))  # before anything this run does
+    asked = _refused_utime(monkeypatch)
+    sources = [str(tmp_path / f"s{i}") for i in range(len(pairs))]
+    with pytest.raises(FileExistsError) as info:
+        await Engine(start_workers=1).run(
+            SymlinkOperation(),
+            sources,
+            [str(out / name) for name in pairs],
+            folders=[str(out)],
+        )
+    return info.value, asked
+
+
+async def test_an_unchanged_folder_one_does_not_own_gets_no_rollback_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It fails on its first pair: nothing was made, the folder is unchanged.
+    error, asked = await _refused_run(tmp_path, monkeypatch, ["mine"])
+    assert getattr(error, "__notes__", []) == []
+    assert asked == []
+
+
+async def test_a_folder_time_not_put_back_is_no_entry_that_may_remain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    error, asked = await _refused_run(tmp_path, monkeypatch, ["new", "mine"])
+    out = str(tmp_path / "out")
+    assert asked == [out]
+    assert sorted(os.listdir(out)) == ["mine"]  # the link was undone
+    [note] = error.__notes__
+    assert "may remain" not in note
+    assert "could not put back the modification time of 1 folder(s)" in note
+    assert repr(out) in note

@@ -26,6 +26,7 @@ import anyio.abc
 import anyio.from_thread
 import anyio.to_thread
 
+from .._errors import FolderTimesError
 from .._groups import task_group
 from . import _fs
 from ._gil import Courtesy
@@ -700,12 +701,13 @@ class Engine:
                     problems += await anyio.to_thread.run_sync(_steps, finish.undo)
                 problems += await self._rollback(active, sources, targets, journal)
                 if finish is not None:
-                    undone = not problems
+                    # A folder's time not put back leaves no entry behind.
+                    undone = not _left_behind(problems)
                     problems += await anyio.to_thread.run_sync(
                         _steps, lambda: finish.restore(undone)
                     )
-            if problems:
-                exc.add_note(_rollback_note(problems))
+            for note in _rollback_notes(problems):
+                exc.add_note(note)
             raise
         replaced = 0
         if replacing is not None:
@@ -796,11 +798,25 @@ def _chosen(targets: Sequence[str], indices: Collection[int]) -> set[str]:
     return {targets[i] for i in indices}
 
 
-def _rollback_note(problems: Sequence[BaseException]) -> str:
-    """Tell the caller which entries the rollback could not undo."""
-    shown = "; ".join(str(p) for p in problems[:5])
-    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return (
-        f"alink could not undo {len(problems)} step(s) of this download, so"
-        f" these entries may remain: {shown}{more}"
-    )
+def _left_behind(problems: Sequence[BaseException]) -> list[BaseException]:
+    """The rollback problems that may have left an entry behind (a folder's
+    modification time not put back leaves none)."""
+    return [p for p in problems if not isinstance(p, FolderTimesError)]
+
+
+def _rollback_notes(problems: Sequence[BaseException]) -> list[str]:
+    """Tell the caller what the rollback could not undo: which entries may
+    remain, and apart from them which folders keep a changed time."""
+    notes: list[str] = []
+    left = _left_behind(problems)
+    if left:
+        shown = "; ".join(str(p) for p in left[:5])
+        more = f"; and {len(left) - 5} more" if len(left) > 5 else ""
+        notes.append(
+            f"alink could not undo {len(left)} step(s) of this download, so"
+            f" these entries may remain: {shown}{more}"
+        )
+    times = _fs.folder_times_note(problems)
+    if times is not None:
+        notes.append(times)
+    return notes

@@ -21,12 +21,15 @@ from collections.abc import (
 )
 from typing import Protocol
 
+from .._errors import FolderTimesError
+
 __all__ = [
     "Operation",
     "SymlinkOperation",
     "apply_batch",
     "changed_folders",
     "ensure_dirs",
+    "folder_times_note",
     "is_inside",
     "undo_spans",
 ]
@@ -350,6 +353,13 @@ def restore_dirs(
 ) -> list[OSError]:
     """Remove folders we created (deepest first) if empty again; restore times.
 
+    Only a folder whose modification time differs from the one recorded
+    gets its times back: setting explicit times needs ownership, so trying
+    on a folder one may write to but does not own (a shared mode-1777
+    folder) fails even when nothing in it changed. Failing to put a time
+    back is a :class:`~alink._errors.FolderTimesError` naming the folder,
+    not an entry left behind.
+
     Folders in ``moved`` (see :func:`changed_folders`) are left alone.
     Returns the unexpected errors (a folder still holding someone else's
     entries, or gone already, is expected and not reported).
@@ -367,12 +377,41 @@ def restore_dirs(
         if folder in moved:
             continue
         try:
+            if os.stat(folder).st_mtime_ns == ns[1]:
+                continue  # unchanged (an access time alone is no change of ours)
             os.utime(folder, ns=ns)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            errors.append(exc)
+            errors.append(
+                FolderTimesError(
+                    exc.errno,
+                    "could not put back this folder's modification time"
+                    f" ({exc.strerror})",
+                    folder,
+                )
+            )
     return errors
+
+
+def folder_times_note(problems: Sequence[BaseException]) -> str | None:
+    """The note for the folders whose modification time a rollback could not
+    put back (see :func:`restore_dirs`), or ``None`` if there are none.
+
+    Worded apart from entries left behind: nothing alink made remains there.
+    """
+    folders = [p.filename for p in problems if isinstance(p, FolderTimesError)]
+    if not folders:
+        return None
+    first = next(p for p in problems if isinstance(p, FolderTimesError))
+    why = os.strerror(first.errno) if first.errno else "refused"
+    shown = ", ".join(repr(f) for f in folders[:5])
+    more = f" and {len(folders) - 5} more" if len(folders) > 5 else ""
+    return (
+        f"the download was undone, but alink could not put back the"
+        f" modification time of {len(folders)} folder(s) it had changed"
+        f" ({why}): {shown}{more}"
+    )
 
 
 #: Marks alink's temporary and backup names so leftovers can be recognised.

@@ -38,6 +38,7 @@ import anyio.to_thread
 
 from .._errors import (
     FileNotAccessibleError,
+    FolderTimesError,
     IntegrityError,
     LocalFileConflictError,
     UnsafePathError,
@@ -910,11 +911,14 @@ async def _transfer(
             problems += await anyio.to_thread.run_sync(
                 _fs.restore_dirs, created, times, moved
             )
-        if problems:
+        left = [p for p in problems if not isinstance(p, FolderTimesError)]
+        if left:
             exc.add_note(
-                f"alink could not remove {len(problems)} temporary entry(ies): "
-                + "; ".join(str(p) for p in problems[:5])
+                f"alink could not remove {len(left)} temporary entry(ies): "
+                + "; ".join(str(p) for p in left[:5])
             )
+        if (kept_times := _fs.folder_times_note(problems)) is not None:
+            exc.add_note(kept_times)
         if isinstance(exc, _Inaccessible):
             path = plan.sources[exc.index]
             raise FileNotAccessibleError(
