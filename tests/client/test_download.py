@@ -534,6 +534,29 @@ async def test_a_hard_link_report_says_hard_link(storage: Any) -> None:
     assert (storage.target / "a.txt").stat().st_nlink == 2
 
 
+@pytest.mark.parametrize("force", [False, True], ids=["keep", "force"])
+@pytest.mark.parametrize(
+    "transfer",
+    [LinkFileTransfer, CopyFileTransfer, lambda: CopyFileTransfer(hard_link=True)],
+    ids=["link", "copy", "hard link"],
+)
+async def test_a_hard_link_of_the_remote_file_is_kept_by_every_transfer(
+    storage: Any, transfer: Callable[[], Any], force: bool
+) -> None:
+    """A hard link alink made is the very remote file: in place for a link,
+    a copy or a hard link transfer alike, and ``force`` does not change that
+    (it replaces only what differs)."""
+    async with client_factory(CopyFileTransfer(hard_link=True)) as client:
+        await client.download_files(storage.dataset, target=storage.target)
+    before = snapshot(storage.target)
+    async with client_factory(transfer()) as client:
+        report = await client.download_files_with_report(
+            storage.dataset, target=storage.target, force=force
+        )
+    assert (report.transferred, report.replaced, report.kept) == (0, 0, 4)
+    assert snapshot(storage.target) == before  # same inodes, nothing touched
+
+
 async def test_a_hard_link_report_says_copy_when_links_are_refused(
     storage: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -768,6 +768,29 @@ async def test_a_relative_link_to_the_very_file_is_already_in_place(
     assert [p for p in out.rglob("*") if ".alink-" in p.name] == []
 
 
+async def test_a_hard_link_of_the_remote_file_is_in_place_when_replacing(
+    remote: Path, dataset: Dataset, tmp_path: Path, snapshot: Snap
+) -> None:
+    """Told to replace it, the entry that is the very remote file (a hard
+    link of it) is already in place: kept, not a conflict with "something
+    else", and not replaced either (that would throw its content away)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.link(remote / "a.txt", out / "a.txt")
+    before = snapshot(out)
+    async with LinkFileTransfer().connect_for_download(dataset, "a.txt") as con:
+        result = await con.download_files(
+            remote=[rp(remote / "a.txt"), rp(remote / "b.txt")],
+            local=[out / "a.txt", out / "b.txt"],
+            replace=True,
+        )
+    assert (result.created, result.already_done, result.replaced) == (1, 1, 0)
+    after = snapshot(out)
+    assert after.pop("b.txt")[0] == "link"
+    assert after["a.txt"] == before["a.txt"]
+    assert os.stat(out / "a.txt").st_ino == os.stat(remote / "a.txt").st_ino
+
+
 @pytest.mark.parametrize("replace", [False, True], ids=["keep", "replace=True"])
 async def test_a_rerun_over_relative_links_made_by_ln_sr_is_a_no_op(
     remote: Path, dataset: Dataset, tmp_path: Path, replace: bool

@@ -446,6 +446,22 @@ def _is_source(source: str, st: os.stat_result) -> bool:
     return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)
 
 
+def _another_name(source: str, target: str) -> bool:
+    """Whether ``target`` is an entry of its own (a hard link of the file),
+    not ``source``'s own entry reached by another path: the same name in the
+    same folder (found by identity, so a folder symlink leads there too).
+
+    Errors propagate, as in :func:`_is_source`.
+    """
+    source_folder, _, source_name = source.rpartition("/")
+    target_folder, _, target_name = target.rpartition("/")
+    if source_name != target_name:
+        return True
+    return not os.path.samestat(
+        os.stat(source_folder or "/"), os.stat(target_folder or "/")
+    )
+
+
 def _discard(path: str, error: BaseException) -> None:
     """Remove a temporary entry of ours; if that fails, say so on ``error``."""
     try:
@@ -501,7 +517,25 @@ class ReplacingOperation:
         self._backups[target] = backup
 
     def matches(self, source: str, target: str) -> bool:
-        return self._inner.matches(source, target)
+        """Whether ``target`` is in place: as the inner operation makes it,
+        or, chosen for replacement, a hard link of the file ``source``.
+
+        A hard link is the very remote file under a name of its own: the
+        download's result already, which :meth:`apply` never replaces ("already
+        in place"), so it counts as kept, as an identical copy does for a
+        copying operation. Not so the remote file's own entry reached by the
+        local path (the same path, or through a folder that is a symlink):
+        a download onto its own source stays a conflict.
+        """
+        if self._inner.matches(source, target):
+            return True
+        if target not in self._targets:
+            return False
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            return False
+        return _is_source(source, st) and _another_name(source, target)
 
     def made(self, source: str, target: str) -> bool:
         return self._inner.made(source, target)
