@@ -137,6 +137,30 @@ async def test_upload_registers_the_files_and_returns_the_stored_dataset(
     assert dataset.pid is None  # the input is unchanged
 
 
+async def test_several_contact_addresses_separated_by_semicolons(
+    scicat_server: ScicatServer, local: Path, storage: Path
+) -> None:
+    """SciCat (and Scitacean) take a list of contacts: ``a@x; b@y``."""
+    contacts = "ponder.stibbons@uu.am; ridcully@uu.am"
+    dataset = with_files(new(storage, contact_email=contacts), local)
+    async with client(scicat_server) as c:
+        uploaded = await c.upload_new_dataset_now(dataset)
+    assert uploaded.fields["contactEmail"] == contacts
+
+
+async def test_a_bad_address_among_the_contacts_is_refused_locally(
+    scicat_server: ScicatServer, local: Path, storage: Path
+) -> None:
+    dataset = with_files(
+        new(storage, contact_email="ponder.stibbons@uu.am;librarian"), local
+    )
+    async with client(scicat_server) as c:
+        with pytest.raises(InvalidDatasetError, match="separated by semicolons"):
+            await c.upload_new_dataset_now(dataset)
+    assert len(scicat_server.pids) == SEEDED
+    assert tree(storage) == {}
+
+
 async def test_files_read_by_with_local_files_are_not_read_again(
     scicat_server: ScicatServer, local: Path, storage: Path
 ) -> None:

@@ -34,7 +34,11 @@ BAD: list[tuple[dict[str, Any], set[str]]] = [
     ({"contactEmail": None}, {"contactEmail"}),
     ({"contactEmail": "a@b"}, {"contactEmail"}),
     ({"contactEmail": "a@b.c"}, {"contactEmail"}),  # one-letter top-level domain
-    ({"contactEmail": "a@uu.am;b@uu.am"}, {"contactEmail"}),
+    ({"contactEmail": "a@uu.am;"}, {"contactEmail"}),  # an empty address
+    ({"contactEmail": "a@uu.am;nope"}, {"contactEmail"}),
+    ({"contactEmail": "a@uu.am,b@uu.am"}, {"contactEmail"}),  # ';' separates
+    ({"contactEmail": ""}, {"contactEmail"}),
+    ({"ownerEmail": "a@uu.am;b@uu.am"}, {"ownerEmail"}),  # one address only
     ({"ownerEmail": "nope"}, {"ownerEmail"}),
     ({"type": "processed"}, {"type"}),
     ({"datasetName": None}, {"datasetName"}),
@@ -62,6 +66,8 @@ OK: list[dict[str, Any]] = [
     {"creationTime": "2024-05-01T12:00:00+02:00"},
     {"startTime": "2024-05-01T12:00:00.123456Z", "endTime": "2024-05-02T00:00Z"},
     {"ownerEmail": "first.last@sub.example.org"},
+    {"contactEmail": "a@uu.am;b@uu.am"},  # SciCat takes a list for contactEmail
+    {"contactEmail": "a@uu.am; b@uu.am ;c@uu.am"},
     {"keywords": ["a"], "principalInvestigators": ["P"], "isPublished": True},
     {"techniques": [{"pid": "x", "name": "y"}], "scientificMetadata": {}},
     {"dataQualityMetrics": 0.5, "jobParameters": {"n": 1}, "pid": "p/1"},
@@ -124,6 +130,10 @@ def test_server_managed_fields_are_not_sent() -> None:
     ("message", "field"),
     [
         ("contactEmail must be an email", "contactEmail"),
+        (
+            "Expected an email or a list of semicolon separated emails, got a.b@c",
+            "contactEmail",
+        ),
         ("property foo should not exist", "foo"),
         ("dataFileList.0.property _id should not exist", "dataFileList.0._id"),
         ("each value in keywords must be a string", "keywords"),

@@ -140,7 +140,7 @@ async def test_missing_and_malformed_fields_are_400_with_messages(
     assert answer["message"] == [
         "property proposalId should not exist",
         "type must be one of the following values: raw, derived",
-        "contactEmail must be an email",
+        "Expected an email or a list of semicolon separated emails, got undefined",
         "creationTime must be a valid ISO 8601 date string",
         "each value in keywords must be a string",
         "datasetName must be a string",

@@ -188,12 +188,20 @@ def check_dataset(body: Mapping[str, Any]) -> list[tuple[str, str]]:
             problems.append((name, f"SciCat does not know the field {name!r}"))
     if body.get("type") not in _TYPES:
         bad("type", f"must be 'raw' or 'derived', got {body.get('type')!r}")
-    for name in ("contactEmail", "ownerEmail"):
-        value = body.get(name)
-        if (name == "contactEmail" or value is not None) and not (
-            isinstance(value, str) and _EMAIL.match(value)
-        ):
-            bad(name, f"must be one email address, got {value!r}")
+    contact = body.get("contactEmail")
+    if not (
+        isinstance(contact, str)
+        and contact
+        and all(_EMAIL.match(item.strip()) for item in contact.split(";"))
+    ):
+        bad(
+            "contactEmail",
+            "must be an email address, or several separated by semicolons,"
+            f" got {contact!r}",
+        )
+    owner = body.get("ownerEmail")
+    if owner is not None and not (isinstance(owner, str) and _EMAIL.match(owner)):
+        bad("ownerEmail", f"must be one email address, got {owner!r}")
     for name in ("sourceFolder", "datasetName", "ownerGroup"):
         if not isinstance(body.get(name), str):
             bad(name, "is required (a string)")
@@ -241,15 +249,24 @@ def check_dataset(body: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+#: How SciCat words a contactEmail that is not a list of addresses.
+_EMAIL_LIST_MESSAGE = "Expected an email or a list of semicolon separated emails"
+
+
 def field_of_message(message: str) -> str:
     """The field a NestJS/class-validator message is about.
 
     ``"contactEmail must be an email"`` -> ``contactEmail``;
+    ``"Expected an email or a list of semicolon separated emails, got x"``
+    -> ``contactEmail`` (SciCat's own check, which names no field);
     ``"property foo should not exist"`` -> ``foo``;
     ``"dataFileList.0.property _id should not exist"`` -> ``dataFileList.0._id``;
     ``"each value in keywords must be a string"`` -> ``keywords``.
     """
     text = message.strip()
+    # SciCat's check of contactEmail (a custom one) does not name the field.
+    if text.startswith(_EMAIL_LIST_MESSAGE):
+        return "contactEmail"
     prefix, dot, rest = text.rpartition(".property ")
     if dot:
         return f"{prefix}.{rest.split()[0]}" if rest else prefix

@@ -108,6 +108,31 @@ def _is_int(v: object) -> bool:
     )
 
 
+def _is_email_list(v: object) -> bool:
+    """SciCat's ``CustomEmailList``: one address, or several separated by
+    semicolons (spaces around each allowed)."""
+    return (
+        isinstance(v, str)
+        and bool(v)
+        and all(_EMAIL.match(item.strip()) for item in v.split(";"))
+    )
+
+
+def _js_text(value: object, present: bool) -> str:
+    """``${value}`` in JavaScript, for a JSON value (or an absent one)."""
+    if not present:
+        return "undefined"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_js_text(v, True) if v is not None else "" for v in value)
+    if isinstance(value, dict):
+        return "[object Object]"
+    return str(value)
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -117,6 +142,10 @@ _CHECKS: dict[str, tuple[Check, str]] = {
     "email": (
         lambda v: isinstance(v, str) and bool(_EMAIL.match(v)),
         "{p} must be an email",
+    ),
+    "email_list": (
+        _is_email_list,
+        "Expected an email or a list of semicolon separated emails, got {v}",
     ),
     "int": (_is_int, "{p} must be an integer number"),
     "number": (
@@ -180,7 +209,8 @@ def _validate(
         for check in prop.checks:
             test, text = _CHECKS[check]
             if not test(item):
-                messages.append(prefix + text.format(p=prop.name))
+                shown = _js_text(item, prop.name in value)
+                messages.append(prefix + text.format(p=prop.name, v=shown))
         if prop.each_string:
             items = item if isinstance(item, list) else [item]
             if not all(isinstance(i, str) for i in items):
@@ -223,7 +253,7 @@ _DATASET = _Dto(
         *_props("ownerGroup:string"),
         *_props("accessGroups:each instrumentGroup:string", optional=True),
         *_props("owner:string ownerEmail:email orcidOfOwner:string", optional=True),
-        *_props("contactEmail:email sourceFolder:string"),
+        *_props("contactEmail:email_list sourceFolder:string"),
         *_props(
             "sourceFolderHost:fqdn size:int packedSize:int numberOfFiles:int"
             " numberOfFilesArchived:int",

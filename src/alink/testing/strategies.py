@@ -359,7 +359,7 @@ def _common_fields(for_upload: bool) -> st.SearchStrategy[dict[str, Any]]:
         {
             **upload_only,
             "owner": _person_names(),
-            "contactEmail": emails() if for_upload else multi_emails(),
+            "contactEmail": multi_emails(),
             "principalInvestigators": _string_lists(_person_names(), min_size=1),
             "creationTime": _times(),
             "ownerGroup": _account_names(),
@@ -615,9 +615,8 @@ def datasets(
             they are, and SciCat (and :class:`~alink.testing.ScicatServer`)
             accepts: only fields a client sets when it creates a dataset
             (no ``pid``, no fields the server manages such as
-            ``createdAt`` or ``version``), always a ``datasetName``, one
-            ``contactEmail`` address, at least one file (by default), and
-            datablocks without server ids.
+            ``createdAt`` or ``version``), always a ``datasetName``, at
+            least one file (by default), and datablocks without server ids.
         files: Relative path -> content, or a strategy of such mappings
             (default: :func:`file_contents`, up to 5 small files; at least
             one with ``for_upload``).
