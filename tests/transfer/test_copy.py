@@ -846,3 +846,57 @@ async def test_kill_9_mid_copy_then_rerun(
         data = (out / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == digests[name]
     assert temp_files(fast_dir) == []
+
+
+def test_a_remote_file_that_cannot_be_read_is_named_as_such(
+    tmp_path: Path, permissions_bind: Callable[[list[str], Path], list[str]]
+) -> None:
+    """The check only looks at the remote files; a copy must read them. One
+    it may not read (mode 000, in a folder it may enter) fails the download
+    as that remote file, ``FileNotAccessibleError``, with everything undone,
+    where a bare ``PermissionError`` said neither which side nor what. A
+    real process without root's overriding capabilities."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    names = [f"f{i}" for i in range(6)]
+    for n in names:
+        (remote / n).write_text(n)
+    (remote / "f4").chmod(0)
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    script = textwrap.dedent(
+        """
+        import os, sys, anyio
+        from alink import Dataset, FileNotAccessibleError, RemotePath
+        from alink.transfer.copy import CopyFileTransfer
+        src, out = sys.argv[1:3]
+        names = sys.argv[3:]
+        async def main():
+            ds = Dataset(type="raw", source_folder=src)
+            async with CopyFileTransfer().connect_for_download(ds, None) as con:
+                await con.download_files(
+                    remote=[RemotePath(f"{src}/{n}") for n in names],
+                    local=[f"{out}/{n}" for n in names],
+                )
+        try:
+            anyio.run(main)
+        except FileNotAccessibleError as exc:
+            print(type(exc).__name__, exc.remote_path, exc, sep="|")
+            print(os.listdir(out))
+        """
+    )
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    command = permissions_bind(
+        [sys.executable, "-c", script, str(remote), str(out), *names],
+        locked / "probe",
+    )
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    kind, path, message = done.stdout.splitlines()[0].split("|")
+    assert (kind, path) == ("FileNotAccessibleError", str(remote / "f4"))
+    assert "cannot be read (permission denied)" in message
+    assert done.stdout.splitlines()[1] == "[]"  # every copy undone

@@ -324,6 +324,9 @@ class DownloadConnectionBase:
         except OSError as exc:
             if staging is not None:
                 staging.explain(exc)
+            unreadable = _unreadable_source(exc, plan.sources, remote)
+            if unreadable is not None:
+                raise unreadable from exc
             raise
 
     async def _check_sources(
@@ -421,6 +424,31 @@ def _source_error(
         remote_path=paths[0],
         remote_paths=paths,
     )
+
+
+def _unreadable_source(
+    exc: OSError, sources: Sequence[str], remote: Sequence[RemotePath | str]
+) -> FileNotAccessibleError | None:
+    """A remote file the download could not read (a copy opens it; the check
+    before only looks at it), as the remote file it is; else ``None``.
+
+    The run was undone by then; the error's notes (what could not be undone,
+    if anything) carry over.
+    """
+    if not isinstance(exc, PermissionError) or not isinstance(exc.filename, str):
+        return None
+    try:
+        index = sources.index(exc.filename)
+    except ValueError:
+        return None  # a local path, or not a file of this download
+    error = FileNotAccessibleError(
+        f"remote file {exc.filename!r} cannot be read (permission denied);"
+        " the download was undone",
+        remote_path=_as_remote(remote[index]),
+    )
+    for note in getattr(exc, "__notes__", ()):
+        error.add_note(note)
+    return error
 
 
 def _at_final_paths(verify: VerifyCallback, staging: Staging) -> VerifyCallback:
