@@ -220,3 +220,31 @@ def test_parse_sftp_server() -> None:
     for bad in ("host:x", "[::1", "[::1]x", "ho st", "host:0"):
         with pytest.raises(ValueError):  # noqa: PT011 - the messages vary
             SftpServer.parse(bad)
+
+
+def test_a_profiles_sftp_host_is_the_last_resort_of_auto(
+    home: Path,
+    scicat: ScicatServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A profile with ``transfer = "auto"`` and an ``sftp_host`` (as the ESS
+    ones have) tries link, copy, then SFTP from that host, with no --sftp."""
+    profiles = tmp_path / "profiles.toml"
+    monkeypatch.setenv("ALINK_PROFILES", str(profiles))
+    target = tmp_path / "out"
+    with scicat:
+        profiles.write_text(
+            f'[profiles.site]\nurl = "{scicat.url}"\ntransfer = "auto"\n'
+            'sftp_host = "facility"\n'
+        )
+        result = CliRunner().invoke(
+            cli,
+            ["--profile", "site", "download", PID, "--target", str(target)],
+            env={"SCICAT_TOKEN": scicat.token("u"), "ALINK_ALLOWED_ROOTS": None},
+            catch_exceptions=False,
+        )
+    assert result.exit_code == 0, result.stderr
+    assert "--auto chose sftp" in result.stdout
+    for rel, data in FILES.items():
+        assert (target / Path(rel).name).read_bytes() == data

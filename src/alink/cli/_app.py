@@ -22,7 +22,7 @@ import click
 from .. import __version__
 from .._errors import ProfileError
 from ..client import Profile
-from ..client._profiles import locate_profile
+from ..client._profiles import _sftp_available, locate_profile
 from . import _demo, _format, _many, _profiles
 from ._auth import Login, resolve_login
 from ._download import (
@@ -489,6 +489,14 @@ def download_command(
             mode = profile.transfer
         if profile.allowed_roots and not allowed_roots:
             allowed_roots = tuple(os.path.abspath(r) for r in profile.allowed_roots)
+        if (
+            mode == "auto"
+            and server_for_sftp is None
+            and profile.sftp_host is not None
+            and _sftp_available()
+        ):
+            # As the profile's own transfer would: link, copy, else SFTP.
+            server_for_sftp = _profile_sftp_server(profile.sftp_host)
     if server_for_sftp is not None and mode != "auto":
         mode = "sftp"  # given on the command line, it wins over a profile's
     if checksum is None:
@@ -535,6 +543,14 @@ def download_command(
     if quiet:
         return
     click.echo(_download_summary(request.pid, target, result))
+
+
+def _profile_sftp_server(host: str) -> SftpServer:
+    """A profile's ``sftp_host`` as the server ``--sftp`` would name."""
+    try:
+        return SftpServer.parse(host)
+    except ValueError as exc:
+        fail(f"the profile's sftp_host {host!r}: {exc}")
 
 
 def _sftp_server(ctx: click.Context, value: str | None) -> SftpServer | None:
