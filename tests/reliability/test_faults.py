@@ -59,7 +59,7 @@ CODES = list(ERRORS.values())
 ALL_KINDS = ["link", "copy", "hardlink", "copy-named", "copy-staged"]
 
 
-def check_error(exc: BaseException, fault: Fault) -> None:
+def check_error(exc: BaseException, fault: Fault, world: World) -> None:
     """The caller's exception is the injected one, or the documented
     translation of it, and never an exception group."""
     assert not isinstance(exc, BaseExceptionGroup), exc
@@ -71,6 +71,17 @@ def check_error(exc: BaseException, fault: Fault) -> None:
     if "check" in call.phase:
         # An unreadable remote file is reported as not accessible.
         assert isinstance(exc, FileNotAccessibleError), (call, exc)
+        return
+    if (
+        isinstance(exc, FileNotAccessibleError)
+        and isinstance(injected_error, PermissionError)
+        and injected_error.filename == call.path
+        and call.path.startswith(f"{world.source}/")
+    ):
+        # A remote file a copy may not read (to copy it, or to compare it
+        # with an existing local file) is reported as that remote file.
+        assert exc.__cause__ is injected_error
+        assert str(exc.remote_path) == call.path
         return
     if "matches" in call.phase:
         # Checking whether an existing entry is already ours failed: alink
@@ -159,7 +170,7 @@ async def fail_every_call(
         exc = await outcome(world.download(replace=replace))
         if exc is not None:
             assert fault.fired is not None, f"k={k}: failed without a fault: {exc!r}"
-            check_error(exc, fault)
+            check_error(exc, fault, world)
         else:
             if fault.fired is None:
                 world.assert_complete()
@@ -306,7 +317,7 @@ async def test_faults_in_a_5k_dataset(
             faults.arm(fault)
             with pytest.raises(Exception) as info:  # noqa: PT011
                 await world.download()
-            check_error(info.value, fault)
+            check_error(info.value, fault, world)
             assert snapshot(world.root) == before, fault.fired
             assert open_below(world.root) == []
         faults.arm()
@@ -413,7 +424,7 @@ async def fail_rollback_everywhere(
             with pytest.raises(Exception) as info:  # noqa: PT011
                 await world.download(replace=replace)
             assert primary.fired is not None
-            check_error(info.value, primary)
+            check_error(info.value, primary, world)
             assert open_below(world.root) == []
             if secondary.fired is None:
                 assert snapshot(world.root) == before

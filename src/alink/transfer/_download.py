@@ -382,43 +382,29 @@ def _source_error(
                 [plan.sources[i] for i in report.escaping],
             )
         )
-    parts = []
-    if report.missing:
-        parts.append(
-            _describe(
-                "remote file(s) do not exist",
-                [plan.sources[i] for i in report.missing],
-            )
-        )
-    if report.not_files:
-        parts.append(
-            _describe(
-                "remote path(s) are not regular files",
-                [plan.sources[i] for i in report.not_files],
-            )
-        )
-    if report.loops:
-        parts.append(
-            _describe(
+    kinds = [
+        (kind, indices)
+        for kind, indices in (
+            ("remote file(s) do not exist", report.missing),
+            ("remote path(s) are not regular files", report.not_files),
+            (
                 "remote path(s) cannot be resolved (a symlink loop, or too many"
                 " levels of symbolic links)",
-                [plan.sources[i] for i in report.loops],
-            )
-        )
-    if report.denied:
-        parts.append(
-            _describe(
+                report.loops,
+            ),
+            (
                 "remote file(s) cannot be looked at (permission denied on a"
                 " folder on the way)",
-                [plan.sources[i] for i in report.denied],
-            )
+                report.denied,
+            ),
         )
-    paths = [
-        _as_remote(remote[i])
-        for i in sorted(
-            report.missing + report.not_files + report.loops + report.denied
-        )
+        if indices
     ]
+    parts = [
+        _describe(kind, [plan.sources[i] for i in indices]) for kind, indices in kinds
+    ]
+    bad = sorted(i for _, indices in kinds for i in indices)
+    paths = [_as_remote(remote[i]) for i in bad]
     return FileNotAccessibleError(
         "; ".join(parts) + "; nothing was created",
         remote_path=paths[0],
