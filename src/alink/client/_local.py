@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from .._errors import IntegrityError, UnsafePathError
+from ..transfer._plan import normpath
 from ._checksum import checksum_of_file
 from ._uptodate import Found, LocalState
 
@@ -47,8 +48,7 @@ def lexical_target(target: str) -> str:
     is a symlink (through which the kernel would reach another folder's
     parent). No I/O; a relative target stays relative.
     """
-    text = os.path.normpath(target)
-    return text[1:] if text.startswith("//") else text
+    return normpath(target)
 
 
 def check_target(target: str, local: Sequence[str]) -> None:

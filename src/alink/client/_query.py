@@ -46,6 +46,7 @@ from ..transfer._engine import Engine
 from ._http import HttpSession, Reply
 from ._parse import OFFLOAD_BYTES
 from ._token import Token
+from ._upload_body import is_iso_time
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -119,10 +120,8 @@ def _date_bound(value: Any, where: str) -> Any:
     """One end of a ``{begin, end}`` range: a datetime (with a time zone) or
     an ISO 8601 text, sent as SciCat's ``{"$date": ...}`` marker."""
     if isinstance(value, str):
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{where}: {value!r} is not an ISO 8601 time") from None
+        if not is_iso_time(value):
+            raise ValueError(f"{where}: {value!r} is not an ISO 8601 time")
         return {"$date": value}
     if isinstance(value, datetime):
         return _json_value(value, where)

@@ -32,6 +32,7 @@ __all__ = [
     "dataset_body",
     "encode_entries",
     "field_of_message",
+    "is_iso_time",
     "pack_datablocks",
 ]
 
@@ -160,7 +161,9 @@ def dataset_body(fields: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _is_iso_time(value: object) -> bool:
+def is_iso_time(value: object) -> bool:
+    """Whether ``value`` is a time SciCat takes: a ``datetime``, or ISO 8601
+    text (``Z`` for UTC allowed)."""
     if isinstance(value, datetime):
         return True
     if not isinstance(value, str) or not value[:4].isdigit():
@@ -205,10 +208,10 @@ def check_dataset(body: Mapping[str, Any]) -> list[tuple[str, str]]:
     for name in ("sourceFolder", "datasetName", "ownerGroup"):
         if not isinstance(body.get(name), str):
             bad(name, "is required (a string)")
-    if not _is_iso_time(body.get("creationTime")):
+    if not is_iso_time(body.get("creationTime")):
         bad("creationTime", "is required (an ISO 8601 time)")
     for name in _TIMES:
-        if name in body and not _is_iso_time(body[name]):
+        if name in body and not is_iso_time(body[name]):
             bad(name, "must be an ISO 8601 time")
     for name in _STRINGS:
         if name in body and not isinstance(body[name], str):

@@ -26,7 +26,6 @@ import anyio.abc
 import anyio.from_thread
 import anyio.to_thread
 
-from .._errors import FolderTimesError
 from .._groups import task_group
 from . import _fs
 from ._gil import Courtesy
@@ -702,7 +701,7 @@ class Engine:
                 problems += await self._rollback(active, sources, targets, journal)
                 if finish is not None:
                     # A folder's time not put back leaves no entry behind.
-                    undone = not _left_behind(problems)
+                    undone = not _fs.left_behind(problems)
                     problems += await anyio.to_thread.run_sync(
                         _steps, lambda: finish.restore(undone)
                     )
@@ -798,17 +797,11 @@ def _chosen(targets: Sequence[str], indices: Collection[int]) -> set[str]:
     return {targets[i] for i in indices}
 
 
-def _left_behind(problems: Sequence[BaseException]) -> list[BaseException]:
-    """The rollback problems that may have left an entry behind (a folder's
-    modification time not put back leaves none)."""
-    return [p for p in problems if not isinstance(p, FolderTimesError)]
-
-
 def _rollback_notes(problems: Sequence[BaseException]) -> list[str]:
     """Tell the caller what the rollback could not undo: which entries may
     remain, and apart from them which folders keep a changed time."""
     notes: list[str] = []
-    left = _left_behind(problems)
+    left = _fs.left_behind(problems)
     if left:
         shown = "; ".join(str(p) for p in left[:5])
         more = f"; and {len(left) - 5} more" if len(left) > 5 else ""

@@ -31,6 +31,7 @@ __all__ = [
     "ensure_dirs",
     "folder_times_note",
     "is_inside",
+    "left_behind",
     "undo_spans",
 ]
 
@@ -392,6 +393,12 @@ def restore_dirs(
                 )
             )
     return errors
+
+
+def left_behind(problems: Sequence[BaseException]) -> list[BaseException]:
+    """The rollback problems that may have left an entry behind (a folder's
+    modification time not put back, see :func:`restore_dirs`, leaves none)."""
+    return [p for p in problems if not isinstance(p, FolderTimesError)]
 
 
 def folder_times_note(problems: Sequence[BaseException]) -> str | None:

@@ -32,6 +32,7 @@ __all__ = [
     "against_cwd",
     "working_directory",
     "find_duplicates",
+    "normpath",
     "FEW",
     "Layout",
     "count_folders",
@@ -494,7 +495,7 @@ def plan_slice(
             if target.rpartition("/")[2] in _BAD_NAMES:
                 bad_names.append(target)
                 continue
-            target = _normpath(
+            target = normpath(
                 target if target.startswith("/") else against_cwd(cwd, target)
             )
         sources_append(text)
@@ -516,7 +517,7 @@ def plan_slice(
     return targets
 
 
-def _normpath(path: str) -> str:
+def normpath(path: str) -> str:
     """``posixpath.normpath``, with a leading ``//`` made ``/`` as well.
 
     POSIX lets ``//`` at the start mean something else, so ``normpath``

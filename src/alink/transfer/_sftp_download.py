@@ -38,7 +38,6 @@ import anyio.to_thread
 
 from .._errors import (
     FileNotAccessibleError,
-    FolderTimesError,
     IntegrityError,
     LocalFileConflictError,
     UnsafePathError,
@@ -911,7 +910,7 @@ async def _transfer(
             problems += await anyio.to_thread.run_sync(
                 _fs.restore_dirs, created, times, moved
             )
-        left = [p for p in problems if not isinstance(p, FolderTimesError)]
+        left = _fs.left_behind(problems)
         if left:
             exc.add_note(
                 f"alink could not remove {len(left)} temporary entry(ies): "
