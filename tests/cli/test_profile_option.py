@@ -162,3 +162,39 @@ def test_no_url_and_no_profile(run: Run) -> None:
     assert "--url" in line
     assert "--profile" in line
     assert os.environ.get("SCICAT_URL") is None
+
+
+def test_a_profile_may_allow_its_own_plain_http_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 0.0.0.0 is no loopback name, but connecting to it fails at once: an
+    # error that names it means the URL got past the http checks.
+    profiles = tmp_path / "lab.toml"
+    profiles.write_text(
+        '[profiles.lab]\nurl = "http://0.0.0.0:9"\ntoken_env = "LAB_TOKEN"\n'
+        "allow_http = true\n"
+        '[profiles.strict]\nurl = "http://0.0.0.0:9"\ntoken_env = "LAB_TOKEN"\n'
+    )
+    monkeypatch.setenv("ALINK_PROFILES", str(profiles))
+    monkeypatch.setenv("LAB_TOKEN", "t0k3n")
+    monkeypatch.delenv("SCICAT_URL", raising=False)
+
+    def show(*args: str) -> Result:
+        return CliRunner().invoke(
+            cli, [*args, "show", RAW_PID, "--retries", "0"], catch_exceptions=False
+        )
+
+    result = show("--profile", "lab")
+    assert result.exit_code == ExitCode.SCICAT, result.stderr
+    assert "0.0.0.0:9" in one_error_line(result)
+    result = show("--profile", "strict")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--allow-http" in one_error_line(result)
+    # The profile vouches for its own URL, not for --url's.
+    result = CliRunner().invoke(
+        cli,
+        ["--profile", "lab", "show", RAW_PID, "--url", "http://0.0.0.0:8"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == ExitCode.USAGE
+    assert "--allow-http" in one_error_line(result)

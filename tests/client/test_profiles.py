@@ -69,7 +69,7 @@ def test_builtin_ess_profiles_fall_back_to_sftp_like_scitaceans(name: str) -> No
 def test_without_asyncssh_the_ess_profile_links_or_copies(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_profiles, "_sftp_available", lambda: False)
+    monkeypatch.setattr(_profiles, "sftp_available", lambda: False)
     transfer = builtin_profiles()["ess"].make_file_transfer()
     assert isinstance(transfer, SelectFileTransfer)
     assert [type(c) for c in transfer.children] == [
@@ -295,6 +295,19 @@ async def test_a_profiles_plain_http_url_needs_allow_http(write: Write) -> None:
         assert client.url == "http://scicat.lab.example.org/api"
 
 
+@pytest.mark.anyio
+async def test_a_profile_may_allow_its_own_http_url(write: Write) -> None:
+    write('[profiles.lab]\nurl = "http://scicat.lab.example.org"\nallow_http = true\n')
+    assert load_profiles()["lab"].allow_http is True
+    async with Client.without_login("lab") as client:
+        assert client.url == "http://scicat.lab.example.org/api"
+    # It vouches for its own URL only, not for one given instead.
+    with pytest.raises(ValueError, match="allow_http=True"):
+        Client.without_login("lab", url="http://elsewhere.example.org")
+    with pytest.raises(ValueError, match="allow_http=True"):
+        Client.from_token("lab", url="http://elsewhere.example.org", token="t")
+
+
 def test_a_user_file_can_add_a_token_source_to_a_builtin(write: Write) -> None:
     write('[profiles.ess]\ntoken_env = "ESS_SCICAT_TOKEN"\n')
     ess = load_profiles()["ess"]
@@ -349,6 +362,10 @@ def test_unknown_names_list_the_known_ones_capped(write: Write) -> None:
         ),
         ('[profiles.x]\nurl = "https://h"\nsftp_host = 22\n', "must be a string"),
         (
+            '[profiles.x]\nurl = "https://h"\nallow_http = "yes"\n',
+            "'allow_http' must be true or false",
+        ),
+        (
             '[profiles.x]\nurl = "https://h"\nsftp_host = "a b"\n',
             "'sftp_host' must be a host name",
         ),
@@ -366,6 +383,11 @@ def test_not_utf8(write: Write) -> None:
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(ProfileError, match="not UTF-8"):
         load_profiles()
+
+
+def test_allow_http_in_code_must_be_a_bool() -> None:
+    with pytest.raises(ProfileError, match="'allow_http' must be true or false"):
+        Profile(url="http://h.example.org", allow_http=1)  # type: ignore[arg-type]
 
 
 def test_profiles_made_in_code() -> None:

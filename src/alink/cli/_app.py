@@ -22,7 +22,7 @@ import click
 from .. import __version__
 from .._errors import ProfileError
 from ..client import Profile
-from ..client._profiles import _sftp_available, locate_profile
+from ..client._profiles import locate_profile, sftp_available
 from . import _demo, _format, _many, _profiles
 from ._auth import Login, resolve_login
 from ._download import (
@@ -182,7 +182,8 @@ def _server_options(func: F) -> F:
             "--allow-http",
             is_flag=True,
             help="Accept a plain http:// URL (the token or password then travels"
-            " unencrypted). Not needed for localhost/127.0.0.1/::1.",
+            " unencrypted). Not needed for localhost/127.0.0.1/::1, nor for a"
+            " --profile's own URL when the profile says allow_http = true.",
         ),
         click.option(
             "--token-env",
@@ -493,7 +494,7 @@ def download_command(
             mode == "auto"
             and server_for_sftp is None
             and profile.sftp_host is not None
-            and _sftp_available()
+            and sftp_available()
         ):
             # As the profile's own transfer would: link, copy, else SFTP.
             server_for_sftp = _profile_sftp_server(profile.sftp_host)

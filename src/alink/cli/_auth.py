@@ -178,6 +178,8 @@ def resolve_login(
                 ctx=click.get_current_context(silent=True),
             )
         url = profile.url
+        # The profile vouches for its own URL's network, not for --url's.
+        allow_http = allow_http or profile.allow_http
     url = check_url(url, allow_http=allow_http)
     login = functools.partial(
         Login, url=url, timeout=timeout, retries=retries, allow_http=allow_http

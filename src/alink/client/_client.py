@@ -84,6 +84,7 @@ class Client:
       ``ValueError``, since the token or password would travel unencrypted).
       Loopback hosts (``localhost``, 127.0.0.0/8, ``::1``) need no
       permission: their traffic never leaves the machine.
+      A profile with ``allow_http = true`` gives it for its own URL.
     - ``timeout``: seconds (or an ``httpx.Timeout`` with every part set) for
       each phase of a request; default 30 s.
     - ``retry``: a :class:`RetryPolicy` for connection errors, timeouts and
@@ -168,8 +169,8 @@ class Client:
                 profile's token is not where it says.
             TypeError: neither ``url`` nor ``profile``, or no token at all.
         """
-        url, file_transfer, found = resolve(
-            profile=profile, url=url, file_transfer=file_transfer
+        url, file_transfer, found, allow_http = resolve(
+            profile=profile, url=url, file_transfer=file_transfer, allow_http=allow_http
         )
         if token is None:
             token = found.read_token() if found is not None else None
@@ -226,8 +227,8 @@ class Client:
             ValueError: a bad URL (plain ``http://`` to a host other than
                 this machine without ``allow_http=True``): nothing is sent.
         """
-        url, file_transfer, found = resolve(
-            profile=profile, url=url, file_transfer=file_transfer
+        url, file_transfer, found, allow_http = resolve(
+            profile=profile, url=url, file_transfer=file_transfer, allow_http=allow_http
         )
         for name, value in (("username", username), ("password", password)):
             if not isinstance(value, str):
@@ -270,8 +271,8 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> Client:
         """An anonymous client: it can read published datasets only."""
-        url, file_transfer, found = resolve(
-            profile=profile, url=url, file_transfer=file_transfer
+        url, file_transfer, found, allow_http = resolve(
+            profile=profile, url=url, file_transfer=file_transfer, allow_http=allow_http
         )
         session = cls._make_session(
             url,

@@ -60,6 +60,7 @@ __all__ = [
     "load_profiles",
     "locate_profile",
     "make_transfer",
+    "sftp_available",
     "profiles_path",
     "resolve",
 ]
@@ -78,6 +79,7 @@ _KEYS = (
     "transfer",
     "allowed_roots",
     "sftp_host",
+    "allow_http",
     "token_env",
     "token_file",
     "token",
@@ -93,7 +95,7 @@ _NAMES_SHOWN = 10
 ESS_SFTP_HOST = "sftp.esss.dk"
 
 
-def _sftp_available() -> bool:
+def sftp_available() -> bool:
     """Whether asyncssh (the ``alink[sftp]`` extra) is installed.
 
     Checked without importing it: making a transfer must stay cheap, and
@@ -126,7 +128,7 @@ def make_transfer(
             LinkFileTransfer(allowed_roots=allowed_roots),
             CopyFileTransfer(allowed_roots=allowed_roots),
         ]
-        if sftp_host is not None and _sftp_available():
+        if sftp_host is not None and sftp_available():
             from ..transfer.sftp import SFTPFileTransfer
 
             children.append(
@@ -155,6 +157,10 @@ class Profile:
             config alias) tried after link and copy, when asyncssh is
             installed (``alink[sftp]``), so the profile also works where the
             storage is not mounted. Other transfers ignore it.
+        allow_http: Let the profile's own ``url`` be plain ``http://`` to
+            another machine (a network you trust; tokens and passwords
+            cross it unencrypted). A ``url=`` given instead of the
+            profile's needs its own ``allow_http=True``.
         token_env: The environment variable that holds the token.
         token_file: A file (readable by its owner only) that holds the token.
         source: The profiles file that defined it (``None``: built in or
@@ -172,6 +178,7 @@ class Profile:
     token: str | None = dataclasses.field(default=None, repr=False, compare=False)
     source: Path | None = None
     sftp_host: str | None = None
+    allow_http: bool = False
 
     def __post_init__(self) -> None:
         label = f"profile {self.name!r}" if self.name else "the profile"
@@ -192,6 +199,8 @@ class Profile:
             raise ProfileError(
                 f"{label}: 'allowed_roots' needs 'transfer' (link, copy or auto)"
             )
+        if not isinstance(self.allow_http, bool):
+            raise ProfileError(f"{label}: 'allow_http' must be true or false")
         if self.sftp_host is not None and (
             not isinstance(self.sftp_host, str)
             or not self.sftp_host.strip()
@@ -365,6 +374,8 @@ def _from_table(
     for key in strings:
         if key in table and not isinstance(table[key], str):
             raise ProfileError(f"{where}: {key!r} must be a string")
+    if "allow_http" in table and not isinstance(table["allow_http"], bool):
+        raise ProfileError(f"{where}: 'allow_http' must be true or false")
     plain = table.get("plain_text_token", False)
     if not isinstance(plain, bool):
         raise ProfileError(f"{where}: 'plain_text_token' must be true or false")
@@ -387,7 +398,15 @@ def _from_table(
         }
     elif "url" not in table:
         raise ProfileError(f"{where}: 'url' is missing")
-    for key in ("url", "frontend_url", "transfer", "sftp_host", "token_env", "token"):
+    for key in (
+        "url",
+        "frontend_url",
+        "transfer",
+        "sftp_host",
+        "allow_http",
+        "token_env",
+        "token",
+    ):
         if key in table:
             fields[key] = table[key]
     if "token_file" in table:
@@ -493,8 +512,13 @@ def resolve(
     profile: str | Profile | None,
     url: str | None,
     file_transfer: Downloader | None,
-) -> tuple[str, Downloader | None, Profile | None]:
-    """The URL and transfer a client uses: explicit arguments win over the profile.
+    allow_http: bool = False,
+) -> tuple[str, Downloader | None, Profile | None, bool]:
+    """The URL, transfer and ``allow_http`` a client uses: explicit arguments
+    win over the profile.
+
+    The profile's ``allow_http`` covers the profile's own URL only, never a
+    ``url`` given instead of it.
 
     Raises:
         TypeError: neither ``url`` nor ``profile`` was given.
@@ -503,9 +527,11 @@ def resolve(
     if profile is None:
         if url is None:
             raise TypeError("give the SciCat url= (or a profile=)")
-        return url, file_transfer, None
+        return url, file_transfer, None, allow_http
     found = locate_profile(profile)
     transfer = (
         file_transfer if file_transfer is not None else found.make_file_transfer()
     )
-    return (url if url is not None else found.url), transfer, found
+    if url is not None:
+        return url, transfer, found, allow_http
+    return found.url, transfer, found, allow_http or found.allow_http
