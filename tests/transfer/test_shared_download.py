@@ -109,6 +109,10 @@ async def test_connect_missing_representative(
         async with make_transfer().connect_for_download(dataset, "nope.dat"):
             pytest.fail("connected")  # pragma: no cover
     assert info.value.remote_path == RemotePath("nope.dat")
+    # The source folder is there: the message does not blame the mount.
+    assert "source folder" in str(info.value)
+    assert "is here, but not this file" in str(info.value)
+    assert "mounted" not in str(info.value)
 
 
 async def test_connect_without_source_folder(make_transfer: MakeTransfer) -> None:

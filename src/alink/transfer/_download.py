@@ -122,9 +122,11 @@ def _connect_checks(
         # Scitacean, whose tests pass the source folder's parent).
         path = _plan.absolute_remote(RemotePath(source) / representative, "/")
         if not os.path.exists(path):
+            # The source folder is here (checked above): the mount is, too.
             raise FileNotAccessibleError(
-                f"cannot access {path!r} from this machine (is the facility"
-                " storage mounted here?)",
+                f"cannot access {path!r} from this machine: the dataset's source"
+                f" folder {source!r} is here, but not this file (missing from"
+                " the storage, or the file list names it wrongly?)",
                 remote_path=(
                     representative
                     if isinstance(representative, RemotePath)
