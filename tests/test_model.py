@@ -267,3 +267,92 @@ def test_from_scicat_names_what_is_wrong(mutate: Any, message: str) -> None:
     mutate(data)
     with pytest.raises((ValueError, TypeError), match=message):
         Dataset.from_scicat(data)
+
+
+def _nested_dataset() -> tuple[Dataset, dict[str, Any]]:
+    raw = {
+        "pid": "p/1",
+        "type": "raw",
+        "sourceFolder": "/data/1",
+        "scientificMetadata": {"temperature": {"value": 4, "unit": "K"}},
+        "accessGroups": ["a"],
+        "techniques": [{"name": "xrd"}],
+        "origdatablocks": [
+            {
+                "chkAlg": "md5",
+                "dataFileList": [
+                    {"path": "f.dat", "size": 1, "time": "2024-01-02T03:04:05Z"}
+                ],
+            }
+        ],
+    }
+    return Dataset.from_scicat(raw), raw
+
+
+def test_nested_field_values_cannot_be_changed_in_place() -> None:
+    # A dataset's values are shared by every dataset made from it: changing
+    # one in place would change them all, silently.
+    dataset, _ = _nested_dataset()
+    copied = dataset.replace(fields={"datasetName": "copy"})
+    meta = dataset.fields["scientificMetadata"]
+    with pytest.raises(TypeError, match=r"read-only.*replace\(fields="):
+        meta["temperature"]["value"] = 999
+    with pytest.raises(TypeError, match="read-only"):
+        dataset.fields["accessGroups"].append("everyone")
+    with pytest.raises(TypeError, match="read-only"):
+        meta.update(x=1)
+    with pytest.raises(TypeError, match="read-only"):
+        dataset.fields["accessGroups"] += ["b"]
+    with pytest.raises(TypeError, match="read-only"):
+        dataset.files[0].extra["path"] = "elsewhere"  # type: ignore[index]
+    assert copied.fields["scientificMetadata"] == {
+        "temperature": {"value": 4, "unit": "K"}
+    }
+    assert copied.fields["accessGroups"] == ["a"]
+    # They read, compare and serialise as the JSON they are.
+    assert isinstance(meta, dict)
+    assert json.loads(json.dumps(dict(dataset.fields))) == dict(dataset.fields)
+    # The way to change one: an editable copy, then replace.
+    edited = copy.deepcopy(meta)
+    edited["temperature"]["value"] = 5
+    changed = dataset.replace(fields={"scientificMetadata": edited})
+    edited["temperature"]["value"] = 6  # the new dataset kept its own copy
+    assert changed.fields["scientificMetadata"]["temperature"]["value"] == 5
+    assert dataset.fields["scientificMetadata"]["temperature"]["value"] == 4
+
+
+def test_the_json_in_and_out_is_the_callers_own() -> None:
+    dataset, raw = _nested_dataset()
+    raw["accessGroups"].append("changed later")
+    raw["techniques"][0]["name"] = "changed later"
+    raw["origdatablocks"][0]["dataFileList"][0]["path"] = "changed later"
+    assert dataset.fields["accessGroups"] == ["a"]
+    assert dataset.fields["techniques"] == [{"name": "xrd"}]
+    assert dataset.files[0].extra["path"] == "f.dat"
+    out = dataset.to_scicat()
+    out["techniques"][0]["name"] = "edited"
+    out["accessGroups"].append("edited")
+    out["origdatablocks"][0]["dataFileList"][0]["path"] = "edited"
+    assert dataset.fields["techniques"] == [{"name": "xrd"}]
+    assert dataset.fields["accessGroups"] == ["a"]
+    assert dataset.to_scicat()["origdatablocks"][0]["dataFileList"][0]["path"] == (
+        "f.dat"
+    )
+    fields = {"scientificMetadata": {"k": [1]}}
+    made = Dataset(type="raw", fields=fields)
+    fields["scientificMetadata"]["k"].append(2)
+    assert made.fields["scientificMetadata"] == {"k": [1]}
+
+
+def test_frozen_values_pickle_and_copy_as_plain_json() -> None:
+    import pickle
+
+    dataset, _ = _nested_dataset()
+    again = pickle.loads(pickle.dumps(dataset))
+    assert again == dataset
+    with pytest.raises(TypeError, match="read-only"):
+        again.fields["accessGroups"].append("x")
+    shallow = copy.copy(dataset.fields["accessGroups"])
+    shallow.append("x")
+    assert shallow == ["a", "x"]
+    assert type(copy.deepcopy(dataset.fields["techniques"])[0]) is dict

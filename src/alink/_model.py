@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
+from ._frozen import FrozenDict, freeze, thaw
 from ._paths import RemotePath
 from ._steps import finish
 
@@ -212,7 +213,7 @@ class File:
             creation_time=_parse_time(creation_time),
             checksum=checksum,
             checksum_algorithm=checksum_algorithm,
-            extra=MappingProxyType(dict(extra)) if extra else _EMPTY,
+            extra=freeze(extra) if extra else _EMPTY,
         )
 
     @classmethod
@@ -337,7 +338,9 @@ class Dataset:
                 neither a string nor ``None``.
         """
         given = fields or {}
-        all_fields = dict(given)
+        # Frozen copies: the caller's values may change later, and a value
+        # changed in place would change every dataset that shares it.
+        all_fields = {key: freeze(value) for key, value in given.items()}
         all_fields["type"] = type
         self._source_folder = _settle(
             "source_folder",
@@ -723,7 +726,7 @@ class Dataset:
         )
         # Keep the server's exact spelling of every field for the round trip.
         dataset._fields = MappingProxyType(
-            {k: v for k, v in data.items() if k != "origdatablocks"}
+            {k: freeze(v) for k, v in data.items() if k != "origdatablocks"}
         )
         files: list[File] = []
         blocks: list[_BlockInfo] = []
@@ -741,7 +744,7 @@ class Dataset:
             blocks.append(
                 _BlockInfo(
                     MappingProxyType(
-                        {k: v for k, v in block.items() if k != "dataFileList"}
+                        {k: freeze(v) for k, v in block.items() if k != "dataFileList"}
                     ),
                     len(files) - before,
                 )
@@ -752,12 +755,12 @@ class Dataset:
 
     def to_scicat(self) -> dict[str, Any]:
         """The dataset as SciCat JSON, with its files in ``origdatablocks``."""
-        out = dict(self._fields)
+        out: dict[str, Any] = thaw(self._fields)
         blocks: list[dict[str, Any]] = []
         remaining = list(self._files)
         for info in self._blocks:
             chunk, remaining = remaining[: info.count], remaining[info.count :]
-            block = dict(info.fields)
+            block = thaw(info.fields)
             block["dataFileList"] = [self._file_json(f) for f in chunk]
             blocks.append(block)
         # Files beyond the blocks read from SciCat: one new block per run of
@@ -776,6 +779,9 @@ class Dataset:
 
     def _file_json(self, file: File) -> dict[str, Any]:
         out = dict(file.extra)
+        for key, value in out.items():
+            if isinstance(value, dict | list):  # rare: thawed, not shared
+                out[key] = thaw(value)
         path = file.remote_path.posix
         # Keep the server's spelling when it names the same file.
         original = out.get("path")
@@ -1010,7 +1016,7 @@ class _LazyExtra:
             return self
         value = self._get(file)
         if type(value) is _CatalogueEntry:
-            value = value.table.entry(value.at)
+            value = FrozenDict(value.table.entry(value.at))
             self._set(file, value)
         return value
 
@@ -1157,7 +1163,10 @@ def _files_of_block(block: object, index: int, files: list[File]) -> Iterator[No
                 remote: RemotePath | str = path
             else:
                 remote = RemotePath(path)
-            append(new_file(remote, size, created, checksum, algorithm, entry))
+            # A read-only copy: the caller's JSON may change later.
+            append(
+                new_file(remote, size, created, checksum, algorithm, FrozenDict(entry))
+            )
 
 
 class _Run(Protocol):
@@ -1347,7 +1356,7 @@ def _rebuild_file(
         checksum_algorithm=checksum_algorithm,
         local_path=local_path,
         is_on_remote=is_on_remote,
-        extra=MappingProxyType(extra) if extra else _EMPTY,
+        extra=freeze(extra) if extra else _EMPTY,
     )
 
 
@@ -1360,11 +1369,11 @@ def _rebuild_dataset(
 ) -> Dataset:
     """Unpickle a :class:`Dataset`."""
     new = object.__new__(Dataset)
-    new._fields = MappingProxyType(fields)
+    new._fields = MappingProxyType({k: freeze(v) for k, v in fields.items()})
     new._files = files
     new._source_folder = source_folder
     new._pid = pid
     new._blocks = tuple(
-        _BlockInfo(MappingProxyType(block), count) for block, count in blocks
+        _BlockInfo(MappingProxyType(freeze(block)), count) for block, count in blocks
     )
     return new

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from alink import Dataset, File, RemotePath, ScicatCommError
+from alink._frozen import FrozenDict
 from alink._model import (
     _CatalogueEntry,
     _slot_extra,
@@ -214,7 +215,7 @@ def test_extra_is_decoded_on_first_read_and_kept() -> None:
     file = _fast(ENCODINGS["compact"](_body([_entry(7)]))).files[0]
     assert isinstance(_slot_extra(file), _CatalogueEntry)
     extra = file.extra
-    assert type(extra) is dict
+    assert type(extra) is FrozenDict  # read-only: files are shared
     assert list(extra) == ["path", "size", "chk", "time", "uid", "perm"]
     assert extra["uid"] == "1000"
     assert file.extra is extra
