@@ -313,7 +313,7 @@ class Dataset:
     immutable: methods that change something return a new dataset.
     """
 
-    __slots__ = ("_blocks", "_fields", "_files", "_pid", "_source_folder")
+    __slots__ = ("_blocks", "_fields", "_files", "_listed", "_pid", "_source_folder")
 
     def __init__(
         self,
@@ -365,6 +365,7 @@ class Dataset:
         self._fields: Mapping[str, Any] = MappingProxyType(all_fields)
         self._files: tuple[File, ...] = tuple(files)
         self._blocks: tuple[_BlockInfo, ...] = ()
+        self._listed = True
 
     @classmethod
     def new(
@@ -509,13 +510,28 @@ class Dataset:
         return value if isinstance(value, str) else None
 
     @property
+    def files_listed(self) -> bool:
+        """Whether :attr:`files` is the dataset's file list.
+
+        ``False`` for a dataset read without its orig datablocks (as
+        ``Client.query_datasets(files=False)`` returns them): its files are
+        not known here, :attr:`files` is empty and :attr:`size` and
+        :attr:`number_of_files` are the catalogue's figures.
+        """
+        return self._listed
+
+    @property
     def size(self) -> int:
-        """Total size in bytes of the dataset's files."""
+        """Total size in bytes of the dataset's files (see :attr:`files_listed`)."""
+        if not self._listed and not self._files:
+            return _count_field(self._fields, "size")
         return sum(f.size for f in self._files)
 
     @property
     def number_of_files(self) -> int:
-        """How many files the dataset lists."""
+        """How many files the dataset lists (see :attr:`files_listed`)."""
+        if not self._listed and not self._files:
+            return _count_field(self._fields, "numberOfFiles")
         return len(self._files)
 
     def _evolve(self, files: tuple[File, ...]) -> Dataset:
@@ -525,6 +541,7 @@ class Dataset:
         new._pid = self._pid
         new._files = files
         new._blocks = self._blocks
+        new._listed = self._listed
         return new
 
     def replace(
@@ -586,6 +603,7 @@ class Dataset:
         )
         if files is None:
             new._blocks = self._blocks
+            new._listed = self._listed
         return new
 
     __replace__ = replace
@@ -662,6 +680,7 @@ class Dataset:
                 self._source_folder,
                 self._pid,
                 tuple((dict(b.fields), b.count) for b in self._blocks),
+                self._listed,
             ),
         )
 
@@ -751,6 +770,7 @@ class Dataset:
             )
         dataset._files = tuple(files)
         dataset._blocks = tuple(blocks)
+        dataset._listed = data.get("origdatablocks") is not None
         return dataset
 
     def to_scicat(self) -> dict[str, Any]:
@@ -774,7 +794,8 @@ class Dataset:
                 block["chkAlg"] = algorithm
             block["dataFileList"] = [self._file_json(f) for f in run]
             blocks.append(block)
-        out["origdatablocks"] = blocks
+        if blocks or self._listed:
+            out["origdatablocks"] = blocks  # (else: read without, given back so)
         return out
 
     def _file_json(self, file: File) -> dict[str, Any]:
@@ -840,6 +861,14 @@ def _runs_by_algorithm(
             algorithm = name
     if start < len(files):
         yield files[start:], algorithm
+
+
+def _count_field(fields: Mapping[str, Any], name: str) -> int:
+    """A non-negative integer field of the catalogue's (``0`` if it is not one)."""
+    value = fields.get(name)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return 0
 
 
 def _text_field(fields: Mapping[str, Any], name: str) -> str | None:
@@ -1366,6 +1395,7 @@ def _rebuild_dataset(
     source_folder: RemotePath | None,
     pid: PID | None,
     blocks: tuple[tuple[dict[str, Any], int], ...],
+    listed: bool = True,
 ) -> Dataset:
     """Unpickle a :class:`Dataset`."""
     new = object.__new__(Dataset)
@@ -1376,4 +1406,5 @@ def _rebuild_dataset(
     new._blocks = tuple(
         _BlockInfo(MappingProxyType(freeze(block)), count) for block, count in blocks
     )
+    new._listed = listed
     return new

@@ -227,6 +227,34 @@ async def test_files_come_along_on_request(many: ScicatServer) -> None:
     assert flt["limits"]["limit"] == 10  # smaller pages when files come along
 
 
+async def test_results_without_files_say_so_and_cannot_be_downloaded_by_mistake(
+    many: ScicatServer, tmp_path: Any
+) -> None:
+    from alink.transfer.link import LinkFileTransfer
+
+    async with Client.from_token(
+        url=many.url, token=many.token("admin"), file_transfer=LinkFileTransfer()
+    ) as client:
+        [bare] = await client.query_datasets({"pid": "p/03"})
+        [full] = await client.query_datasets({"pid": "p/03"}, files=True)
+        assert (bare.files_listed, full.files_listed) == (False, True)
+        assert bare.files == ()
+        # The catalogue's figures, as Scitacean's query results show them.
+        assert (bare.number_of_files, bare.size) == (2, 5)
+        assert (full.number_of_files, full.size) == (2, 5)
+        target = tmp_path / "out"
+        with pytest.raises(ValueError, match=r"without its file list .*get_dataset"):
+            await client.download_files(bare, target=target)
+        assert not target.exists()
+    # Read back as it came: no file list added.
+    assert "origdatablocks" not in bare.to_scicat()
+    assert bare.replace(fields={"datasetName": "x"}).files_listed is False
+    import pickle
+
+    assert pickle.loads(pickle.dumps(bare)).files_listed is False
+    assert bare.replace(files=[]).files_listed is True
+
+
 async def test_anonymous_searches_find_published_datasets(many: ScicatServer) -> None:
     async with Client.without_login(url=many.url) as client:
         found = await client.query_datasets()

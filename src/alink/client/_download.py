@@ -49,7 +49,13 @@ from ._layout import Layout, plan_layout
 from ._select import FileSelector, select_files
 from ._uptodate import Found, Triage, settle, triage
 
-__all__ = ["DownloadReport", "VerifyLevel", "VerifyProgressCallback", "download_files"]
+__all__ = [
+    "DownloadReport",
+    "VerifyLevel",
+    "VerifyProgressCallback",
+    "download_files",
+    "unlisted_files",
+]
 
 _log = logging.getLogger("alink.client")
 
@@ -82,6 +88,13 @@ def _accepts(method: Callable[..., Any], *names: str) -> bool:
         return False
     keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return all(n in parameters and parameters[n].kind in keyword for n in names)
+
+
+def unlisted_files(dataset: Dataset) -> int:
+    """Files SciCat counts for a dataset read without its file list, else 0."""
+    if dataset.files_listed or dataset.files:
+        return 0
+    return dataset.number_of_files
 
 
 def _describe_select(select: FileSelector) -> str:
@@ -451,6 +464,14 @@ async def download_files(
     refuse = getattr(transfer, "_refuse_outside_roots", None)
     if refuse is not None:
         refuse(dataset)
+    unlisted = unlisted_files(dataset)
+    if unlisted and select is not False:
+        # Nothing would be downloaded, and it would look like success.
+        raise ValueError(
+            f"dataset {dataset.pid or ''} came without its file list (SciCat"
+            f" counts {unlisted} files): get it with client.get_dataset(pid),"
+            " or query with files=True".replace("  ", " ")
+        )
     files = dataset.files
     plan = await _maybe_thread(
         lambda: _make_plan(
@@ -460,10 +481,12 @@ async def download_files(
     )
     count = len(plan.layout)
     if not count:
-        if select is not False and any(f.is_on_remote for f in files):
+        on_remote = sum(f.is_on_remote for f in files)
+        if select is not False and on_remote:
             warnings.warn(
                 f"select={_describe_select(select)} matched none of the"
-                f" {len(files)} file(s) of dataset {dataset.pid or ''}; nothing"
+                f" {on_remote} file(s) on the remote of dataset {dataset.pid or ''};"
+                " nothing"
                 " was downloaded (File.remote_path is relative to the source"
                 " folder, e.g. 'sub/file.dat')".replace("  ", " "),
                 NothingSelectedWarning,

@@ -32,7 +32,7 @@ import anyio.to_thread
 from .._errors import DownloadsFailedError, UnsafePathError
 from .._groups import task_group
 from .._model import PID, Dataset
-from ._download import VerifyLevel
+from ._download import VerifyLevel, unlisted_files
 from ._select import FileSelector
 
 if TYPE_CHECKING:
@@ -294,16 +294,6 @@ def _relative_folder(name: str | os.PathLike[str], pid: str) -> Path:
     return path
 
 
-def _missing_files(dataset: Dataset) -> int:
-    """Files SciCat counts for a dataset that arrived without its file list."""
-    if dataset.files:
-        return 0
-    count = dataset.fields.get("numberOfFiles")
-    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
-        return count
-    return 0
-
-
 async def download_datasets(
     client: Client,
     datasets: Iterable[str | PID | Dataset],
@@ -391,7 +381,7 @@ async def download_datasets(
             dataset = item.dataset
             if dataset is None:
                 dataset = await client.get_dataset(item.pid)
-            missing = _missing_files(dataset)
+            missing = unlisted_files(dataset)
             if missing:
                 raise ValueError(
                     f"dataset {item.pid!r} came without its file list (SciCat"
