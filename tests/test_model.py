@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -356,3 +357,35 @@ def test_frozen_values_pickle_and_copy_as_plain_json() -> None:
     shallow.append("x")
     assert shallow == ["a", "x"]
     assert type(copy.deepcopy(dataset.fields["techniques"])[0]) is dict
+
+
+def test_replace_files_keeps_each_datablock_to_one_checksum_algorithm() -> None:
+    dataset, _ = _nested_dataset()
+    sha = File.from_remote(
+        "f.dat", 2, None, checksum="ab" * 32, checksum_algorithm="sha256"
+    )
+    with pytest.raises(ValueError, match="checksummed with 'sha256'"):
+        dataset.replace_files(sha)
+    # Without an algorithm, the replacement takes its block's.
+    plain = File.from_remote("f.dat", 2, None)
+    replaced = dataset.replace_files(plain)
+    assert replaced.files[0].checksum_algorithm == "md5"
+    assert Dataset.from_scicat(replaced.to_scicat()) == replaced
+    # A new path is appended in a block of its own: any algorithm.
+    added = dataset.replace_files(dataclasses.replace(sha, remote_path=RemotePath("g")))
+    back = Dataset.from_scicat(added.to_scicat())
+    assert back == added
+    assert back.files[1].checksum_algorithm == "sha256"
+    with pytest.raises(TypeError, match="File"):
+        dataset.replace_files("f.dat")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "size"),
+    [("a", -1), ("a", 1.5), ("a", True), ("a", "3"), ("", 1), (".", 1)],
+)
+def test_from_remote_refuses_what_the_catalogue_json_would(
+    path: str, size: object
+) -> None:
+    with pytest.raises(ValueError, match=r"size|remote_path"):
+        File.from_remote(path, size, None)  # type: ignore[arg-type]

@@ -199,17 +199,25 @@ class File:
         Raises:
             TypeError: a ``checksum`` without its ``checksum_algorithm`` (as
                 in Scitacean: a checksum alone cannot be checked).
+            ValueError: a ``size`` that is not a non-negative integer, or a
+                ``remote_path`` that names no file (as reading the
+                catalogue's JSON refuses them).
         """
         if checksum is not None and checksum_algorithm is None:
             raise TypeError(
                 "a checksum needs its checksum_algorithm (e.g. 'md5') to be"
                 " checked; pass both or neither"
             )
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError(f"size must be a non-negative integer, got {size!r}")
+        remote = RemotePath(remote_path)
+        if not remote.posix or remote.posix == ".":
+            raise ValueError(f"remote_path must name a file, got {remote_path!r}")
         owner = {"uid": remote_uid, "gid": remote_gid, "perm": remote_perm}
         extra.update((k, v) for k, v in owner.items() if v is not None)
         return cls(
-            remote_path=RemotePath(remote_path),
-            size=int(size),
+            remote_path=remote,
+            size=size,
             creation_time=_parse_time(creation_time),
             checksum=checksum,
             checksum_algorithm=checksum_algorithm,
@@ -651,11 +659,42 @@ class Dataset:
     def replace_files(self, *files: File) -> Dataset:
         """A new dataset where files with the same remote path are replaced.
 
-        Files whose remote path is not in the dataset yet are appended.
+        Files whose remote path is not in the dataset yet are appended. A
+        replacement takes the old file's place, in its datablock: without a
+        checksum algorithm it takes the old file's.
+
+        Raises:
+            TypeError: an argument is not a :class:`File`.
+            ValueError: a replacement for a file of a datablock read from
+                SciCat uses another checksum algorithm than that block.
         """
+        for file in files:
+            if not isinstance(file, File):
+                raise TypeError(f"expected File objects, got {_kind(file)}")
         by_path = {f.remote_path: f for f in files}
-        replaced = tuple(by_path.pop(f.remote_path, f) for f in self._files)
-        return self._evolve(replaced + tuple(by_path.values()))
+        in_blocks = sum(b.count for b in self._blocks)
+        replaced: list[File] = []
+        for at, old in enumerate(self._files):
+            new = by_path.pop(old.remote_path, None)
+            if new is None:
+                replaced.append(old)
+                continue
+            if at < in_blocks and new.checksum_algorithm != old.checksum_algorithm:
+                # It takes the old one's place in a datablock read from
+                # SciCat, whose one chkAlg would relabel its checksum.
+                if new.checksum_algorithm is not None:
+                    raise ValueError(
+                        f"cannot replace {old.remote_path.posix!r} (checksum"
+                        f" algorithm {old.checksum_algorithm!r}, as its datablock)"
+                        " with a file checksummed with"
+                        f" {new.checksum_algorithm!r}: remove it with"
+                        " replace(files=...) and add the new file with add_files"
+                    )
+                new = dataclasses.replace(
+                    new, checksum_algorithm=old.checksum_algorithm
+                )
+            replaced.append(new)
+        return self._evolve(tuple(replaced) + tuple(by_path.values()))
 
     def __repr__(self) -> str:
         return (
