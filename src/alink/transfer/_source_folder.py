@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import string
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._errors import UnsafePathError
 from .._paths import RemotePath
+from ..filesystem import escape_path
 
 if TYPE_CHECKING:
     from .._model import Dataset
 
 __all__ = ["source_folder_for"]
 
-_UNSAFE_CHARS = re.compile(r"[/\\\x00]")
+#: SciCat's time fields: a pattern sees them as times, as in Scitacean.
+_TIMES = frozenset(("creationTime", "endTime", "createdAt", "updatedAt"))
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -37,17 +41,25 @@ class _DatasetFields:
         fields: Mapping[str, Any] = self._dataset.fields
         for key in (name, _camel(name)):
             if key in fields:
-                return fields[key]
+                value = fields[key]
+                if key in _TIMES and isinstance(value, str):
+                    with contextlib.suppress(ValueError):
+                        return datetime.fromisoformat(value)
+                return value
         raise AttributeError(f"the dataset has no field {name!r}")
 
 
 class _PathFormatter(string.Formatter):
-    """Formats each placeholder as one safe path segment."""
+    """Formats each placeholder as one safe path segment, escaped as
+    Scitacean escapes it (:func:`~alink.filesystem.escape_path`), so a
+    pattern names the same folder with either library."""
 
     def format_field(self, value: Any, format_spec: str) -> str:
         if value is None:
             raise ValueError("a source folder placeholder refers to an unset field")
-        text = _UNSAFE_CHARS.sub("_", super().format_field(str(value), format_spec))
+        if not isinstance(value, datetime):
+            value = str(value)
+        text: str = escape_path(super().format_field(value, format_spec))
         if text in ("", ".", ".."):
             raise UnsafePathError(f"placeholder value {text!r} is not a folder name")
         return text
@@ -65,8 +77,10 @@ def source_folder_for(dataset: Dataset, pattern: RemotePath | None) -> RemotePat
 
     The pattern may use ``{uid}`` (a fresh UUID), ``{dset.<field>}`` and
     shorthands for dataset fields such as ``{pid}``, ``{name}``, ``{owner}``
-    or ``{owner_group}``. Each value becomes one path segment (slashes are
-    replaced), so a field cannot steer the path elsewhere. A dataset whose
+    or ``{owner_group}``. Each value becomes one path segment, escaped as
+    in Scitacean (every character but letters, digits, space, ``_``, ``.``
+    and ``-`` becomes ``_``; times are written as ``str(datetime)``), so a
+    field cannot steer the path elsewhere and both libraries agree. A dataset whose
     source folder was already made from the pattern keeps it: the folder a
     ``{uid}`` chose stays the same when it is asked for again (the client
     sets it as the source folder, then the transfer connects).
