@@ -389,3 +389,79 @@ def test_from_remote_refuses_what_the_catalogue_json_would(
 ) -> None:
     with pytest.raises(ValueError, match=r"size|remote_path"):
         File.from_remote(path, size, None)  # type: ignore[arg-type]
+
+
+def test_as_new_drops_what_scicat_sets_and_keeps_the_rest() -> None:
+    raw = load("dataset-raw.v4.json")
+    dataset = Dataset.from_scicat(raw)
+    new = dataset.as_new()
+    assert new.pid is None
+    for key in ("_id", "createdAt", "createdBy", "updatedAt", "updatedBy"):
+        assert key in dataset.fields
+        assert key not in new.fields
+    assert "datasetlifecycle" not in new.fields
+    assert new.fields["datasetName"] == dataset.fields["datasetName"]
+    assert new.source_folder == dataset.source_folder
+    assert new.files == dataset.files
+    # Its files go into new datablocks: none names the old pid.
+    for block in new.to_scicat()["origdatablocks"]:
+        assert "datasetId" not in block
+        assert "_id" not in block
+    assert dataset.pid is not None  # unchanged
+
+
+def test_derive_names_its_input_and_keeps_the_owner() -> None:
+    dataset = Dataset.from_scicat(load("dataset-raw.v4.json"))
+    derived = dataset.derive()
+    assert derived.type == "derived"
+    assert derived.pid is None
+    assert derived.fields["inputDatasets"] == [str(dataset.pid)]
+    assert derived.files == ()
+    assert derived.source_folder is None
+    for key in ("owner", "contactEmail", "principalInvestigators", "techniques"):
+        assert derived.fields[key] == dataset.fields[key]
+    assert "ownerGroup" not in derived.fields
+    assert "scientificMetadata" not in derived.fields
+    assert "creationTime" in derived.fields  # now
+    kept = dataset.derive(keep=["owner_group", "accessGroups", "source_folder"])
+    assert kept.fields["ownerGroup"] == dataset.fields["ownerGroup"]
+    assert kept.fields["accessGroups"] == dataset.fields["accessGroups"]
+    assert kept.source_folder == dataset.source_folder
+    assert "owner" not in kept.fields
+    with pytest.raises(ValueError, match="no dataset field: 'colour'"):
+        dataset.derive(keep=["colour"])
+    with pytest.raises(TypeError, match="not one name"):
+        dataset.derive(keep="owner")
+    with pytest.raises(ValueError, match="without a pid"):
+        Dataset(type="raw").derive()
+
+
+def test_pid_without_prefix() -> None:
+    assert PID.parse("20.500.12269/abc").without_prefix == PID(pid="abc")
+    assert PID.parse("abc").without_prefix == PID(pid="abc")
+
+
+def test_new_points_checksum_algorithm_to_the_upload() -> None:
+    with pytest.raises(TypeError, match="upload_new_dataset_now"):
+        Dataset.new(type="raw", checksum_algorithm="md5")  # type: ignore[call-arg]
+
+
+@pytest.mark.anyio
+async def test_local_is_up_to_date(tmp_path: Path) -> None:
+    import hashlib
+
+    local = tmp_path / "a.dat"
+    local.write_bytes(b"data")
+    digest = hashlib.md5(b"data").hexdigest()
+    remote = File.from_remote(
+        "a.dat", 4, None, checksum=digest, checksum_algorithm="md5"
+    )
+    assert not await remote.local_is_up_to_date()  # no local path
+    assert await remote.downloaded(local_path=local).local_is_up_to_date()
+    local.write_bytes(b"edit")
+    assert not await remote.downloaded(local_path=local).local_is_up_to_date()
+    assert not await remote.downloaded(
+        local_path=tmp_path / "gone"
+    ).local_is_up_to_date()
+    unchecked = File.from_remote("a.dat", 4, None).downloaded(local_path=local)
+    assert not await unchecked.local_is_up_to_date()

@@ -169,6 +169,11 @@ def scicat_fields(keywords: Mapping[str, Any]) -> dict[str, Any]:
         ValueError: a time that is not ISO 8601.
     """
     unknown = sorted(set(keywords) - set(FIELD_NAMES))
+    if "checksum_algorithm" in unknown:
+        raise TypeError(
+            "checksum_algorithm is not a dataset field: pass it to"
+            " client.upload_new_dataset_now(dataset, checksum_algorithm=...)"
+        )
     if unknown:
         raise TypeError(
             f"unknown dataset keyword(s): {summarise(unknown)}; pass SciCat's own"

@@ -115,6 +115,11 @@ class PID:
     def __str__(self) -> str:
         return f"{self.prefix}/{self.pid}" if self.prefix else self.pid
 
+    @property
+    def without_prefix(self) -> PID:
+        """This PID without its prefix (as Scitacean's)."""
+        return PID(pid=self.pid)
+
 
 def _parse_time(value: object) -> datetime | None:
     if isinstance(value, datetime):
@@ -246,6 +251,29 @@ class File:
         """Whether the file has a local copy (or link)."""
         return self.local_path is not None
 
+    async def local_is_up_to_date(self) -> bool:
+        """Whether the local file exists and has the catalogue's checksum.
+
+        Scitacean's method, awaited: the file is read on a worker thread.
+        ``False`` without a local path, a checksum or its algorithm (nothing
+        to compare), or when the local file cannot be read.
+        """
+        if (
+            self.local_path is None
+            or self.checksum is None
+            or self.checksum_algorithm is None
+        ):
+            return False
+        from .filesystem import checksum_of_file
+
+        try:
+            found = await checksum_of_file(
+                self.local_path, algorithm=self.checksum_algorithm
+            )
+        except OSError:
+            return False
+        return found == self.checksum
+
     @property
     def remote_uid(self) -> str | None:
         """The file's owner on the remote, as the catalogue lists it (``uid``)."""
@@ -311,6 +339,31 @@ class _BlockInfo:
 
     fields: Mapping[str, Any]
     count: int
+
+
+#: Fields SciCat writes itself when it creates or changes a dataset: a copy
+#: to upload as a new one goes without them (see :meth:`Dataset.as_new`).
+_LIFECYCLE_FIELDS = (
+    "_id",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+    "datasetlifecycle",
+    "history",
+    "version",
+    "__v",
+)
+
+#: What :meth:`Dataset.derive` carries over by default (as Scitacean's).
+_DERIVE_KEEPS = (
+    "contact_email",
+    "orcid_of_owner",
+    "owner",
+    "owner_email",
+    "principal_investigators",
+    "techniques",
+)
 
 
 class Dataset:
@@ -695,6 +748,56 @@ class Dataset:
                 )
             replaced.append(new)
         return self._evolve(tuple(replaced) + tuple(by_path.values()))
+
+    def as_new(self) -> Dataset:
+        """A copy to upload as a new dataset (Scitacean's ``as_new``).
+
+        It has no ``pid`` and none of the fields SciCat writes when it
+        creates or changes a dataset (:data:`_LIFECYCLE_FIELDS`: ``createdAt``,
+        ``updatedBy``, ``datasetlifecycle``, ...); everything else, files
+        included, is kept. Uploading a changed copy of a downloaded dataset
+        without this would be refused by SciCat (the pid exists already).
+        """
+        gone = {key: None for key in _LIFECYCLE_FIELDS if key in self._fields}
+        new = self.replace(pid=None, fields=gone, files=self._files)
+        new._listed = self._listed  # the datablocks (SciCat's) are not kept
+        return new
+
+    def derive(self, *, keep: Iterable[str] = _DERIVE_KEEPS) -> Dataset:
+        """A new derived dataset whose input is this one (Scitacean's ``derive``).
+
+        Its ``inputDatasets`` is this dataset's pid and its creation time
+        now; of this dataset's fields, only those named in ``keep`` (by
+        default: the owner and contacts, the principal investigators and
+        the techniques) are carried over, by Scitacean's keyword
+        (``"owner_group"``) or SciCat's field name (``"ownerGroup"``). It has
+        no files and no source folder yet.
+
+        Raises:
+            ValueError: this dataset has no pid (the derived one names it),
+                or ``keep`` names something that is no dataset field.
+        """
+        from ._build import FIELD_NAMES
+
+        if self._pid is None:
+            raise ValueError(
+                "cannot derive from a dataset without a pid: the derived dataset"
+                " names its input by pid"
+            )
+        if isinstance(keep, str):
+            raise TypeError("keep must be a collection of field names, not one name")
+        known = {**FIELD_NAMES, "source_folder": "sourceFolder"}
+        fields: dict[str, Any] = {}
+        for name in keep:
+            field = known.get(name, name)
+            if field not in known.values() and field not in self._fields:
+                raise ValueError(f"keep names no dataset field: {name!r}")
+            if field in ("type", "pid", "inputDatasets", "creationTime"):
+                continue  # the derived dataset's own
+            value = self._fields.get(field)
+            if value is not None:
+                fields[field] = value
+        return Dataset.new(type="derived", input_datasets=[self._pid], fields=fields)
 
     def __repr__(self) -> str:
         return (
