@@ -346,11 +346,11 @@ async def test_errors_name_final_paths(
     real = _copy_ops._copy_new
     failing = str(tmp_path / "out" / "f5.dat")
 
-    def copy_new(src: int, st: os.stat_result, target: str) -> int:
+    def copy_new(src: int, st: os.stat_result, source: str, target: str) -> int:
         if staging_name and target.endswith("/f5.dat"):
             staging_name.append(target)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
-        return real(src, st, target)
+        return real(src, st, source, target)
 
     staging_name: list[str] = ["armed"]
     monkeypatch.setattr(_copy_ops, "_copy_new", copy_new)

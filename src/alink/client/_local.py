@@ -13,7 +13,8 @@ import stat
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .._errors import IntegrityError, UnsafePathError
+from .._errors import FileNotAccessibleError, IntegrityError, UnsafePathError
+from .._paths import RemotePath
 from ..transfer._plan import normpath
 from ._checksum import checksum_of_file
 from ._uptodate import Found, LocalState
@@ -206,10 +207,21 @@ def is_up_to_date(path: str, expected: Expected) -> bool:
 
 def check_file(path: str, expected: Expected) -> str | None:
     """Compare a downloaded file with the catalogue; a description of the
-    mismatch, or ``None`` when it matches."""
+    mismatch, or ``None`` when it matches.
+
+    Raises:
+        FileNotAccessibleError: ``path`` is a link to a remote file that is
+            gone (removed after it was checked): not a file that differs.
+    """
     try:
         info = os.stat(path)
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+            raise FileNotAccessibleError(
+                f"remote file {expected.remote!r} is gone (it was removed after"
+                f" it was checked, and the link to it at {path!r} leads nowhere)",
+                remote_path=RemotePath(expected.remote),
+            ) from None
         return f"{expected.remote!r} at {path!r} cannot be read: {exc.strerror}"
     if not stat.S_ISREG(info.st_mode):
         return f"{expected.remote!r} at {path!r} is not a regular file"

@@ -45,9 +45,13 @@ from collections.abc import Callable, Iterable, Mapping
 
 import anyio.from_thread
 
+from .._errors import UnsafePathError
+from ._fs import is_inside
+
 __all__ = [
     "CopyOperation",
     "HardLinkOperation",
+    "SourceChangedError",
     "TEMP_NAME",
     "remove_stale_temps",
     "same_content",
@@ -119,6 +123,70 @@ def _unnamed_temp_supported() -> bool:
 def _root_fd() -> int:
     """A descriptor of ``/``, kept open: see :func:`_link_following`."""
     return os.open("/", _O_DIRECTORY)
+
+
+class SourceChangedError(OSError):
+    """A source file changed after it was checked: it is no regular file any
+    more, it leads elsewhere, or it changed while it was copied.
+
+    ``filename`` is the source's path; what changed is the message.
+    """
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _check_confined(
+    src: int, st: os.stat_result, source: str, roots: tuple[str, ...]
+) -> None:
+    """Raise ``UnsafePathError`` unless the open ``src`` lies inside ``roots``.
+
+    The checks before the copy resolved each source into the dataset; this
+    catches a file (or a folder on the way) swapped for a symlink leading
+    out of it since. The path of what is open is the kernel's
+    (``/proc/self/fd``); without it, the path resolved now, if it still
+    names the open file.
+    """
+    try:
+        real = os.readlink(f"/proc/self/fd/{src}")
+    except OSError:
+        real = os.path.realpath(source)
+        try:
+            now = os.stat(real)
+        except OSError:
+            now = None
+        if now is None or not _same_file(now, st):
+            raise SourceChangedError(
+                errno.ESTALE, "replaced while it was opened", source
+            ) from None
+    if not any(is_inside(real, root) for root in roots):
+        raise UnsafePathError(
+            f"remote file {source!r} now resolves to {real!r}, outside the"
+            " dataset's source folder (it was replaced by a symlink after it was"
+            " checked); nothing was kept"
+        )
+
+
+def _check_unchanged(src: int, st: os.stat_result, copied: int, source: str) -> None:
+    """Raise :class:`SourceChangedError` if the source changed while copied.
+
+    Its size, modification and change times must be what they were when it
+    was opened, and every byte must have been copied: otherwise the copy
+    mixes old and new content (or misses some), under the old time.
+    """
+    now = os.fstat(src)
+    if copied != st.st_size or (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+    ):
+        raise SourceChangedError(
+            errno.ESTALE,
+            f"while it was copied: {st.st_size} bytes when opened,"
+            f" {now.st_size} now, {copied} copied",
+            source,
+        )
 
 
 def _link_following(source: str, target: str) -> None:
@@ -404,6 +472,7 @@ class CopyOperation:
         "_created",
         "_existing",
         "_no_tmpfile",
+        "_roots",
         "_staged",
         "_swept",
         "_unnamed",
@@ -419,6 +488,12 @@ class CopyOperation:
         self._no_tmpfile: set[str] = set()
         self._swept: set[str] = set()
         self._staged: frozenset[str] = frozenset()
+        self._roots: tuple[str, ...] | None = None
+
+    def confine(self, roots: tuple[str, ...] | None) -> None:
+        """Refuse sources that no longer resolve inside ``roots`` (real
+        folders) when they are copied; ``None``: no such check."""
+        self._roots = roots
 
     @property
     def created(self) -> Mapping[str, int]:
@@ -475,19 +550,21 @@ class CopyOperation:
         try:
             st = os.fstat(src)
             if not stat.S_ISREG(st.st_mode):
-                raise IsADirectoryError(
-                    errno.EISDIR, "not a regular file (it changed?)", source
+                raise SourceChangedError(
+                    errno.EISDIR, "no regular file any more", source
                 )
+            if self._roots is not None:
+                _check_confined(src, st, source, self._roots)
             size = st.st_size
             if size >= _CANCEL_CHECK_SIZE:
                 _cancel_point()
             copied = -1
             if staged:
-                copied = _copy_new(src, st, target)
+                copied = _copy_new(src, st, source, target)
             elif self._unnamed and folder not in self._no_tmpfile:
-                copied = self._copy_unnamed(src, st, folder, target)
+                copied = self._copy_unnamed(src, st, source, folder, target)
             if copied < 0:
-                copied = self._copy_named(src, st, folder, name, target)
+                copied = self._copy_named(src, st, source, folder, name, target)
         except BaseException:
             _close_after_error(src)
             raise
@@ -502,7 +579,7 @@ class CopyOperation:
         self._created[target] = key
 
     def _copy_unnamed(
-        self, src: int, st: os.stat_result, folder: str, target: str
+        self, src: int, st: os.stat_result, source: str, folder: str, target: str
     ) -> int:
         """Copy via ``O_TMPFILE``; bytes copied, or -1 if the filesystem lacks it."""
         try:
@@ -514,6 +591,7 @@ class CopyOperation:
             raise
         try:
             copied = _copy_data(src, fd, st.st_size)
+            _check_unchanged(src, st, copied, source)
             os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
             _link_unnamed(fd, target)
         except BaseException:
@@ -527,7 +605,13 @@ class CopyOperation:
         return copied
 
     def _copy_named(
-        self, src: int, st: os.stat_result, folder: str, name: str, target: str
+        self,
+        src: int,
+        st: os.stat_result,
+        source: str,
+        folder: str,
+        name: str,
+        target: str,
     ) -> int:
         """Copy via a hidden temporary file in ``folder``; bytes copied."""
         self._sweep(folder)
@@ -543,6 +627,7 @@ class CopyOperation:
         try:
             try:
                 copied = _copy_data(src, fd, st.st_size)
+                _check_unchanged(src, st, copied, source)
                 os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
             except BaseException:
                 _close_after_error(fd)
@@ -633,6 +718,7 @@ class HardLinkOperation(CopyOperation):
 
     def apply(self, source: str, target: str) -> None:
         """Hard-link ``target`` to ``source`` (following a symlinked source)."""
+        confined = self._confined_stat(source) if self._roots is not None else None
         try:
             _link_following(source, target)
         except FileExistsError:
@@ -646,15 +732,37 @@ class HardLinkOperation(CopyOperation):
                 self._copied += 1
             return
         try:
-            self._created[target] = _link_key(os.lstat(target))
+            made = os.lstat(target)
+            if confined is not None and not _same_file(made, confined):
+                # Swapped between the look and the link: not what was checked.
+                raise SourceChangedError(
+                    errno.ESTALE, "replaced while it was linked", source
+                )
+            self._created[target] = _link_key(made)
         except BaseException as exc:
             _unlink_after_error(target, exc)
             raise
         with self._count_lock:
             self._linked += 1
 
+    def _confined_stat(self, source: str) -> os.stat_result:
+        """The file ``source`` names now, checked as :meth:`CopyOperation.apply`
+        checks what it copies."""
+        assert self._roots is not None
+        src = os.open(source, _O_READ)
+        try:
+            st = os.fstat(src)
+            if not stat.S_ISREG(st.st_mode):
+                raise SourceChangedError(
+                    errno.EISDIR, "no regular file any more", source
+                )
+            _check_confined(src, st, source, self._roots)
+        finally:
+            os.close(src)
+        return st
 
-def _copy_new(src: int, st: os.stat_result, target: str) -> int:
+
+def _copy_new(src: int, st: os.stat_result, source: str, target: str) -> int:
     """Copy into the new file ``target`` (in a staged folder); bytes copied.
 
     ``O_EXCL``: it never opens an existing entry, nor follows a symlink.
@@ -662,6 +770,7 @@ def _copy_new(src: int, st: os.stat_result, target: str) -> int:
     fd = os.open(target, _O_NEW, st.st_mode & 0o777)
     try:
         copied = _copy_data(src, fd, st.st_size)
+        _check_unchanged(src, st, copied, source)
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
     except BaseException as exc:
         _close_after_error(fd)

@@ -17,6 +17,7 @@ from .._errors import FileNotAccessibleError, UnsafePathError
 from .._names import summarise
 from .._paths import RemotePath
 from . import _fs, _plan, _sources
+from ._copy_ops import SourceChangedError
 from ._engine import Engine, ProgressCallback, RunResult, VerifyCallback
 from ._staging import Staging
 
@@ -418,25 +419,42 @@ def _unreadable_source(
     exc: OSError, sources: Sequence[str], remote: Sequence[RemotePath | str]
 ) -> FileNotAccessibleError | None:
     """A remote file the download could not read (a copy opens it; the check
-    before only looks at it), as the remote file it is; else ``None``.
+    before only looks at it), or that changed since it was checked, as the
+    remote file it is; else ``None``.
 
+    Only an error about one path, a source: ``symlink()`` and ``link()``
+    name the source first too, but their errors are the local side's.
     The run was undone by then; the error's notes (what could not be undone,
     if anything) carry over.
     """
-    if not isinstance(exc, PermissionError) or not isinstance(exc.filename, str):
+    why = _SOURCE_ERRORS.get(type(exc))
+    if (
+        why is None
+        or not isinstance(exc.filename, str)
+        or getattr(exc, "filename2", None) is not None
+    ):
         return None
     try:
         index = sources.index(exc.filename)
     except ValueError:
         return None  # a local path, or not a file of this download
+    if isinstance(exc, SourceChangedError):
+        why = f"changed after it was checked ({exc.strerror})"
     error = FileNotAccessibleError(
-        f"remote file {exc.filename!r} cannot be read (permission denied);"
-        " the download was undone",
+        f"remote file {exc.filename!r} {why}; the download was undone",
         remote_path=_as_remote(remote[index]),
     )
     for note in getattr(exc, "__notes__", ()):
         error.add_note(note)
     return error
+
+
+#: What an error reading a remote file says about it.
+_SOURCE_ERRORS: dict[type[OSError], str] = {
+    PermissionError: "cannot be read (permission denied)",
+    FileNotFoundError: "is gone (it was removed after it was checked)",
+    SourceChangedError: "changed after it was checked",
+}
 
 
 def _at_final_paths(verify: VerifyCallback, staging: Staging) -> VerifyCallback:

@@ -139,6 +139,9 @@ class CopyDownloadConnection(DownloadConnectionBase):
         self, folders: Mapping[str, int], staging: Staging | None
     ) -> CopyOperation:
         operation = _operation(self._hard_link, accept_identical=True)
+        # Checked again as each file is opened: one swapped for a symlink
+        # out of the dataset since the check is refused, not copied.
+        operation.confine(self._roots)
         if isinstance(operation, HardLinkOperation):
             self._last_links = operation  # for ``method``
         if staging is not None:
