@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from alink import Dataset, Engine, IntegrityError, RemotePath
-from alink.transfer import _copy_ops, _plan, _staging
+from alink.transfer import _copy_ops, _fs, _plan, _staging
 from alink.transfer.copy import CopyFileTransfer
 
 pytestmark = pytest.mark.anyio
@@ -361,6 +361,32 @@ async def test_errors_name_final_paths(
     assert info.value.filename == failing
     assert not (tmp_path / "out").exists()
     assert stand_ins(tmp_path) == []
+
+
+async def test_a_stand_in_that_cannot_be_made_is_named_as_its_folder(
+    dataset: Dataset,
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As in a read-only target: the hidden folder is refused; the error
+    # names the folder the user asked for.
+    real = os.mkdir
+    tried: list[str] = []
+
+    def mkdir(path: str, *args: object, **kwargs: object) -> None:
+        if ".alink-" in os.fspath(path):
+            tried.append(os.fspath(path))
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_fs.os, "mkdir", mkdir)
+    local = [tmp_path / "out" / "sub" / f"f{i}.dat" for i in range(COUNT)]
+    with pytest.raises(PermissionError) as info:
+        await download(dataset, source, local)
+    assert tried  # the stand-in was what failed
+    assert info.value.filename in (str(tmp_path / "out"), str(tmp_path / "out" / "sub"))
+    assert ".alink-" not in str(info.value)
 
 
 async def test_verify_sees_final_paths_once_the_folder_is_in_place(

@@ -234,10 +234,21 @@ class Staging:
         return path
 
     def explain(self, error: OSError) -> None:
-        """Name final paths in ``error``, not paths inside stand-ins (an error
-        about a stand-in itself keeps its hidden name)."""
+        """Name final paths in ``error``, not paths inside stand-ins.
+
+        An error about a stand-in alone (it could not be made: the folder it
+        goes into is read-only, say) names the folder it stands in for.
+        Two keep its hidden name: that it exists already (someone put
+        something there: that entry is the problem), and one about a
+        stand-in and another path (renaming it into place), so that the
+        two can be told apart.
+        """
         if isinstance(error.filename, str):
             error.filename = self.final_path(error.filename)
+            if error.filename2 is None and not isinstance(error, FileExistsError):
+                for root in self._roots:
+                    if error.filename == root.staged:
+                        error.filename = root.final
         if isinstance(error.filename2, str):
             error.filename2 = self.final_path(error.filename2)
 
