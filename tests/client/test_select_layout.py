@@ -200,8 +200,12 @@ def test_duplicate_names_in_the_flat_layout() -> None:
 def test_same_remote_path_twice_is_a_duplicate_in_both_layouts() -> None:
     files = [remote("/data/ds/a.txt"), remote("/data/ds/./a.txt")]
     for keep_tree in (False, True):
-        with pytest.raises(ValueError, match="more than one file"):
+        with pytest.raises(ValueError, match="more than one file") as info:
             place(files, keep_tree=keep_tree)
+        # Said as what it is; keep_tree would not help.
+        assert "names '/data/ds/a.txt' 2 times" in str(info.value)
+        assert "select each once" in str(info.value)
+        assert "keep_tree" not in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -138,8 +138,16 @@ def _check_no_duplicates(layout: Layout, keep_tree: bool) -> None:
     described = []
     for local, remotes in list(clashes.items())[:_SHOWN]:
         name = local if keep_tree else local.rpartition("/")[2]
+        if len(set(remotes)) == 1:
+            described.append(
+                f"{name!r} (the file list names {remotes[0].posix!r}"
+                f" {len(remotes)} times)"
+            )
+            continue
         sources = summarise([r.posix for r in remotes], shown=3)
         described.append(f"{name!r} (from {sources})")
+    # One file listed twice (perhaps spelt 'a/./b' and 'a/b'): no layout helps.
+    repeated = all(len(set(r)) == 1 for r in clashes.values())
     more = len(clashes) - _SHOWN
     summary = (
         f"{len(clashes)} local path(s) would receive more than one file: "
@@ -147,11 +155,14 @@ def _check_no_duplicates(layout: Layout, keep_tree: bool) -> None:
         + (f"; and {more} more" if more > 0 else "")
         + "; nothing was downloaded"
     )
-    hint = (
-        "pass keep_tree=True to keep the remote sub-folders, or select fewer files"
-        if not keep_tree
-        else "select fewer files"
-    )
+    if repeated:
+        hint = "the dataset lists these files more than once: select each once"
+    elif not keep_tree:
+        hint = (
+            "pass keep_tree=True to keep the remote sub-folders, or select fewer files"
+        )
+    else:
+        hint = "select fewer files"
     raise DuplicateLocalPathError(
         f"{summary} ({hint})",
         clashes={local: tuple(remotes) for local, remotes in clashes.items()},
