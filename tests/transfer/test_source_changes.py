@@ -66,10 +66,15 @@ async def _download_with(
     return out
 
 
+@pytest.mark.parametrize("proc", [True, False], ids=["proc", "no proc"])
 @pytest.mark.parametrize("hard_link", [False, True], ids=["copy", "hard link"])
 async def test_a_file_swapped_for_a_symlink_out_of_the_dataset_is_refused(
-    tmp_path: Path, hard_link: bool
+    tmp_path: Path, hard_link: bool, proc: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Without /proc/self/fd (macOS), the path resolved now, if it still
+    # names the open file.
+    monkeypatch.setattr(_copy_ops, "_proc_fds", lambda: proc)
+
     def swap(victim: Path) -> None:
         victim.unlink()
         victim.symlink_to(tmp_path / "secret")

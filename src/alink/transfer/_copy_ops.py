@@ -148,9 +148,9 @@ def _check_confined(
     (``/proc/self/fd``); without it, the path resolved now, if it still
     names the open file.
     """
-    try:
+    if _proc_fds():
         real = os.readlink(f"/proc/self/fd/{src}")
-    except OSError:
+    else:
         real = os.path.realpath(source)
         try:
             now = os.stat(real)
@@ -166,6 +166,12 @@ def _check_confined(
             " dataset's source folder (it was replaced by a symlink after it was"
             " checked); nothing was kept"
         )
+
+
+@functools.cache
+def _proc_fds() -> bool:
+    """Whether ``/proc/self/fd`` names what a descriptor is open on (Linux)."""
+    return os.path.isdir("/proc/self/fd")
 
 
 def _check_unchanged(src: int, st: os.stat_result, copied: int, source: str) -> None:
