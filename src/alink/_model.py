@@ -204,9 +204,10 @@ class File:
         Raises:
             TypeError: a ``checksum`` without its ``checksum_algorithm`` (as
                 in Scitacean: a checksum alone cannot be checked).
-            ValueError: a ``size`` that is not a non-negative integer, or a
-                ``remote_path`` that names no file (as reading the
-                catalogue's JSON refuses them).
+            ValueError: a ``size`` that is not a non-negative integer, or an
+                empty ``remote_path`` (as reading the catalogue's JSON
+                refuses them; other unusable paths are refused when the
+                file is downloaded).
         """
         if checksum is not None and checksum_algorithm is None:
             raise TypeError(
@@ -215,9 +216,9 @@ class File:
             )
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ValueError(f"size must be a non-negative integer, got {size!r}")
+        if isinstance(remote_path, str) and not remote_path:
+            raise ValueError("remote_path must be a non-empty path")
         remote = RemotePath(remote_path)
-        if not remote.posix or remote.posix == ".":
-            raise ValueError(f"remote_path must name a file, got {remote_path!r}")
         owner = {"uid": remote_uid, "gid": remote_gid, "perm": remote_perm}
         extra.update((k, v) for k, v in owner.items() if v is not None)
         return cls(

@@ -273,17 +273,10 @@ def test_existing_entries_are_sorted_by_who_made_them() -> None:
 def test_without_checksums_the_right_size_is_in_place() -> None:
     out = _triage(EXISTING, checksums=False)
     assert (out.compare, out.kept) == ([], [0])
-    # With force, the size alone is not enough to keep it.
-    forced = _triage(EXISTING, checksums=False, force=True)
-    assert (forced.compare, forced.kept) == ([], [])
-    assert 0 in forced.replace
 
 
-def test_force_replaces_what_differs_but_no_folders() -> None:
+def test_force_replaces_everything_but_folders() -> None:
     out = _triage(EXISTING, force=True)
     assert out.folders == [2]
-    assert out.replace == [1, 3, 4, 5, 6, 7]
-    # The file of the right size is still compared: kept if it matches.
-    assert (out.compare, out.kept, out.conflicts) == ([0], [], {})
-    assert settle(out, {0: True}) == ([1, 3, 4, 5, 6, 7], {0}, {})
-    assert settle(out, {0: False}) == ([0, 1, 3, 4, 5, 6, 7], set(), {})
+    assert out.replace == [0, 1, 3, 4, 5, 6, 7]
+    assert (out.compare, out.kept, out.conflicts) == ([], [], {})

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import ssl
 from typing import Any
 
+import anyio
 import httpcore
 import pytest
 
 from alink import Client
 from alink.client import _transport
-from alink.testing import ScicatServer, make_dataset
+from alink.testing import ScicatSeed, ScicatServer, make_dataset
 
 pytestmark = pytest.mark.anyio
 
@@ -93,3 +95,31 @@ async def test_a_big_dataset_comes_in_large_reads(
     assert [f.remote_path.posix for f in dataset.files] == [f[0] for f in files]
     assert sum(sizes) > 2 << 20
     assert max(sizes) > 65536  # httpcore alone asks for 64 KiB at a time
+
+
+# The script never closed the client in the first run: that loop's sockets
+# are left to the garbage collector, which warns (as it should).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_client_used_in_another_event_loop_says_so(
+    scicat_server: ScicatServer,
+    scicat_seed: ScicatSeed,
+    scicat_token: str,
+    backend: str,
+) -> None:
+    # A ported script that makes one client at module level and calls
+    # anyio.run twice: its connections died with the first loop.
+    client = Client.from_token(url=scicat_server.url, token=scicat_token)
+
+    async def fetch() -> str:
+        return str((await client.get_dataset(scicat_seed.raw_pid)).pid)
+
+    assert anyio.run(fetch, backend=backend) == scicat_seed.raw_pid
+    with pytest.raises(
+        RuntimeError, match=r"another event loop.*make a Client in each"
+    ):
+        anyio.run(fetch, backend=backend)
+    anyio.run(client.aclose, backend=backend)  # no error: nothing left to close
+    assert "closed" in repr(client)
+    gc.collect()  # the first loop's sockets go here, under this test's filters

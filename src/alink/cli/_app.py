@@ -416,8 +416,9 @@ def demo(
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace existing local files that differ from the catalogue (they"
-    " are refused otherwise: they may be yours).",
+    help="Replace existing local files, also those that differ from the"
+    " catalogue (refused otherwise: they may be yours). --copy and --sftp keep"
+    " identical files; --link links in place of any regular file.",
 )
 @click.option(
     "--checksum/--no-checksum",

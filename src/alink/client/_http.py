@@ -30,12 +30,16 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import httpx
 import msgspec
 
 from .._errors import ScicatCommError
 from ._token import Token
+
+#: The running event loop's token (anyio 4.11+; without it, no check).
+_current_loop = getattr(anyio.lowlevel, "current_token", None)
 
 __all__ = [
     "HttpSession",
@@ -349,6 +353,9 @@ class HttpSession:
         self._transport = transport
         # Made at the first request, in async code: see _default_ssl_context.
         self._client: httpx.AsyncClient | None = None
+        #: The event loop the httpx client was made in (its connections
+        #: belong to it), where anyio can say.
+        self._loop: object = None
         self._closed = False
 
     @property
@@ -363,14 +370,37 @@ class HttpSession:
         raise TypeError("a SciCat client's HTTP session cannot be pickled")
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool.
+
+        From another event loop than the one it was used in (a later
+        ``anyio.run``), its connections died with their loop: they are
+        dropped, not closed.
+        """
         self._closed = True
-        if self._client is not None:
-            await self._client.aclose()
+        client, self._client = self._client, None
+        if client is not None and not self._elsewhere():
+            await client.aclose()
+
+    def _elsewhere(self) -> bool:
+        """Whether this runs in another event loop than the connections'."""
+        return _current_loop is not None and self._loop != _current_loop()
 
     async def _http(self) -> httpx.AsyncClient:
         """The ``httpx.AsyncClient``, made on first use without blocking the
-        event loop (its TLS context is made on a worker thread, once)."""
+        event loop (its TLS context is made on a worker thread, once).
+
+        Raises:
+            RuntimeError: the client is closed, or was used in another
+                event loop (its connections belong to that one).
+        """
+        if self._client is not None and self._elsewhere():
+            raise RuntimeError(
+                "this Client was used in another event loop (an earlier"
+                " anyio.run or asyncio.run), whose connections cannot serve"
+                " this one: make a Client in each run, e.g. with"
+                " `async with Client.from_token(...) as client:` inside the"
+                " function the run calls"
+            )
         if self._client is None:
             verify: ssl.SSLContext | bool = True
             if self._transport is None:
@@ -384,6 +414,8 @@ class HttpSession:
 
                     assert isinstance(verify, ssl.SSLContext)
                     transport = Transport(verify)
+                if _current_loop is not None:
+                    self._loop = _current_loop()
                 self._client = httpx.AsyncClient(
                     verify=verify,
                     timeout=self._timeout,

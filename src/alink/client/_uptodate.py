@@ -15,12 +15,7 @@ user made is ever lost without ``force``:
   be the user's own work: it is a *conflict*, and the download fails before
   changing anything, unless ``force`` says to replace it.
 
-With ``force`` the conflicts are replaced instead (folders still fail the
-download), and so are files only their size says are in place; a file whose
-checksum matches the catalogue's stays, whatever the transfer: ``force``
-replaces what differs, not the user's copy of a file that matches (a
-linking transfer would otherwise swap it for a link, cutting its hard
-links).
+With ``force`` every existing entry but folders is replaced.
 """
 
 from __future__ import annotations
@@ -74,7 +69,6 @@ class Triage:
         compare: Regular files whose checksum decides (see :func:`settle`).
         kept: Entries in place already; left untouched.
         conflicts: Entries that are not alink's and differ, with why.
-        force: Whether entries that differ are replaced instead of conflicts.
     """
 
     folders: list[int] = field(default_factory=list)
@@ -82,7 +76,6 @@ class Triage:
     compare: list[int] = field(default_factory=list)
     kept: list[int] = field(default_factory=list)
     conflicts: dict[int, str] = field(default_factory=dict)
-    force: bool = False
 
 
 def _inside(path: str, root: str) -> bool:
@@ -103,7 +96,7 @@ def triage(
 
     Args:
         found: The existing paths.
-        force: Replace the entries that would be conflicts.
+        force: Replace every existing entry that is not a folder.
         local: The absolute local path of ``k``.
         remote: The absolute remote path of ``k`` (a link of ours points there).
         source: The dataset's absolute source folder.
@@ -111,11 +104,13 @@ def triage(
         checksum: Whether ``k``'s checksum is to be compared (the catalogue
             has one and verification is at the checksum level).
     """
-    out = Triage(force=force)
+    out = Triage()
     for entry in found:
         k, state = entry.k, entry.state
         if state is LocalState.FOLDER:
             out.folders.append(k)
+        elif force:
+            out.replace.append(k)
         elif state is LocalState.SYMLINK:
             text = entry.link or ""
             if text == remote(k) or _inside(
@@ -131,15 +126,10 @@ def triage(
                 out.conflicts[k] = f"{entry.size} bytes, the catalogue says {expected}"
             elif checksum(k):
                 out.compare.append(k)
-            elif force:
-                out.replace.append(k)  # the size alone proves little
             else:
                 out.kept.append(k)
         else:
             out.conflicts[k] = "not a regular file"
-    if force:
-        out.replace = sorted([*out.replace, *out.conflicts])
-        out.conflicts.clear()
     return out
 
 
@@ -154,12 +144,9 @@ def settle(
     """
     kept = set(sorted_out.kept)
     conflicts = dict(sorted_out.conflicts)
-    replace = list(sorted_out.replace)
     for k in sorted_out.compare:
         if up_to_date.get(k, False):
             kept.add(k)
-        elif sorted_out.force:
-            replace.append(k)
         else:
             conflicts[k] = "its checksum differs from the catalogue's"
-    return sorted(replace), kept, dict(sorted(conflicts.items()))
+    return sorted(sorted_out.replace), kept, dict(sorted(conflicts.items()))
