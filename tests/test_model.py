@@ -465,3 +465,19 @@ async def test_local_is_up_to_date(tmp_path: Path) -> None:
     ).local_is_up_to_date()
     unchecked = File.from_remote("a.dat", 4, None).downloaded(local_path=local)
     assert not await unchecked.local_is_up_to_date()
+
+
+def test_scitaceans_attribute_names_point_to_the_fields() -> None:
+    dataset = Dataset(type="raw", fields={"ownerGroup": "g"})
+    with pytest.raises(AttributeError, match=r"dataset\.fields\['ownerGroup'\]"):
+        dataset.owner_group  # noqa: B018
+    with pytest.raises(AttributeError, match=r"'scientificMetadata'"):
+        dataset.meta  # noqa: B018
+    with pytest.raises(AttributeError, match="has no attribute 'colour'"):
+        dataset.colour  # type: ignore[attr-defined]  # noqa: B018
+    assert not hasattr(dataset, "owner_group")
+    with pytest.raises(AttributeError, match=r"immutable.*fields=\{'ownerGroup'"):
+        dataset.owner_group = "h"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match=r"replace\(source_folder="):
+        dataset.source_folder = "/x"  # type: ignore[misc]
+    assert dataset.fields["ownerGroup"] == "g"

@@ -356,6 +356,11 @@ _LIFECYCLE_FIELDS = (
     "__v",
 )
 
+#: Dataset's own attributes (set while one is made).
+_DATASET_SLOTS = frozenset(
+    ("_blocks", "_fields", "_files", "_listed", "_pid", "_source_folder")
+)
+
 #: What :meth:`Dataset.derive` carries over by default (as Scitacean's).
 _DERIVE_KEEPS = (
     "contact_email",
@@ -375,7 +380,7 @@ class Dataset:
     immutable: methods that change something return a new dataset.
     """
 
-    __slots__ = ("_blocks", "_fields", "_files", "_listed", "_pid", "_source_folder")
+    __slots__ = tuple(sorted(_DATASET_SLOTS))
 
     def __init__(
         self,
@@ -749,6 +754,46 @@ class Dataset:
                 )
             replaced.append(new)
         return self._evolve(tuple(replaced) + tuple(by_path.values()))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _DATASET_SLOTS:
+            object.__setattr__(self, name, value)
+            return
+        from ._build import FIELD_NAMES
+
+        field = FIELD_NAMES.get(name, "datasetName" if name == "name" else None)
+        if name in ("source_folder", "pid", "type", "files"):
+            change = f"dataset.replace({name}=...)"
+        elif field is not None:
+            change = f"dataset.replace(fields={{{field!r}: ...}})"
+        else:
+            change = "dataset.replace(...)"
+        raise AttributeError(
+            f"alink datasets are immutable: {name!r} cannot be set; make a"
+            f" changed one with dataset = {change}",
+            name=name,
+            obj=self,
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names the class does not have: a hint for Scitacean's
+        # attribute names (``ds.owner_group``), which alink keeps as fields.
+        from ._build import FIELD_NAMES
+
+        field = FIELD_NAMES.get(name)
+        if field is None:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}",
+                name=name,
+                obj=self,
+            )
+        raise AttributeError(
+            f"alink's Dataset has no attribute {name!r}: its SciCat field is"
+            f" dataset.fields[{field!r}] (alink keeps every field under SciCat's"
+            f" name; change it with dataset.replace(fields={{{field!r}: ...}}))",
+            name=name,
+            obj=self,
+        )
 
     def as_new(self) -> Dataset:
         """A copy to upload as a new dataset (Scitacean's ``as_new``).

@@ -395,7 +395,7 @@ def test_profiles_made_in_code() -> None:
     assert isinstance(profile.make_file_transfer(), CopyFileTransfer)
     with pytest.raises(ProfileError, match="not both"):
         Profile(url="https://h", transfer="link", file_transfer=LinkFileTransfer())
-    with pytest.raises(TypeError, match="profile must be a name or a Profile"):
+    with pytest.raises(TypeError, match=r"profile must be a name or an alink\.Profile"):
         Client.without_login(profile=3)  # type: ignore[arg-type]
 
 
@@ -404,3 +404,10 @@ def test_missing_url_or_token() -> None:
         Client.without_login()
     with pytest.raises(TypeError, match="give token="):
         Client.from_token(profile="ess")
+
+
+def test_a_scitacean_profile_is_pointed_to_alinks() -> None:
+    scitacean = pytest.importorskip("scitacean")
+    theirs = scitacean.Profile(url="https://scicat.example.org", file_transfer=None)
+    with pytest.raises(TypeError, match=r"scitacean\..*Profile.*alink\.Profile"):
+        Client.without_login(theirs)

@@ -490,8 +490,14 @@ def locate_profile(profile: str | Profile) -> Profile:
     if isinstance(profile, Profile):
         return profile
     if not isinstance(profile, str):
+        kind = type(profile)
+        if kind.__module__.partition(".")[0] == "scitacean":
+            raise TypeError(
+                f"a {kind.__module__}.{kind.__qualname__} cannot be used here:"
+                " give alink.Profile(url=..., file_transfer=...) or a profile name"
+            )
         raise TypeError(
-            f"profile must be a name or a Profile, got {type(profile).__name__}"
+            f"profile must be a name or an alink.Profile, got {kind.__name__}"
         )
     profiles = load_profiles()
     found = profiles.get(profile)
