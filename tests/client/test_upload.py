@@ -293,6 +293,25 @@ async def test_a_dataset_made_from_a_downloaded_one_uploads_as_new(
     assert tree(storage / "copy") == CONTENTS
 
 
+async def test_a_copy_that_keeps_its_pid_is_refused_before_any_upload(
+    scicat_server: ScicatServer, local: Path, storage: Path
+) -> None:
+    async with client(scicat_server) as c:
+        first = await c.upload_new_dataset_now(with_files(new(storage), local))
+        again = first.replace(
+            source_folder=str(storage / "copy"), files=[]
+        )  # the pid is still the first one's
+        with pytest.raises(ValueError, match=r"pid .* already.*as_new\(\)"):
+            await c.upload_new_dataset_now(with_files(again, local))
+        assert not (storage / "copy").exists()  # nothing was uploaded
+        # As Scitacean's habit has it: as_new() uploads it as a new dataset.
+        second = await c.upload_new_dataset_now(
+            with_files(again.as_new().replace(files=[]), local)
+        )
+    assert second.pid != first.pid
+    assert tree(storage / "copy") == CONTENTS
+
+
 async def test_the_servers_validation_refuses(
     scicat_server: ScicatServer, local: Path, storage: Path
 ) -> None:

@@ -772,7 +772,9 @@ class Client:
                 everything was undone.
             ValueError: no files (and not ``allow_empty``), no logged-in
                 client, local files but no transfer that uploads, files that
-                are both local and remote; nothing was sent.
+                are both local and remote, or a ``pid`` SciCat has already
+                (a copy of a dataset read from it: upload
+                ``dataset.as_new()``); nothing was uploaded.
             NotImplementedError: the transfer cannot upload (a
                 ``LinkFileTransfer``); nothing was uploaded.
             IntegrityError: a local file changed size while it was uploaded.

@@ -133,6 +133,9 @@ async def upload_new_dataset(
     _check(body, dataset)
     name = dataset.name or "(unnamed)"
     await _validate_with_server(session, token, body, name)
+    pid = body.get("pid")
+    if isinstance(pid, str) and pid:
+        await _refuse_existing_pid(session, token, pid)
     if not to_upload:
         return await _register(
             session,
@@ -195,6 +198,32 @@ def _check(body: dict[str, Any], dataset: Dataset) -> None:
             + "; ".join(p[1] for p in problems),
             fields=fields,
             problems=[p[1] for p in problems],
+        )
+
+
+async def _refuse_existing_pid(session: HttpSession, token: Token, pid: str) -> None:
+    """Refuse, before anything is uploaded, a pid SciCat has already.
+
+    A dataset read from SciCat keeps its pid; uploading a changed copy of
+    it would upload the files, be refused (409) and revert them. Any answer
+    but "found" (not found, not allowed, an error) lets the upload go on:
+    SciCat decides then.
+    """
+    try:
+        reply = await session.request(
+            "GET",
+            f"v4/datasets/{_path_segment(pid)}",
+            what=f"dataset {pid!r}",
+            token=token,
+        )
+    except ScicatCommError:
+        return
+    if 200 <= reply.status_code < 300 and _field(reply.body, "pid") == pid:
+        raise ValueError(
+            f"SciCat has a dataset with pid {pid!r} already; nothing was"
+            " uploaded. To register a changed copy of a dataset read from"
+            " SciCat as a new one, upload dataset.as_new() (no pid, none of"
+            " the fields SciCat set)"
         )
 
 
