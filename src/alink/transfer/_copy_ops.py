@@ -168,24 +168,44 @@ def _check_confined(
         )
 
 
-def _open_source(source: str, roots: tuple[str, ...] | None) -> tuple[int, bool]:
-    """``source`` opened for reading, and whether it is a symlink.
+def _open_source(
+    source: str, roots: tuple[str, ...] | None
+) -> tuple[int, os.stat_result]:
+    """``source`` opened for reading, and what it is: still a regular file
+    and, with ``roots`` (the check's confinement), still inside them.
 
-    With ``roots`` (the check's confinement), a regular file is opened
-    without following a symlink in its place: what the check saw as a file
-    and is one still needs no more looking at. A symlink (the check let
-    those through that lead inside the dataset, or one was put in a file's
-    place since) is followed, and the caller checks where it led
-    (:func:`_check_confined`), which costs a few microseconds a file.
+    A regular file is opened without following a symlink in its place: what
+    the check saw as a file and is one still needs no more looking at. A
+    symlink (the check let those through that lead inside the dataset, or
+    one was put in a file's place since) is followed, and where it led is
+    checked (:func:`_check_confined`, a few microseconds a file).
+
+    Raises:
+        SourceChangedError: it is no regular file any more.
+        UnsafePathError: it leads out of ``roots`` now.
     """
+    linked = False
     if roots is None:
-        return os.open(source, _O_READ), False
+        src = os.open(source, _O_READ)
+    else:
+        try:
+            src = os.open(source, _O_READ | _O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno not in _SYMLINK_REFUSED:
+                raise
+            src = os.open(source, _O_READ)
+            linked = True
     try:
-        return os.open(source, _O_READ | _O_NOFOLLOW), False
-    except OSError as exc:
-        if exc.errno not in _SYMLINK_REFUSED:
-            raise
-    return os.open(source, _O_READ), True
+        st = os.fstat(src)
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceChangedError(errno.EISDIR, "no regular file any more", source)
+        if linked:
+            assert roots is not None
+            _check_confined(src, st, source, roots)
+    except BaseException:
+        _close_after_error(src)
+        raise
+    return src, st
 
 
 #: What ``open(O_NOFOLLOW)`` of a symlink fails with (Linux and macOS; BSD).
@@ -576,16 +596,8 @@ class CopyOperation:
             # to a finished copy: nothing else would remove it.
             self._sweep(folder)
             raise _exists_error(target)
-        src, linked = _open_source(source, self._roots)
+        src, st = _open_source(source, self._roots)
         try:
-            st = os.fstat(src)
-            if not stat.S_ISREG(st.st_mode):
-                raise SourceChangedError(
-                    errno.EISDIR, "no regular file any more", source
-                )
-            if linked:
-                assert self._roots is not None
-                _check_confined(src, st, source, self._roots)
             size = st.st_size
             if size >= _CANCEL_CHECK_SIZE:
                 _cancel_point()
@@ -779,18 +791,8 @@ class HardLinkOperation(CopyOperation):
     def _confined_stat(self, source: str) -> os.stat_result:
         """The file ``source`` names now, checked as :meth:`CopyOperation.apply`
         checks what it copies."""
-        assert self._roots is not None
-        src, linked = _open_source(source, self._roots)
-        try:
-            st = os.fstat(src)
-            if not stat.S_ISREG(st.st_mode):
-                raise SourceChangedError(
-                    errno.EISDIR, "no regular file any more", source
-                )
-            if linked:
-                _check_confined(src, st, source, self._roots)
-        finally:
-            os.close(src)
+        src, st = _open_source(source, self._roots)
+        os.close(src)
         return st
 
 
