@@ -337,10 +337,10 @@ async def check_hostile_client(
             File.from_remote(p, size=_size(source, p), creation_time=None)
             for p in paths
         ]
-    except UnsafePathError:
+    except (UnsafePathError, ValueError):
         event("client: refused by the model")
         shutil.rmtree(root)
-        return  # e.g. a NUL byte: such a catalogue entry cannot even be built
+        return  # a NUL byte, an empty path: such an entry cannot even be built
     dataset = Dataset(type="raw", source_folder=str(source), files=files)
     async with Client.without_login(
         url="https://scicat.invalid", file_transfer=LinkFileTransfer()
