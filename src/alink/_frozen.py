@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, NoReturn, SupportsIndex
 
-__all__ = ["FrozenDict", "FrozenList", "freeze", "thaw"]
+__all__ = ["FrozenDict", "FrozenList", "freeze", "freeze_entry", "thaw", "thaw_entry"]
 
 _READ_ONLY = (
     "a dataset's fields are read-only (datasets are immutable): edit a copy"
@@ -142,3 +142,24 @@ def thaw(value: Any) -> Any:
     if isinstance(value, list):
         return [thaw(v) for v in value]
     return value
+
+
+#: Container types a JSON value may be (plain or frozen).
+_CONTAINERS = frozenset((dict, list, FrozenDict, FrozenList))
+
+
+def freeze_entry(entry: dict[str, Any]) -> FrozenDict:
+    """:func:`freeze` for a JSON object whose values are mostly plain (a
+    file's catalogue entry): one C-level copy when no value is a container."""
+    if _CONTAINERS.isdisjoint(map(type, entry.values())):
+        return FrozenDict(entry)
+    frozen: FrozenDict = freeze(entry)
+    return frozen
+
+
+def thaw_entry(entry: Any) -> dict[str, Any]:
+    """:func:`thaw` for such an object: a plain copy, thawed only where needed."""
+    out = dict(entry)
+    if not _CONTAINERS.isdisjoint(map(type, out.values())):
+        out = thaw(out)
+    return out

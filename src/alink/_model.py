@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
-from ._frozen import FrozenDict, freeze, thaw
+from ._frozen import FrozenDict, freeze, freeze_entry, thaw, thaw_entry
 from ._paths import RemotePath
 from ._steps import finish
 
@@ -987,10 +987,7 @@ class Dataset:
         return out
 
     def _file_json(self, file: File) -> dict[str, Any]:
-        out = dict(file.extra)
-        for key, value in out.items():
-            if isinstance(value, dict | list):  # rare: thawed, not shared
-                out[key] = thaw(value)
+        out = thaw_entry(file.extra)
         path = file.remote_path.posix
         # Keep the server's spelling when it names the same file.
         original = out.get("path")
@@ -1573,7 +1570,7 @@ def _rebuild_file(
         checksum_algorithm=checksum_algorithm,
         local_path=local_path,
         is_on_remote=is_on_remote,
-        extra=freeze(extra) if extra else _EMPTY,
+        extra=freeze_entry(extra) if extra else _EMPTY,
     )
 
 
