@@ -407,7 +407,11 @@ class Dataset:
         given = fields or {}
         # Frozen copies: the caller's values may change later, and a value
         # changed in place would change every dataset that shares it.
-        all_fields = {key: freeze(value) for key, value in given.items()}
+        all_fields = {
+            key: freeze(value)
+            for key, value in given.items()
+            if key != "origdatablocks"  # files come as ``files``, not fields
+        }
         all_fields["type"] = type
         self._source_folder = _settle(
             "source_folder",
@@ -428,7 +432,6 @@ class Dataset:
             all_fields["pid"] = str(self._pid)
         else:
             all_fields.pop("pid", None)
-        all_fields.pop("origdatablocks", None)
         self._fields: Mapping[str, Any] = MappingProxyType(all_fields)
         self._files: tuple[File, ...] = tuple(files)
         self._blocks: tuple[_BlockInfo, ...] = ()
@@ -881,13 +884,19 @@ class Dataset:
         Raises ``ValueError`` (or ``TypeError``) naming the field when the JSON
         does not have the shape of a SciCat dataset.
         """
-        return finish(cls._from_scicat_steps(data))
+        from ._gcpause import collector_paused
+
+        # Many files: no collection walks the JSON and the new files meanwhile.
+        with collector_paused():
+            return finish(cls._from_scicat_steps(data))
 
     @classmethod
     def _from_scicat_steps(
         cls,
         data: Mapping[str, Any],
         runs: Mapping[int, Sequence[_Run]] | None = None,
+        *,
+        owned: bool = False,
     ) -> Generator[None, None, Dataset]:
         """:meth:`from_scicat`, pausing every few thousand files.
 
@@ -945,7 +954,7 @@ class Dataset:
             before = len(files)
             prepared = runs.get(index) if runs else None
             if prepared is None:
-                yield from _files_of_block(block, index, files)
+                yield from _files_of_block(block, index, files, owned)
             else:
                 yield from _files_of_runs(block, index, prepared, files)
             blocks.append(
@@ -1229,8 +1238,12 @@ class _LazyExtra:
         if file is None:
             return self
         value = self._get(file)
-        if type(value) is _CatalogueEntry:
+        kind = type(value)
+        if kind is _CatalogueEntry:
             value = FrozenDict(value.table.entry(value.at))
+            self._set(file, value)
+        elif kind is dict:  # an entry of JSON the client decoded
+            value = FrozenDict(value)
             self._set(file, value)
         return value
 
@@ -1309,9 +1322,21 @@ def _new_local_file(remote_path: RemotePath, local_path: Path) -> File:
 _FILES_PER_STEP = 2048
 
 
-def _files_of_block(block: object, index: int, files: list[File]) -> Iterator[None]:
+def _as_is(entry: dict[str, Any]) -> dict[str, Any]:
+    return entry
+
+
+def _files_of_block(
+    block: object, index: int, files: list[File], owned: bool = False
+) -> Iterator[None]:
     """Append the files of ``origdatablocks[index]`` to ``files``, pausing
-    every :data:`_FILES_PER_STEP` files."""
+    every :data:`_FILES_PER_STEP` files.
+
+    Each file keeps its entry as ``extra``: a read-only copy, or, when the
+    JSON is ``owned`` (decoded by the client, nobody else holds it), the
+    entry itself, made read-only when first read (see :class:`_LazyExtra`).
+    """
+    keep = _as_is if owned else FrozenDict
     where = f"origdatablocks[{index}]"
     block_fields = _checked_block(block, where)
     entries = block_fields.get("dataFileList")
@@ -1377,10 +1402,7 @@ def _files_of_block(block: object, index: int, files: list[File]) -> Iterator[No
                 remote: RemotePath | str = path
             else:
                 remote = RemotePath(path)
-            # A read-only copy: the caller's JSON may change later.
-            append(
-                new_file(remote, size, created, checksum, algorithm, FrozenDict(entry))
-            )
+            append(new_file(remote, size, created, checksum, algorithm, keep(entry)))
 
 
 class _Run(Protocol):

@@ -121,7 +121,7 @@ def _general_steps(
         raise _too_many(what, max_files, count)
     yield
     try:
-        return (yield from Dataset._from_scicat_steps(data))
+        return (yield from Dataset._from_scicat_steps(data, owned=True))
     except (ValueError, TypeError) as exc:
         raise ScicatCommError(
             f"SciCat sent {what} in an unexpected shape: {exc}"

@@ -341,7 +341,7 @@ def _page_steps(
                     " (raise max_files, or lower page_size)"
                 )
         try:
-            datasets.append((yield from Dataset._from_scicat_steps(item)))
+            datasets.append((yield from Dataset._from_scicat_steps(item, owned=True)))
         except (ValueError, TypeError) as exc:
             name = item.get("pid", f"item {index}")
             raise ScicatCommError(
