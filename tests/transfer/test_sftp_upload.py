@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from alink import Dataset, File, FileTransferError, RemotePath, UnsafePathError
@@ -172,6 +174,32 @@ async def test_cancelling_an_upload_removes_what_it_made(
 
             await con.upload_files(*files, byte_progress=on_bytes)
         assert scope.cancelled_caught
+    assert tree(sftp_root) == []
+
+
+@pytest.mark.parametrize("request_name", ["open", "rename"])
+async def test_a_creating_request_done_but_unanswered_is_undone(
+    sftp_server: SFTPServer,
+    sftp_root: Path,
+    local_files: list[File],
+    monkeypatch: pytest.MonkeyPatch,
+    request_name: str,
+) -> None:
+    """The server made the file, the answer never came (cancelled or cut off
+    in flight): the undo still looks for it, and removes it."""
+    import asyncssh
+
+    real = getattr(asyncssh.SFTPClient, request_name)
+
+    async def done_but_unanswered(self: Any, *args: Any, **kwargs: Any) -> Any:
+        await real(self, *args, **kwargs)
+        raise asyncssh.ConnectionLost("the answer was lost")
+
+    monkeypatch.setattr(asyncssh.SFTPClient, request_name, done_but_unanswered)
+    dataset = Dataset(type="raw", source_folder=str(sftp_root / "ds"))
+    async with sftp_server.transfer().connect_for_upload(dataset) as con:
+        with pytest.raises(FileTransferError):
+            await con.upload_files(*local_files)
     assert tree(sftp_root) == []
 
 

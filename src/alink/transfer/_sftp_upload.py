@@ -207,6 +207,8 @@ class _Upload:
         self.temps: set[str] = set()
         #: Final remote files this call created.
         self.placed: dict[str, tuple[int, int]] = {}
+        #: Final remote files whose rename was sent, with no answer (yet).
+        self.renaming: dict[str, tuple[int, int]] = {}
         #: Remote folders this call created, parents first.
         self.dirs: list[str] = []
         self._queue = iter(range(len(targets)))
@@ -328,17 +330,20 @@ class _Upload:
         mtime = int(st.st_mtime)
         for _ in range(100):
             temp = temp_path(folder or "/", name)
+            # Noted before the request: cancelled in flight, the file may
+            # have been made (the name is this process's own: no one else's).
+            self.temps.add(temp)
             try:
                 # block_size=0: each write is one request; this class pipelines.
                 remote = await sftp.open(temp, "xb", block_size=0)
             except ssh.SFTPFailure:
+                self.temps.discard(temp)  # refused: it is not ours
                 if await _stat(sftp, temp) is not None:
                     continue  # taken: try another name
                 raise
             break
         else:  # pragma: no cover - a hundred collisions with unique names
             raise OSError(f"could not create a temporary file in {folder!r}")
-        self.temps.add(temp)
         try:
             for offset in range(0, size, _WHOLE):
                 count = min(_WHOLE, size - offset)
@@ -353,9 +358,19 @@ class _Upload:
                 contextlib.suppress(Exception),  # the outcome is decided already
             ):
                 await remote.close()
-        await sftp.rename(temp, target)
-        self.temps.discard(temp)
+        # Noted before the rename is sent: cancelled (or cut off) while in
+        # flight, it may have happened, and the undo must look (it removes
+        # the file only if it has our size and time).
+        self.renaming[target] = (size, mtime)
+        try:
+            await sftp.rename(temp, target)
+        except ssh.SFTPError as exc:
+            if not is_connection_error(exc):
+                del self.renaming[target]  # refused: nothing was placed
+            raise
+        del self.renaming[target]
         self.placed[target] = (size, mtime)
+        self.temps.discard(temp)
         self._counters.add(done=1)
 
     async def undo(self) -> list[BaseException]:
@@ -368,7 +383,7 @@ class _Upload:
             except Exception as exc:
                 if await _may_exist(sftp, temp):
                     problems.append(_left(temp, exc))
-        problems += await _remove_ours(sftp, self.placed)
+        problems += await _remove_ours(sftp, {**self.placed, **self.renaming})
         problems += await _remove_dirs(sftp, self.dirs, report=True)
         return problems
 
